@@ -1,0 +1,33 @@
+# Makefile: the front door; CMake does the work underneath in build/.
+BUILD    ?= build
+PREFIX   ?= /usr/local
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+SAN_BUILD ?= build-asan
+
+.PHONY: all build run test install asan clean
+
+all: build
+
+$(BUILD)/CMakeCache.txt:
+	@command -v cmake >/dev/null || { echo "cmake not found: apt-get install cmake" >&2; exit 1; }
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	./$(BUILD)/sockserv chat
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) test BUILD=$(SAN_BUILD) CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=address,undefined $(CMAKE_FLAGS)"
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD)

@@ -1,0 +1,290 @@
+/* sockserv.h: the whole public API of libsockserv, Python's socketserver in C. */
+#ifndef SOCKSERV_H
+#define SOCKSERV_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SS_VERSION_MAJOR 0
+#define SS_VERSION_MINOR 1
+#define SS_VERSION_PATCH 0
+#define SS_VERSION_STRING "0.1.0"
+
+#if defined(__GNUC__)
+#define SS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define SS_API __attribute__((visibility("default")))
+#else
+#define SS_PRINTF(f, a)
+#define SS_API
+#endif
+
+/*
+ * Error convention (one for the whole library)
+ * --------------------------------------------
+ * A function returning int or ssize_t returns >= 0 on success and a negative
+ * errno value on failure (-EINVAL, -EADDRINUSE, ...). Timeouts are always
+ * -ETIMEDOUT (SS_ETIMEDOUT). An I/O call cut short because the server is
+ * stopping and the drain deadline has passed returns -ECANCELED
+ * (SS_ECANCELED). A function returning a pointer returns NULL on failure with
+ * errno set. ss_strerror() turns either form into text.
+ *
+ * Threads and processes
+ * ---------------------
+ * Nothing here is process-global: two servers in one process are independent.
+ * A request and its I/O calls belong to the thread (or process) that runs its
+ * handler. ss_shutdown(), ss_server_stop() and ss_server_stats() may be called
+ * from any thread, from inside a handler, and (the first two) from a signal
+ * handler. Every file descriptor the library creates is close-on-exec, and no
+ * library call raises SIGPIPE.
+ */
+#define SS_ETIMEDOUT (-ETIMEDOUT)
+#define SS_ECANCELED (-ECANCELED)
+
+/* Opaque handles. */
+typedef struct ss_server ss_server;
+typedef struct ss_request ss_request;
+
+/* The concurrency strategy (Python's mix-ins): chosen once per server. */
+typedef enum ss_strategy {
+    SS_SYNC = 0,    /* one request at a time, in the serving thread */
+    SS_THREADING,   /* a thread per request (ThreadingMixIn) */
+    SS_FORKING      /* a process per request (ForkingMixIn) */
+} ss_strategy;
+
+/*
+ * The request handler (Python's BaseRequestHandler), written once in blocking
+ * style. For each request the server calls setup, then handle, then finish;
+ * finish is called whenever setup succeeded (or is absent), even when handle
+ * failed. Each hook returns 0 on success or a negative errno; a failure is
+ * passed to the server's handle_error hook. All hooks are optional: a handler
+ * with no hooks accepts and closes. All of a handler's I/O must go through the
+ * request calls below (ss_read, ss_write, ...): that is what lets the same
+ * handler run under every strategy.
+ */
+typedef struct ss_handler {
+    int (*setup)(ss_request *req);
+    int (*handle)(ss_request *req);
+    int (*finish)(ss_request *req);
+} ss_handler;
+
+/*
+ * Server configuration. Fill it with designated initializers; every field
+ * left zero takes the default named here. The library copies what it needs:
+ * the struct and the listen string may be freed after ss_server_new() returns;
+ * `handler` must stay valid for the server's life.
+ */
+typedef struct ss_config {
+    /* Where to listen:
+     *   tcp://HOST:PORT  tcp://[V6ADDR]:PORT   udp://HOST:PORT  udp://[V6ADDR]:PORT
+     *   unix:PATH        unix-dgram:PATH       (PATH starting with @: abstract)
+     * Port 0 picks a free port; `[::]` listens on IPv4 and IPv6 both. */
+    const char *listen;
+    const ss_handler *handler;           /* required */
+    ss_strategy strategy;                /* default SS_SYNC */
+    void *userdata;                      /* returned by ss_server_userdata() */
+
+    /* Socket set-up (TCPServer / UDPServer class attributes). */
+    bool allow_reuse_address;            /* SO_REUSEADDR */
+    bool allow_reuse_port;               /* SO_REUSEPORT */
+    int request_queue_size;              /* listen() backlog; default 128 */
+    bool defer_activate;                 /* create only: caller then calls
+                                            ss_server_bind() and
+                                            ss_server_activate() */
+
+    /* handle_request(): seconds to wait for a request before calling
+     * handle_timeout; 0 waits forever (Python's timeout = None). */
+    double timeout;
+
+    /* Stream requests (StreamRequestHandler). */
+    double request_timeout;              /* per I/O call, seconds; 0 = none */
+    bool tcp_nodelay;                    /* disable_nagle_algorithm */
+    size_t rbufsize;                     /* read buffer; default 8192 */
+    size_t wbufsize;                     /* 0 = every ss_write goes out at
+                                            once (Python's default) */
+
+    /* Datagram requests (DatagramRequestHandler). */
+    size_t max_packet_size;              /* default 8192; a larger datagram is
+                                            reported as -EMSGSIZE, not handled */
+
+    /* Threading strategy. */
+    bool daemon_threads;                 /* threads are detached: never joined */
+    bool no_block_on_close;              /* Python's block_on_close = False:
+                                            ss_server_close() does not wait for
+                                            threads or children */
+    /* Forking strategy. */
+    int max_children;                    /* default 40 */
+
+    /* Server hooks (BaseServer methods); all optional. */
+    /* Return false to refuse the client: the request is shut down and closed
+     * and never reaches the handler. Runs in the serving thread. */
+    bool (*verify_request)(ss_server *srv, ss_request *req);
+    /* A hook of the request failed with `err` (negative errno). Default: one
+     * line on stderr naming the client and the reason. Runs where the
+     * handler ran (its thread, or its child process). */
+    void (*handle_error)(ss_server *srv, ss_request *req, int err);
+    /* ss_handle_request() waited `timeout` seconds without a request. */
+    void (*handle_timeout)(ss_server *srv);
+    /* Called once per loop iteration of ss_serve_forever(). */
+    void (*service_actions)(ss_server *srv);
+} ss_config;
+
+/* Counters, read with ss_server_stats(). */
+typedef struct ss_stats {
+    uint64_t accepted;       /* requests taken from the socket */
+    uint64_t refused;        /* refused by verify_request */
+    uint64_t completed;      /* requests whose handler ran to the end */
+    uint64_t errors;         /* calls of handle_error */
+    uint64_t accept_errors;  /* failed accept()/recvfrom() calls */
+    uint64_t cancelled;      /* requests cut short at a drain deadline */
+    unsigned active;         /* requests in flight now */
+    unsigned threads;        /* request threads not yet joined */
+    unsigned children;       /* child processes not yet reaped */
+} ss_stats;
+
+/* ---- Server life cycle ------------------------------------------------ */
+
+/*
+ * Create a server: parse cfg->listen, create the socket, and (unless
+ * cfg->defer_activate) bind and listen. A Unix socket file left by a dead
+ * server is replaced; one a live server listens on is not (-EADDRINUSE).
+ * Returns NULL with errno set: EINVAL (bad URL or config: see
+ * ss_url_error()), or the reason socket/bind/listen failed (EADDRINUSE,
+ * EACCES, ENOENT, ...). Nothing is leaked on failure.
+ */
+SS_API ss_server *ss_server_new(const ss_config *cfg);
+
+/* With cfg->defer_activate: bind, then listen. Return 0 or -errno. */
+SS_API int ss_server_bind(ss_server *srv);
+SS_API int ss_server_activate(ss_server *srv);
+
+/*
+ * Handle requests until ss_shutdown() or ss_server_stop(). Wakes at least
+ * every poll_interval seconds (<= 0: only when needed) to call
+ * service_actions; a stop takes effect at once, not after poll_interval.
+ * Returns 0, or -errno if the server cannot serve (not activated, or a
+ * serve loop already runs). May be called again after it returned.
+ */
+SS_API int ss_serve_forever(ss_server *srv, double poll_interval);
+
+/*
+ * Handle one request, waiting up to cfg->timeout seconds for it (0: no
+ * limit); on timeout calls handle_timeout and returns -ETIMEDOUT. Returns 0
+ * once the request was processed (for threading/forking: started).
+ */
+SS_API int ss_handle_request(ss_server *srv);
+
+/*
+ * Ask ss_serve_forever() to return; requests in flight run to their end.
+ * Returns at once (unlike Python's, it never waits), so it may be called from
+ * any thread, from a handler, or from a signal handler (async-signal-safe).
+ * In a forked child it cuts that child's own request short instead.
+ */
+SS_API void ss_shutdown(ss_server *srv);
+
+/*
+ * Stop with a drain: like ss_shutdown(), and requests in flight get `drain`
+ * more seconds to finish; after that their I/O calls fail with -ECANCELED so
+ * they finish quickly, and ss_server_close() kills forked children that are
+ * still running a little later. drain < 0 means no deadline. Async-signal-safe.
+ */
+SS_API void ss_server_stop(ss_server *srv, double drain);
+
+/*
+ * Close the server: close the listening socket (the address is free at
+ * once), remove the Unix socket file it created, then (unless
+ * cfg->no_block_on_close) wait for request threads (not daemon ones) and
+ * child processes. Frees srv once no request uses it; srv must not be used
+ * afterwards. Must not run while ss_serve_forever() runs on srv. NULL is a
+ * no-op.
+ */
+SS_API void ss_server_close(ss_server *srv);
+
+/* ---- Server accessors ------------------------------------------------- */
+
+/* The listening (or datagram) socket, or -1 once closed. */
+SS_API int ss_server_fd(const ss_server *srv);
+/* The bound address as a URL (port 0 resolved, IPv6 in brackets, Unix path
+ * as given). The string lives as long as srv. */
+SS_API const char *ss_server_url(const ss_server *srv);
+/* The bound socket address (getsockname after bind); *len receives its size. */
+SS_API const struct sockaddr *ss_server_address(const ss_server *srv, socklen_t *len);
+SS_API void *ss_server_userdata(const ss_server *srv);
+SS_API const ss_config *ss_server_config(const ss_server *srv);
+/* A consistent-enough snapshot of the counters (each read atomically). */
+SS_API void ss_server_stats(const ss_server *srv, ss_stats *out);
+
+/* ---- The request ------------------------------------------------------ */
+
+/* The connection (stream) or the server's socket (datagram). */
+SS_API int ss_request_fd(const ss_request *req);
+SS_API ss_server *ss_request_server(const ss_request *req);
+/* The client's address; *len receives its size (0 for an unnamed Unix peer). */
+SS_API const struct sockaddr *ss_request_peer(const ss_request *req, socklen_t *len);
+/* The client as text: "HOST:PORT", "[V6ADDR]:PORT", a Unix path, or
+ * "unix:#N" for an unnamed Unix peer (N: the request's sequence number). */
+SS_API const char *ss_request_peer_str(const ss_request *req);
+/* True for datagram requests. */
+SS_API bool ss_request_is_datagram(const ss_request *req);
+/* Per-request user state, NULL until set. The handler owns what it stores. */
+SS_API void *ss_request_data(const ss_request *req);
+SS_API void ss_request_set_data(ss_request *req, void *data);
+/* Record a reason for handle_error and return err (a negative errno), so a
+ * hook can write: return ss_request_fail(req, -EMSGSIZE, "line too long"); */
+SS_API int ss_request_fail(ss_request *req, int err, const char *fmt, ...) SS_PRINTF(3, 4);
+/* The reason recorded by ss_request_fail(), or NULL. */
+SS_API const char *ss_request_error(const ss_request *req);
+
+/* ---- Request I/O ------------------------------------------------------
+ * Stream requests read from a buffer over the connection and write to it;
+ * datagram requests read the received packet and write into the reply,
+ * which is sent to the client after finish. Every call waits at most
+ * cfg->request_timeout (-ETIMEDOUT), retries EINTR, and never short-writes.
+ * A read returns 0 at end of input. */
+
+/* Read exactly n bytes, fewer only at end of input (rfile.read(n)). */
+SS_API ssize_t ss_read(ss_request *req, void *buf, size_t n);
+/* Read at most n bytes with at most one receive call (rfile.read1(n)). */
+SS_API ssize_t ss_read1(ss_request *req, void *buf, size_t n);
+/* Read up to and including '\n', at most size - 1 bytes, NUL-terminated
+ * (rfile.readline(limit)): a result without '\n' is a line cut at the limit
+ * or the last line at end of input. Returns the length (0 at end). */
+SS_API ssize_t ss_readline(ss_request *req, char *buf, size_t size);
+/* Zero-copy line: *line points into the read buffer, valid until the next
+ * I/O call on req. The line includes its '\n' (absent only for a last line
+ * at end of input). Returns its length, 0 at end of input, or -EMSGSIZE when
+ * no '\n' comes within max bytes (the line is then left unread). */
+SS_API ssize_t ss_readline_ref(ss_request *req, const char **line, size_t max);
+/* Read until end of input into a malloc'd buffer (*out, caller frees);
+ * -EMSGSIZE past max bytes. Returns the length. */
+SS_API ssize_t ss_read_all(ss_request *req, char **out, size_t max);
+/* Write all n bytes (buffered up to cfg->wbufsize). Returns n or -errno. */
+SS_API ssize_t ss_write(ss_request *req, const void *buf, size_t n);
+/* printf into the output. Returns the byte count or -errno. */
+SS_API ssize_t ss_writef(ss_request *req, const char *fmt, ...) SS_PRINTF(2, 3);
+/* Send what is buffered. Returns 0 or -errno. */
+SS_API int ss_flush(ss_request *req);
+/* Sleep; returns 0, or -ECANCELED when cut short by a drain deadline. */
+SS_API int ss_sleep(ss_request *req, double seconds);
+
+/* ---- Helpers ---------------------------------------------------------- */
+
+/* NULL when url is a valid listen URL, else a static text naming the
+ * problem ("port out of range", ...). */
+SS_API const char *ss_url_error(const char *url);
+/* Text for a negative (or positive) errno value. */
+SS_API const char *ss_strerror(int err);
+/* The library's version, SS_VERSION_STRING at build time. */
+SS_API const char *ss_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SOCKSERV_H */

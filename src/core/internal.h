@@ -1,0 +1,155 @@
+/* internal.h: the library's private structures and the ops tables that join its parts. */
+#ifndef SS_INTERNAL_H
+#define SS_INTERNAL_H
+
+#include "sockserv.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/un.h>
+
+#define SS__DEFAULT_BACKLOG 128
+#define SS__DEFAULT_RBUFSIZE 8192
+#define SS__DEFAULT_PACKET 8192
+#define SS__DEFAULT_MAX_CHILDREN 40
+#define SS__REPLY_MIN_CAP 65536        /* a datagram reply may be this big at least */
+#define SS__ACCEPT_PAUSE_NS 100000000  /* back-off after EMFILE and friends: 100 ms */
+#define SS__KILL_GRACE_NS 1000000000   /* drain deadline -> SIGKILL of children: 1 s */
+#define SS__PEER_STR_MAX 128
+
+/* A parsed listen URL. */
+typedef struct ss__url {
+    int socktype;                      /* SOCK_STREAM or SOCK_DGRAM */
+    int family;                        /* AF_INET, AF_INET6 (after resolving) or AF_UNIX */
+    char host[256];                    /* inet: literal or name, without brackets */
+    unsigned port;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1]; /* unix, as given */
+} ss__url;
+
+/* One transport (Python's server classes): the socket kind's request handling. */
+typedef struct ss__transport {
+    const char *scheme;
+    /* Take one request from the socket: 0 with *out set, -EAGAIN when none is
+     * waiting, other negative errno on failure. */
+    int (*get_request)(ss_server *srv, ss_request **out);
+    /* After finish: flush the output (stream) or send the reply (datagram). */
+    int (*request_end)(ss_request *req);
+    /* Close the request's connection (stream: shutdown(SHUT_WR) then close). */
+    void (*close_request)(ss_request *req);
+} ss__transport;
+
+/* One concurrency strategy (Python's mix-ins). */
+typedef struct ss__strategy {
+    const char *name;
+    int (*init)(ss_server *srv);
+    /* Run the request (takes ownership of req). */
+    void (*process_request)(ss_server *srv, ss_request *req);
+    /* Collect finished threads / children without blocking. */
+    void (*reap)(ss_server *srv);
+    /* Server close: wait (block) or let go of what still runs, free state. */
+    void (*close)(ss_server *srv, bool block);
+    /* Fill the strategy's counters (threads, children) of out. */
+    void (*stats)(const ss_server *srv, ss_stats *out);
+    /* Wait until fd is ready for events or deadline (ns, 0 = none); fd < 0
+     * waits for the deadline alone. 0, -ETIMEDOUT or -ECANCELED. */
+    int (*wait)(ss_request *req, int fd, short events, int64_t deadline);
+} ss__strategy;
+
+/* State shared with forked children (a MAP_SHARED page): counters and the
+ * drain deadline are seen by every process of the server. */
+typedef struct ss__shared {
+    _Atomic int64_t drain_deadline;    /* CLOCK_MONOTONIC ns; 0 = none */
+    _Atomic uint64_t accepted, refused, completed, errors, accept_errors, cancelled;
+    _Atomic unsigned active;
+} ss__shared;
+
+struct ss_server {
+    ss_config cfg;
+    char *listen;                      /* cfg.listen, copied */
+    ss__url url;
+    const ss__transport *tp;
+    const ss__strategy *st;
+    void *st_state;                    /* the strategy's own */
+
+    int fd;                            /* listening / datagram socket */
+    struct sockaddr_storage addr;      /* bound address */
+    socklen_t addrlen;
+    char bound_url[sizeof(((struct sockaddr_un *)0)->sun_path) + 300];
+    bool bound, activated;
+    bool unlink_on_close;              /* we created a Unix socket file */
+    dev_t sock_dev;
+    ino_t sock_ino;
+
+    int wake_fd;                       /* eventfd: a stop was requested */
+    int cancel_fd;                     /* timerfd: fires at the drain deadline */
+    atomic_bool stop_requested;
+    atomic_bool serving;
+    int64_t accept_paused_until;       /* ns; accept back-off after EMFILE */
+
+    ss__shared *sh;
+    atomic_uint refs;                  /* owner + one per live request */
+    _Atomic uint64_t seq;              /* request sequence numbers */
+
+    /* Forked child only: the request it runs, and a stop request for it. */
+    bool in_child;
+    ss_request *child_req;
+    volatile sig_atomic_t child_cancel;
+};
+
+struct ss_request {
+    ss_server *srv;
+    int fd;
+    bool dgram;
+    int early_err;                     /* set by get_request: report, do not handle */
+    bool failed;                       /* handle_error was called */
+    uint64_t seq;
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+    char *peer_str;                    /* made on first use */
+    void *data;
+    char *errmsg;
+
+    /* Input: the receive buffer (stream) or the packet (datagram, eof set). */
+    char *rbuf;
+    size_t rcap, rpos, rlen, scan;     /* scan: readline_ref resumes here */
+    bool eof;
+    /* Output: the write buffer (stream) or the reply (datagram). */
+    char *wbuf;
+    size_t wcap, wlen;
+};
+
+/* transports (src/transport/) */
+extern const ss__transport ss__tcp, ss__udp, ss__unix_stream, ss__unix_dgram;
+const ss__transport *ss__transport_for(const ss__url *url);
+int ss__socket_open(ss_server *srv);
+int ss__socket_bind(ss_server *srv);
+int ss__socket_listen(ss_server *srv);
+void ss__socket_close(ss_server *srv);
+
+/* addresses (src/transport/address.c) */
+int ss__url_parse(const char *text, ss__url *out, const char **why);
+int ss__sockaddr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
+
+/* strategies (src/strategy/) */
+extern const ss__strategy ss__sync, ss__threading, ss__forking;
+int ss__poll_wait(ss_request *req, int fd, short events, int64_t deadline);
+
+/* requests (src/core/request.c) */
+ss_request *ss__request_new(ss_server *srv, int fd, bool dgram);
+void ss__request_free(ss_request *req);
+void ss__finish_request(ss_request *req);
+void ss__request_done(ss_request *req);
+void ss__report(ss_request *req, int err);
+
+/* server internals (src/core/server.c) */
+void ss__server_release(ss_server *srv);
+bool ss__cancelled(ss_server *srv);
+
+/* time (src/core/clock.c) */
+int64_t ss__now(void);
+int64_t ss__deadline(double seconds);
+int ss__ms_until(int64_t deadline);
+
+#endif /* SS_INTERNAL_H */

@@ -1,0 +1,151 @@
+/* request.c: a request's life (setup -> handle -> finish, errors, close) and its accessors. */
+#include "core/internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+ss_request *ss__request_new(ss_server *srv, int fd, bool dgram)
+{
+    ss_request *req = calloc(1, sizeof *req);
+    if (!req)
+        return NULL;
+    req->srv = srv;
+    req->fd = fd;
+    req->dgram = dgram;
+    req->seq = atomic_fetch_add_explicit(&srv->seq, 1, memory_order_relaxed) + 1;
+    atomic_fetch_add_explicit(&srv->refs, 1, memory_order_relaxed);
+    return req;
+}
+
+/* Free the request's memory and give back its hold on the server; the
+ * connection must be closed already (or belong to someone else). */
+void ss__request_free(ss_request *req)
+{
+    ss_server *srv = req->srv;
+    free(req->rbuf);
+    free(req->wbuf);
+    free(req->peer_str);
+    free(req->errmsg);
+    free(req);
+    ss__server_release(srv);
+}
+
+static void default_handle_error(ss_server *srv, ss_request *req, int err)
+{
+    (void)srv;
+    const char *why = req->errmsg ? req->errmsg : ss_strerror(err);
+    fprintf(stderr, "sockserv: request from %s failed: %s\n", ss_request_peer_str(req), why);
+}
+
+/* Pass a failure to the handle_error hook. */
+void ss__report(ss_request *req, int err)
+{
+    ss_server *srv = req->srv;
+    req->failed = true;
+    atomic_fetch_add_explicit(&srv->sh->errors, 1, memory_order_relaxed);
+    if (err == -ECANCELED)
+        atomic_fetch_add_explicit(&srv->sh->cancelled, 1, memory_order_relaxed);
+    if (srv->cfg.handle_error)
+        srv->cfg.handle_error(srv, req, err);
+    else
+        default_handle_error(srv, req, err);
+}
+
+/* The handler's life cycle: finish runs whenever setup succeeded. */
+void ss__finish_request(ss_request *req)
+{
+    const ss_handler *h = req->srv->cfg.handler;
+    int rc;
+    if (req->early_err < 0) {
+        ss__report(req, req->early_err);
+        return;
+    }
+    if (h->setup && (rc = h->setup(req)) < 0) {
+        ss__report(req, rc);
+        return;
+    }
+    if (h->handle && (rc = h->handle(req)) < 0)
+        ss__report(req, rc);
+    if (h->finish && (rc = h->finish(req)) < 0)
+        ss__report(req, rc);
+    atomic_fetch_add_explicit(&req->srv->sh->completed, 1, memory_order_relaxed);
+}
+
+/* After the handler: send what is pending, close the connection, free. */
+void ss__request_done(ss_request *req)
+{
+    if (req->early_err == 0) {
+        int rc = req->srv->tp->request_end(req);
+        if (rc < 0)
+            ss__report(req, rc);
+    }
+    req->srv->tp->close_request(req);
+    atomic_fetch_sub_explicit(&req->srv->sh->active, 1, memory_order_relaxed);
+    ss__request_free(req);
+}
+
+int ss_request_fd(const ss_request *req)
+{
+    return req->fd;
+}
+
+ss_server *ss_request_server(const ss_request *req)
+{
+    return req->srv;
+}
+
+const struct sockaddr *ss_request_peer(const ss_request *req, socklen_t *len)
+{
+    if (len)
+        *len = req->peerlen;
+    return (const struct sockaddr *)&req->peer;
+}
+
+const char *ss_request_peer_str(const ss_request *req)
+{
+    if (req->peer_str)
+        return req->peer_str;
+    char text[SS__PEER_STR_MAX];
+    ss__sockaddr_str((const struct sockaddr *)&req->peer, req->peerlen, text, sizeof text);
+    if (text[0] == '\0')
+        snprintf(text, sizeof text, "unix:#%llu", (unsigned long long)req->seq);
+    /* The cache is a convenience: on allocation failure we hand out a
+     * constant rather than fail. */
+    ((ss_request *)req)->peer_str = strdup(text);
+    return req->peer_str ? req->peer_str : "?";
+}
+
+bool ss_request_is_datagram(const ss_request *req)
+{
+    return req->dgram;
+}
+
+void *ss_request_data(const ss_request *req)
+{
+    return req->data;
+}
+
+void ss_request_set_data(ss_request *req, void *data)
+{
+    req->data = data;
+}
+
+int ss_request_fail(ss_request *req, int err, const char *fmt, ...)
+{
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    free(req->errmsg);
+    req->errmsg = msg;
+    return err < 0 ? err : (err > 0 ? -err : -EIO);
+}
+
+const char *ss_request_error(const ss_request *req)
+{
+    return req->errmsg;
+}

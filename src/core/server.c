@@ -1,0 +1,300 @@
+/* server.c: BaseServer: create, serve_forever, handle_request, stop with drain, close, counters. */
+#include "core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define ACCEPT_BATCH 64
+
+static const ss__strategy *strategy_for(ss_strategy s)
+{
+    switch (s) {
+    case SS_SYNC: return &ss__sync;
+    case SS_THREADING: return &ss__threading;
+    case SS_FORKING: return &ss__forking;
+    }
+    return NULL;
+}
+
+void ss__server_release(ss_server *srv)
+{
+    if (atomic_fetch_sub_explicit(&srv->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (srv->wake_fd >= 0)
+        close(srv->wake_fd);
+    if (srv->cancel_fd >= 0)
+        close(srv->cancel_fd);
+    if (srv->sh)
+        munmap(srv->sh, sizeof *srv->sh);
+    free(srv->listen);
+    free(srv);
+}
+
+bool ss__cancelled(ss_server *srv)
+{
+    if (srv->child_cancel)
+        return true;
+    int64_t dl = atomic_load_explicit(&srv->sh->drain_deadline, memory_order_relaxed);
+    return dl != 0 && ss__now() >= dl;
+}
+
+static int server_init(ss_server *srv, const ss_config *cfg)
+{
+    const char *why;
+    srv->cfg = *cfg;
+    srv->fd = srv->wake_fd = srv->cancel_fd = -1;
+    atomic_init(&srv->refs, 1);
+    srv->listen = strdup(cfg->listen ? cfg->listen : "");
+    if (!srv->listen)
+        return -ENOMEM;
+    srv->cfg.listen = srv->listen;
+    if (!cfg->handler || !(srv->st = strategy_for(cfg->strategy)))
+        return -EINVAL;
+    int rc = ss__url_parse(srv->listen, &srv->url, &why);
+    if (rc < 0)
+        return rc;
+    srv->tp = ss__transport_for(&srv->url);
+    if (srv->cfg.max_packet_size == 0)
+        srv->cfg.max_packet_size = SS__DEFAULT_PACKET;
+    if (srv->cfg.rbufsize == 0)
+        srv->cfg.rbufsize = SS__DEFAULT_RBUFSIZE;
+    srv->sh = mmap(NULL, sizeof *srv->sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (srv->sh == MAP_FAILED) {
+        srv->sh = NULL;
+        return -errno;
+    }
+    srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    srv->cancel_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (srv->wake_fd < 0 || srv->cancel_fd < 0)
+        return -errno;
+    if ((rc = srv->st->init(srv)) < 0)
+        return rc;
+    if ((rc = ss__socket_open(srv)) < 0)
+        return rc;
+    if (!cfg->defer_activate && ((rc = ss__socket_bind(srv)) < 0 || (rc = ss__socket_listen(srv)) < 0))
+        return rc;
+    return 0;
+}
+
+ss_server *ss_server_new(const ss_config *cfg)
+{
+    if (!cfg) {
+        errno = EINVAL;
+        return NULL;
+    }
+    ss_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    int rc = server_init(srv, cfg);
+    if (rc < 0) {
+        ss_server_close(srv);
+        errno = -rc;
+        return NULL;
+    }
+    return srv;
+}
+
+int ss_server_bind(ss_server *srv)
+{
+    return ss__socket_bind(srv);
+}
+
+int ss_server_activate(ss_server *srv)
+{
+    return ss__socket_listen(srv);
+}
+
+/* Errors after which accept() would fail again at once: pause accepting
+ * for a while instead of spinning. Others concern one client only. */
+static bool accept_error_is_persistent(int err)
+{
+    switch (-err) {
+    case ECONNABORTED: case EINTR: case EPROTO: case EPERM: case ECONNRESET:
+    case ECONNREFUSED: case ENETDOWN: case ENETUNREACH: case EHOSTUNREACH:
+    case EHOSTDOWN: case ENONET: case ENOPROTOOPT: case EOPNOTSUPP: case ETIMEDOUT:
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* Take one request and pass it to the strategy: get_request ->
+ * verify_request -> process_request. Returns 0, or get_request's error. */
+static int handle_one(ss_server *srv)
+{
+    ss_request *req;
+    int rc = srv->tp->get_request(srv, &req);
+    if (rc < 0) {
+        if (rc == -EAGAIN)
+            return rc;
+        atomic_fetch_add_explicit(&srv->sh->accept_errors, 1, memory_order_relaxed);
+        if (accept_error_is_persistent(rc))
+            srv->accept_paused_until = ss__now() + SS__ACCEPT_PAUSE_NS;
+        return rc;
+    }
+    atomic_fetch_add_explicit(&srv->sh->accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&srv->sh->active, 1, memory_order_relaxed);
+    if (srv->cfg.verify_request && !srv->cfg.verify_request(srv, req)) {
+        atomic_fetch_add_explicit(&srv->sh->refused, 1, memory_order_relaxed);
+        req->early_err = -EACCES; /* nothing to send */
+        ss__request_done(req);
+        return 0;
+    }
+    srv->st->process_request(srv, req);
+    return 0;
+}
+
+int ss_serve_forever(ss_server *srv, double poll_interval)
+{
+    if (!srv->activated || srv->fd < 0)
+        return -EINVAL;
+    if (atomic_exchange(&srv->serving, true))
+        return -EBUSY;
+    int64_t interval = poll_interval > 0 ? (int64_t)(poll_interval * 1e9) : 0;
+    int rc = 0;
+    while (!atomic_load(&srv->stop_requested)) {
+        int64_t now = ss__now();
+        bool paused = srv->accept_paused_until > now;
+        int64_t wake_at = interval ? now + interval : 0;
+        if (paused && (wake_at == 0 || srv->accept_paused_until < wake_at))
+            wake_at = srv->accept_paused_until;
+        struct pollfd p[2] = {{.fd = srv->wake_fd, .events = POLLIN},
+                              {.fd = paused ? -1 : srv->fd, .events = POLLIN}};
+        int n = poll(p, 2, ss__ms_until(wake_at));
+        if (n < 0 && errno != EINTR) {
+            rc = -errno;
+            break;
+        }
+        if (n > 0 && p[1].revents) {
+            for (int i = 0; i < ACCEPT_BATCH && !atomic_load(&srv->stop_requested); i++)
+                if (handle_one(srv) < 0)
+                    break;
+        }
+        srv->st->reap(srv);
+        if (srv->cfg.service_actions)
+            srv->cfg.service_actions(srv);
+    }
+    uint64_t count;
+    while (read(srv->wake_fd, &count, sizeof count) > 0)
+        ;
+    atomic_store(&srv->stop_requested, false);
+    atomic_store(&srv->serving, false);
+    return rc;
+}
+
+int ss_handle_request(ss_server *srv)
+{
+    if (!srv->activated || srv->fd < 0)
+        return -EINVAL;
+    int64_t deadline = ss__deadline(srv->cfg.timeout);
+    for (;;) {
+        struct pollfd p = {.fd = srv->fd, .events = POLLIN};
+        int n = poll(&p, 1, ss__ms_until(deadline));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0) {
+            if (srv->cfg.handle_timeout)
+                srv->cfg.handle_timeout(srv);
+            return -ETIMEDOUT;
+        }
+        int rc = handle_one(srv);
+        if (rc == -EAGAIN)
+            continue;
+        srv->st->reap(srv);
+        return rc;
+    }
+}
+
+void ss_server_stop(ss_server *srv, double drain)
+{
+    int saved = errno; /* callable from a signal handler */
+    if (srv->in_child) {
+        srv->child_cancel = 1;
+        ss_request *req = srv->child_req;
+        if (req && !req->dgram && req->fd >= 0)
+            shutdown(req->fd, SHUT_RDWR);
+        errno = saved;
+        return;
+    }
+    if (drain >= 0) {
+        int64_t dl = ss__now() + (int64_t)(drain > 1e9 ? 1e18 : drain * 1e9);
+        int64_t old = atomic_load(&srv->sh->drain_deadline);
+        if (old == 0 || dl < old) {
+            atomic_store(&srv->sh->drain_deadline, dl);
+            struct itimerspec its = {.it_value = {.tv_sec = dl / 1000000000, .tv_nsec = dl % 1000000000}};
+            timerfd_settime(srv->cancel_fd, TFD_TIMER_ABSTIME, &its, NULL);
+        }
+    }
+    atomic_store(&srv->stop_requested, true);
+    uint64_t one = 1;
+    if (write(srv->wake_fd, &one, sizeof one) < 0) {
+        /* Only EAGAIN is possible (the counter is full): a wake is pending. */
+    }
+    errno = saved;
+}
+
+void ss_shutdown(ss_server *srv)
+{
+    ss_server_stop(srv, -1);
+}
+
+void ss_server_close(ss_server *srv)
+{
+    if (!srv)
+        return;
+    ss__socket_close(srv);
+    if (srv->st) {
+        if (srv->st_state)
+            srv->st->reap(srv);
+        srv->st->close(srv, !srv->cfg.no_block_on_close);
+    }
+    ss__server_release(srv);
+}
+
+int ss_server_fd(const ss_server *srv)
+{
+    return srv->fd;
+}
+
+const char *ss_server_url(const ss_server *srv)
+{
+    return srv->bound ? srv->bound_url : srv->listen;
+}
+
+const struct sockaddr *ss_server_address(const ss_server *srv, socklen_t *len)
+{
+    if (len)
+        *len = srv->addrlen;
+    return (const struct sockaddr *)&srv->addr;
+}
+
+void *ss_server_userdata(const ss_server *srv)
+{
+    return srv->cfg.userdata;
+}
+
+const ss_config *ss_server_config(const ss_server *srv)
+{
+    return &srv->cfg;
+}
+
+void ss_server_stats(const ss_server *srv, ss_stats *out)
+{
+    const ss__shared *sh = srv->sh;
+    memset(out, 0, sizeof *out);
+    out->accepted = atomic_load(&sh->accepted);
+    out->refused = atomic_load(&sh->refused);
+    out->completed = atomic_load(&sh->completed);
+    out->errors = atomic_load(&sh->errors);
+    out->accept_errors = atomic_load(&sh->accept_errors);
+    out->cancelled = atomic_load(&sh->cancelled);
+    out->active = atomic_load(&sh->active);
+    if (srv->st_state)
+        srv->st->stats(srv, out);
+}

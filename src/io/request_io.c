@@ -1,0 +1,375 @@
+/* request_io.c: the handler's I/O calls: a buffered reader and writer over the connection or the packet. */
+#include "core/internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each call's deadline: request_timeout from its start. */
+static int64_t io_deadline(const ss_request *req)
+{
+    return ss__deadline(req->srv->cfg.request_timeout);
+}
+
+/* Buffered input not yet consumed. */
+static size_t avail(const ss_request *req)
+{
+    return req->rlen - req->rpos;
+}
+
+static void consume(ss_request *req, size_t n)
+{
+    req->rpos += n;
+    req->scan = req->scan > n ? req->scan - n : 0;
+    if (req->rpos == req->rlen)
+        req->rpos = req->rlen = req->scan = 0;
+}
+
+/* One receive into buf: > 0 bytes, 0 at end of input, or -errno. Waits
+ * (through the strategy, so the event strategy can yield) on EAGAIN. */
+static ssize_t recv_some(ss_request *req, void *buf, size_t n, int64_t deadline)
+{
+    if (req->eof)
+        return 0;
+    if (ss__cancelled(req->srv))
+        return -ECANCELED;
+    for (;;) {
+        ssize_t got = recv(req->fd, buf, n, 0);
+        if (got > 0)
+            return got;
+        if (got == 0) {
+            req->eof = true;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = req->srv->st->wait(req, req->fd, POLLIN, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static size_t rbufsize(const ss_request *req)
+{
+    return req->srv->cfg.rbufsize ? req->srv->cfg.rbufsize : SS__DEFAULT_RBUFSIZE;
+}
+
+/* Make room for at least `want` bytes after the buffered data, compacting
+ * and growing the buffer (never beyond `limit` in all). */
+static int reserve(ss_request *req, size_t want, size_t limit)
+{
+    size_t base = rbufsize(req);
+    if (req->rlen == 0 && req->rcap > 4 * base) { /* give back a long line's room */
+        free(req->rbuf);
+        req->rbuf = NULL;
+        req->rcap = req->rpos = req->scan = 0;
+    }
+    if (req->rpos > 0 && req->rcap - req->rlen < want) {
+        memmove(req->rbuf, req->rbuf + req->rpos, avail(req));
+        req->rlen -= req->rpos;
+        req->rpos = 0;
+    }
+    if (req->rcap - req->rlen >= want)
+        return 0;
+    size_t cap = req->rcap ? req->rcap : base;
+    while (cap - req->rlen < want && cap < limit)
+        cap = cap > limit / 2 ? limit : cap * 2;
+    if (cap <= req->rcap)
+        return req->rcap > req->rlen ? 0 : -EMSGSIZE;
+    char *p = realloc(req->rbuf, cap);
+    if (!p)
+        return -ENOMEM;
+    req->rbuf = p;
+    req->rcap = cap;
+    return 0;
+}
+
+/* Receive more into the buffer: > 0, 0 at end of input, or -errno. */
+static ssize_t fill(ss_request *req, size_t limit, int64_t deadline)
+{
+    if (req->eof)
+        return 0;
+    int rc = reserve(req, 1, limit);
+    if (rc < 0)
+        return rc;
+    ssize_t n = recv_some(req, req->rbuf + req->rlen, req->rcap - req->rlen, deadline);
+    if (n > 0)
+        req->rlen += (size_t)n;
+    return n;
+}
+
+ssize_t ss_read(ss_request *req, void *buf, size_t n)
+{
+    char *out = buf;
+    size_t got = 0;
+    int64_t deadline = io_deadline(req);
+    while (got < n) {
+        size_t take = avail(req);
+        if (take) {
+            take = take < n - got ? take : n - got;
+            memcpy(out + got, req->rbuf + req->rpos, take);
+            consume(req, take);
+            got += take;
+            continue;
+        }
+        /* Large reads bypass the buffer. An error after some data returns
+         * the data; the next call reports the error. */
+        bool direct = n - got >= rbufsize(req);
+        ssize_t r = direct ? recv_some(req, out + got, n - got, deadline) : fill(req, rbufsize(req), deadline);
+        if (r < 0)
+            return got ? (ssize_t)got : r;
+        if (r == 0)
+            break;
+        if (direct)
+            got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+ssize_t ss_read1(ss_request *req, void *buf, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (avail(req) == 0) {
+        int64_t deadline = io_deadline(req);
+        if (n >= rbufsize(req))
+            return recv_some(req, buf, n, deadline);
+        ssize_t r = fill(req, rbufsize(req), deadline);
+        if (r <= 0)
+            return r;
+    }
+    size_t take = avail(req) < n ? avail(req) : n;
+    memcpy(buf, req->rbuf + req->rpos, take);
+    consume(req, take);
+    return (ssize_t)take;
+}
+
+ssize_t ss_readline(ss_request *req, char *buf, size_t size)
+{
+    if (size == 0)
+        return -EINVAL;
+    size_t got = 0, room = size - 1;
+    int64_t deadline = io_deadline(req);
+    while (got < room) {
+        if (avail(req) == 0) {
+            ssize_t r = fill(req, rbufsize(req), deadline);
+            if (r < 0) {
+                buf[got] = '\0';
+                return got ? (ssize_t)got : r;
+            }
+            if (r == 0)
+                break;
+        }
+        size_t take = avail(req) < room - got ? avail(req) : room - got;
+        const char *start = req->rbuf + req->rpos;
+        const char *nl = memchr(start, '\n', take);
+        if (nl)
+            take = (size_t)(nl - start) + 1;
+        memcpy(buf + got, start, take);
+        consume(req, take);
+        got += take;
+        if (nl)
+            break;
+    }
+    buf[got] = '\0';
+    return (ssize_t)got;
+}
+
+ssize_t ss_readline_ref(ss_request *req, const char **line, size_t max)
+{
+    int64_t deadline = io_deadline(req);
+    if (max == 0)
+        return -EINVAL;
+    for (;;) {
+        size_t have = avail(req);
+        size_t look = have < max ? have : max;
+        if (req->scan < look) {
+            const char *start = req->rbuf + req->rpos;
+            const char *nl = memchr(start + req->scan, '\n', look - req->scan);
+            if (nl) {
+                size_t len = (size_t)(nl - start) + 1;
+                *line = start;
+                consume(req, len);
+                req->scan = 0;
+                return (ssize_t)len;
+            }
+            req->scan = look;
+        }
+        if (have >= max)
+            return -EMSGSIZE;
+        ssize_t r = fill(req, max > rbufsize(req) ? max : rbufsize(req), deadline);
+        if (r < 0)
+            return r;
+        if (r == 0) { /* end of input: the last line has no '\n' */
+            *line = req->rbuf + req->rpos;
+            consume(req, have);
+            req->scan = 0;
+            return (ssize_t)have;
+        }
+    }
+}
+
+ssize_t ss_read_all(ss_request *req, char **out, size_t max)
+{
+    size_t len = 0, cap = 0;
+    char *buf = NULL;
+    int64_t deadline = io_deadline(req);
+    for (;;) {
+        if (len == cap) {
+            if (cap > max) {
+                free(buf);
+                return -EMSGSIZE;
+            }
+            size_t ncap = cap ? cap * 2 : rbufsize(req);
+            if (ncap > max + 1)
+                ncap = max + 1;
+            char *p = realloc(buf, ncap + 1);
+            if (!p) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = p;
+            cap = ncap;
+        }
+        ssize_t r;
+        if (avail(req)) {
+            r = (ssize_t)(avail(req) < cap - len ? avail(req) : cap - len);
+            memcpy(buf + len, req->rbuf + req->rpos, (size_t)r);
+            consume(req, (size_t)r);
+        } else {
+            r = recv_some(req, buf + len, cap - len, deadline);
+        }
+        if (r < 0) {
+            free(buf);
+            return r;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+        if (len > max) {
+            free(buf);
+            return -EMSGSIZE;
+        }
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return (ssize_t)len;
+}
+
+/* Send all of buf on the connection. */
+static int send_all(ss_request *req, const char *buf, size_t n, int64_t deadline)
+{
+    if (ss__cancelled(req->srv))
+        return -ECANCELED;
+    while (n > 0) {
+        ssize_t w = send(req->fd, buf, n, MSG_NOSIGNAL);
+        if (w >= 0) {
+            buf += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = req->srv->st->wait(req, req->fd, POLLOUT, deadline);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Append to the output buffer, growing it up to cap. */
+static int buffer_out(ss_request *req, const void *buf, size_t n, size_t cap)
+{
+    if (req->wcap - req->wlen < n) {
+        size_t ncap = req->wcap ? req->wcap : 1024;
+        while (ncap - req->wlen < n)
+            ncap *= 2;
+        if (ncap > cap)
+            ncap = cap;
+        if (ncap - req->wlen < n)
+            return -EMSGSIZE;
+        char *p = realloc(req->wbuf, ncap);
+        if (!p)
+            return -ENOMEM;
+        req->wbuf = p;
+        req->wcap = ncap;
+    }
+    memcpy(req->wbuf + req->wlen, buf, n);
+    req->wlen += n;
+    return 0;
+}
+
+ssize_t ss_write(ss_request *req, const void *buf, size_t n)
+{
+    int rc;
+    if (req->dgram) { /* the reply, sent after finish */
+        size_t cap = req->srv->cfg.max_packet_size;
+        rc = buffer_out(req, buf, n, cap > SS__REPLY_MIN_CAP ? cap : SS__REPLY_MIN_CAP);
+        return rc < 0 ? rc : (ssize_t)n;
+    }
+    size_t wbufsize = req->srv->cfg.wbufsize;
+    if (wbufsize && req->wlen + n <= wbufsize) {
+        rc = buffer_out(req, buf, n, wbufsize);
+        return rc < 0 ? rc : (ssize_t)n;
+    }
+    int64_t deadline = io_deadline(req);
+    if (req->wlen) {
+        rc = send_all(req, req->wbuf, req->wlen, deadline);
+        if (rc < 0)
+            return rc;
+        req->wlen = 0;
+    }
+    if (wbufsize && n < wbufsize) {
+        rc = buffer_out(req, buf, n, wbufsize);
+        return rc < 0 ? rc : (ssize_t)n;
+    }
+    rc = send_all(req, buf, n, deadline);
+    return rc < 0 ? rc : (ssize_t)n;
+}
+
+ssize_t ss_writef(ss_request *req, const char *fmt, ...)
+{
+    char small[512], *text = small;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (len < 0)
+        return -EINVAL;
+    if ((size_t)len >= sizeof small) {
+        text = malloc((size_t)len + 1);
+        if (!text)
+            return -ENOMEM;
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)len + 1, fmt, ap);
+        va_end(ap);
+    }
+    ssize_t rc = ss_write(req, text, (size_t)len);
+    if (text != small)
+        free(text);
+    return rc;
+}
+
+int ss_flush(ss_request *req)
+{
+    if (req->dgram || req->wlen == 0)
+        return 0;
+    int rc = send_all(req, req->wbuf, req->wlen, io_deadline(req));
+    if (rc == 0)
+        req->wlen = 0;
+    return rc;
+}
+
+int ss_sleep(ss_request *req, double seconds)
+{
+    int64_t deadline = ss__deadline(seconds);
+    if (deadline == 0)
+        return ss__cancelled(req->srv) ? -ECANCELED : 0;
+    int rc = req->srv->st->wait(req, -1, 0, deadline);
+    return rc == -ETIMEDOUT ? 0 : rc;
+}

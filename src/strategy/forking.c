@@ -1,0 +1,168 @@
+/* forking.c: the forking strategy (ForkingMixIn): a process per request, max_children, children reaped. */
+#include "core/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct child {
+    pid_t pid;
+    int pidfd;              /* readable when the child exits; -1 if unsupported */
+} child;
+
+typedef struct forking_state {
+    child *kids;
+    int n, cap;
+} forking_state;
+
+static forking_state *state_of(const ss_server *srv)
+{
+    return srv->st_state;
+}
+
+static int forking_init(ss_server *srv)
+{
+    forking_state *fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return -ENOMEM;
+    fs->cap = srv->cfg.max_children > 0 ? srv->cfg.max_children : SS__DEFAULT_MAX_CHILDREN;
+    fs->kids = calloc((size_t)fs->cap, sizeof *fs->kids);
+    if (!fs->kids) {
+        free(fs);
+        return -ENOMEM;
+    }
+    srv->st_state = fs;
+    return 0;
+}
+
+/* Reap every child that has exited, without blocking. Only our own children
+ * are waited for: a process the application forked itself is left alone. */
+static void forking_reap(ss_server *srv)
+{
+    forking_state *fs = state_of(srv);
+    for (int i = 0; i < fs->n;) {
+        pid_t r = waitpid(fs->kids[i].pid, NULL, WNOHANG);
+        if (r == 0 || (r < 0 && errno == EINTR)) {
+            i++;
+            continue;
+        }
+        if (fs->kids[i].pidfd >= 0)
+            close(fs->kids[i].pidfd);
+        fs->kids[i] = fs->kids[--fs->n];
+    }
+}
+
+/* Wait until a child exits, the drain timer fires, or timeout_ms passes;
+ * then reap. */
+static void wait_children(ss_server *srv, int timeout_ms)
+{
+    forking_state *fs = state_of(srv);
+    struct pollfd p[fs->n + 1];
+    int np = 0;
+    bool polled_all = true;
+    for (int i = 0; i < fs->n; i++) {
+        if (fs->kids[i].pidfd < 0)
+            polled_all = false;
+        else
+            p[np++] = (struct pollfd){.fd = fs->kids[i].pidfd, .events = POLLIN};
+    }
+    int64_t dl = atomic_load(&srv->sh->drain_deadline);
+    if (dl == 0 || ss__now() < dl) /* the timer stays readable once fired */
+        p[np++] = (struct pollfd){.fd = srv->cancel_fd, .events = POLLIN};
+    if (!polled_all && (timeout_ms < 0 || timeout_ms > 10))
+        timeout_ms = 10; /* no pidfd: fall back to polling waitpid */
+    poll(p, (nfds_t)np, timeout_ms);
+    forking_reap(srv);
+}
+
+/* In the child: run the request, then leave without returning. */
+static void run_child(ss_server *srv, ss_request *req)
+{
+    forking_state *fs = state_of(srv);
+    srv->in_child = true;
+    srv->child_req = req;
+    /* The parent decides when requests are cut short (the drain): a Ctrl-C
+     * sent to the whole process group must not end them early. */
+    signal(SIGINT, SIG_IGN);
+    for (int i = 0; i < fs->n; i++)
+        if (fs->kids[i].pidfd >= 0)
+            close(fs->kids[i].pidfd);
+    fs->n = 0;
+    if (!req->dgram) { /* the child needs its connection, not the listener */
+        close(srv->fd);
+        srv->fd = -1;
+    }
+    srv->unlink_on_close = false;
+    ss__finish_request(req);
+    bool failed = req->failed;
+    ss__request_done(req);
+    fflush(NULL);
+    _exit(failed ? 1 : 0);
+}
+
+static void forking_process_request(ss_server *srv, ss_request *req)
+{
+    forking_state *fs = state_of(srv);
+    forking_reap(srv);
+    while (fs->n >= fs->cap)
+        wait_children(srv, -1);
+    fflush(NULL); /* or the child would write the parent's buffered output again */
+    pid_t pid = fork();
+    if (pid < 0) {
+        ss__report(req, -errno);
+        ss__request_done(req);
+        return;
+    }
+    if (pid == 0)
+        run_child(srv, req);
+    fs->kids[fs->n++] = (child){.pid = pid, .pidfd = (int)syscall(SYS_pidfd_open, pid, 0)};
+    /* The child owns the request now (and its place in the counters). */
+    if (!req->dgram)
+        close(req->fd);
+    req->fd = -1;
+    ss__request_free(req);
+}
+
+static void forking_close(ss_server *srv, bool block)
+{
+    forking_state *fs = state_of(srv);
+    if (!fs)
+        return;
+    while (block && fs->n > 0) {
+        int64_t dl = atomic_load(&srv->sh->drain_deadline);
+        int64_t kill_at = dl ? dl + SS__KILL_GRACE_NS : 0;
+        if (kill_at && ss__now() >= kill_at) { /* past the drain and its grace */
+            for (int i = 0; i < fs->n; i++)
+                kill(fs->kids[i].pid, SIGKILL);
+            for (int i = 0; i < fs->n; i++)
+                while (waitpid(fs->kids[i].pid, NULL, 0) < 0 && errno == EINTR)
+                    ;
+            break;
+        }
+        wait_children(srv, ss__ms_until(kill_at));
+    }
+    for (int i = 0; i < fs->n; i++)
+        if (fs->kids[i].pidfd >= 0)
+            close(fs->kids[i].pidfd);
+    free(fs->kids);
+    free(fs);
+    srv->st_state = NULL;
+}
+
+static void forking_stats(const ss_server *srv, ss_stats *out)
+{
+    forking_state *fs = state_of(srv);
+    out->children = fs ? (unsigned)fs->n : 0;
+}
+
+const ss__strategy ss__forking = {
+    .name = "forking",
+    .init = forking_init,
+    .process_request = forking_process_request,
+    .reap = forking_reap,
+    .close = forking_close,
+    .stats = forking_stats,
+    .wait = ss__poll_wait,
+};

@@ -1,0 +1,132 @@
+/* threading.c: the threading strategy (ThreadingMixIn): a thread per request, finished threads reaped. */
+#include "core/internal.h"
+
+#include <stdlib.h>
+
+enum { T_RUNNING, T_DONE, T_ORPHANED };
+
+/* One request thread; owned by the strategy's list until joined, or, once
+ * orphaned by a non-blocking close, freed by whichever side ends last. */
+typedef struct thread_rec {
+    pthread_t tid;
+    ss_request *req;
+    atomic_int state;
+    struct thread_rec *next;
+} thread_rec;
+
+typedef struct threading_state {
+    pthread_mutex_t lock;
+    thread_rec *list;      /* joinable threads, newest first */
+    atomic_uint count;     /* length of list */
+} threading_state;
+
+static int threading_init(ss_server *srv)
+{
+    threading_state *ts = calloc(1, sizeof *ts);
+    if (!ts)
+        return -ENOMEM;
+    pthread_mutex_init(&ts->lock, NULL);
+    srv->st_state = ts;
+    return 0;
+}
+
+static void *request_thread(void *arg)
+{
+    thread_rec *t = arg;
+    ss__finish_request(t->req);
+    ss__request_done(t->req);
+    if (atomic_exchange(&t->state, T_DONE) == T_ORPHANED)
+        free(t);
+    return NULL;
+}
+
+static void threading_process_request(ss_server *srv, ss_request *req)
+{
+    threading_state *ts = srv->st_state;
+    bool daemon = srv->cfg.daemon_threads;
+    thread_rec *t = calloc(1, sizeof *t);
+    pthread_attr_t attr;
+    int rc = ENOMEM;
+    if (t) {
+        t->req = req;
+        /* A daemon thread is never joined: it frees its record itself. */
+        atomic_init(&t->state, daemon ? T_ORPHANED : T_RUNNING);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, daemon ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+        rc = pthread_create(&t->tid, &attr, request_thread, t);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        free(t);
+        ss__report(req, -rc);
+        ss__request_done(req);
+        return;
+    }
+    if (!daemon) {
+        pthread_mutex_lock(&ts->lock);
+        t->next = ts->list;
+        ts->list = t;
+        atomic_fetch_add(&ts->count, 1);
+        pthread_mutex_unlock(&ts->lock);
+    }
+}
+
+static void threading_reap(ss_server *srv)
+{
+    threading_state *ts = srv->st_state;
+    pthread_mutex_lock(&ts->lock);
+    for (thread_rec **pp = &ts->list; *pp;) {
+        thread_rec *t = *pp;
+        if (atomic_load(&t->state) == T_DONE) {
+            *pp = t->next;
+            pthread_join(t->tid, NULL);
+            free(t);
+            atomic_fetch_sub(&ts->count, 1);
+        } else {
+            pp = &t->next;
+        }
+    }
+    pthread_mutex_unlock(&ts->lock);
+}
+
+static void threading_close(ss_server *srv, bool block)
+{
+    threading_state *ts = srv->st_state;
+    if (!ts)
+        return;
+    pthread_mutex_lock(&ts->lock);
+    thread_rec *list = ts->list;
+    ts->list = NULL;
+    pthread_mutex_unlock(&ts->lock);
+    while (list) {
+        thread_rec *t = list;
+        list = t->next;
+        if (block) {
+            pthread_join(t->tid, NULL);
+            free(t);
+        } else {
+            pthread_detach(t->tid);
+            if (atomic_exchange(&t->state, T_ORPHANED) == T_DONE)
+                free(t);
+        }
+    }
+    pthread_mutex_destroy(&ts->lock);
+    free(ts);
+    srv->st_state = NULL;
+}
+
+static void threading_stats(const ss_server *srv, ss_stats *out)
+{
+    threading_state *ts = srv->st_state;
+    out->threads = ts ? atomic_load(&ts->count) : 0;
+}
+
+const ss__strategy ss__threading = {
+    .name = "threading",
+    .init = threading_init,
+    .process_request = threading_process_request,
+    .reap = threading_reap,
+    .close = threading_close,
+    .stats = threading_stats,
+    .wait = ss__poll_wait,
+};

@@ -1,0 +1,149 @@
+/* socket.c: the listening socket's life: create, bind (stale Unix files replaced), listen, close. */
+#include "core/internal.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const ss__transport *ss__transport_for(const ss__url *url)
+{
+    if (url->family == AF_UNIX)
+        return url->socktype == SOCK_STREAM ? &ss__unix_stream : &ss__unix_dgram;
+    return url->socktype == SOCK_STREAM ? &ss__tcp : &ss__udp;
+}
+
+/* Fill srv->addr from the URL: numeric hosts directly, names through the
+ * resolver (the first address it gives). */
+static int resolve(ss_server *srv)
+{
+    const ss__url *u = &srv->url;
+    memset(&srv->addr, 0, sizeof srv->addr);
+    if (u->family == AF_UNIX) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&srv->addr;
+        size_t len = strlen(u->path);
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, u->path, len);
+        if (u->path[0] == '@') /* abstract: a leading NUL, length-delimited */
+            un->sun_path[0] = '\0';
+        srv->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + (u->path[0] != '@'));
+        return 0;
+    }
+    struct addrinfo hints = {.ai_family = u->family, .ai_socktype = u->socktype,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res = NULL;
+    if (u->family != AF_UNSPEC)
+        hints.ai_flags |= AI_NUMERICHOST;
+    char port[8];
+    snprintf(port, sizeof port, "%u", u->port);
+    int rc = getaddrinfo(u->host, port, &hints, &res);
+    if (rc != 0)
+        return rc == EAI_SYSTEM ? -errno : (rc == EAI_MEMORY ? -ENOMEM : -EADDRNOTAVAIL);
+    memcpy(&srv->addr, res->ai_addr, res->ai_addrlen);
+    srv->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int ss__socket_open(ss_server *srv)
+{
+    int rc = resolve(srv);
+    if (rc < 0)
+        return rc;
+    int fd = socket(srv->addr.ss_family, srv->url.socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    srv->fd = fd;
+    return 0;
+}
+
+/* A Unix socket file is stale when it is a socket nobody accepts on. */
+static bool unix_path_is_stale(const ss_server *srv)
+{
+    struct stat st;
+    if (lstat(srv->url.path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    int probe = socket(AF_UNIX, srv->url.socktype | SOCK_CLOEXEC, 0);
+    if (probe < 0)
+        return false;
+    int rc = connect(probe, (const struct sockaddr *)&srv->addr, srv->addrlen);
+    int err = errno;
+    close(probe);
+    return rc < 0 && err == ECONNREFUSED;
+}
+
+static int set_int_opt(int fd, int level, int name, int value)
+{
+    return setsockopt(fd, level, name, &value, sizeof value) < 0 ? -errno : 0;
+}
+
+int ss__socket_bind(ss_server *srv)
+{
+    int fd = srv->fd, rc;
+    if (srv->bound)
+        return -EALREADY;
+    if (srv->cfg.allow_reuse_address && (rc = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0)
+        return rc;
+    if (srv->cfg.allow_reuse_port && (rc = set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1)) < 0)
+        return rc;
+    if (srv->addr.ss_family == AF_INET6 && (rc = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0)) < 0)
+        return rc;
+    bool is_file = srv->url.family == AF_UNIX && srv->url.path[0] != '@';
+    rc = bind(fd, (const struct sockaddr *)&srv->addr, srv->addrlen);
+    if (rc < 0 && errno == EADDRINUSE && is_file && unix_path_is_stale(srv)) {
+        unlink(srv->url.path);
+        rc = bind(fd, (const struct sockaddr *)&srv->addr, srv->addrlen);
+    }
+    if (rc < 0)
+        return -errno;
+    if (is_file) {
+        struct stat st;
+        if (stat(srv->url.path, &st) == 0) {
+            srv->sock_dev = st.st_dev;
+            srv->sock_ino = st.st_ino;
+            srv->unlink_on_close = true;
+        }
+    }
+    srv->addrlen = sizeof srv->addr;
+    if (getsockname(fd, (struct sockaddr *)&srv->addr, &srv->addrlen) < 0)
+        return -errno;
+    if (srv->url.family == AF_UNIX) {
+        snprintf(srv->bound_url, sizeof srv->bound_url, "%s:%s", srv->tp->scheme, srv->url.path);
+    } else {
+        char text[SS__PEER_STR_MAX];
+        ss__sockaddr_str((const struct sockaddr *)&srv->addr, srv->addrlen, text, sizeof text);
+        snprintf(srv->bound_url, sizeof srv->bound_url, "%s://%s", srv->tp->scheme, text);
+    }
+    srv->bound = true;
+    return 0;
+}
+
+int ss__socket_listen(ss_server *srv)
+{
+    if (!srv->bound)
+        return -EDESTADDRREQ;
+    if (srv->url.socktype == SOCK_STREAM) {
+        int backlog = srv->cfg.request_queue_size > 0 ? srv->cfg.request_queue_size : SS__DEFAULT_BACKLOG;
+        if (listen(srv->fd, backlog) < 0)
+            return -errno;
+    }
+    srv->activated = true;
+    return 0;
+}
+
+/* Close the socket and remove the Unix socket file, if it is still ours. */
+void ss__socket_close(ss_server *srv)
+{
+    if (srv->fd < 0)
+        return;
+    /* Unlink first: while our socket is open, nobody else can have bound the
+     * path, so a file with our inode is ours. */
+    struct stat st;
+    if (srv->unlink_on_close && stat(srv->url.path, &st) == 0 &&
+        st.st_dev == srv->sock_dev && st.st_ino == srv->sock_ino)
+        unlink(srv->url.path);
+    srv->unlink_on_close = false;
+    close(srv->fd);
+    srv->fd = -1;
+}
