@@ -15,6 +15,7 @@ typedef struct child {
 typedef struct forking_state {
     child *kids;
     int n, cap;
+    bool no_pidfd;          /* the kernel (or valgrind) lacks pidfd_open */
 } forking_state;
 
 static forking_state *state_of(const ss_server *srv)
@@ -117,7 +118,10 @@ static void forking_process_request(ss_server *srv, ss_request *req)
     }
     if (pid == 0)
         run_child(srv, req);
-    fs->kids[fs->n++] = (child){.pid = pid, .pidfd = (int)syscall(SYS_pidfd_open, pid, 0)};
+    int pidfd = fs->no_pidfd ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0 && errno == ENOSYS)
+        fs->no_pidfd = true;
+    fs->kids[fs->n++] = (child){.pid = pid, .pidfd = pidfd};
     /* The child owns the request now (and its place in the counters). */
     if (!req->dgram)
         close(req->fd);
