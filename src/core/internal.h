@@ -131,6 +131,7 @@ void ss__socket_close(ss_server *srv);
 /* addresses (src/transport/address.c) */
 int ss__url_parse(const char *text, ss__url *out, const char **why);
 int ss__sockaddr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
+socklen_t ss__peer_len(const struct sockaddr_storage *sa, socklen_t len);
 
 /* strategies (src/strategy/) */
 extern const ss__strategy ss__sync, ss__threading, ss__forking;

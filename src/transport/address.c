@@ -186,3 +186,12 @@ int ss__sockaddr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t
     snprintf(buf, size, "%s", "?");
     return -EINVAL;
 }
+
+/* A peer address's length, 0 for an unnamed Unix socket (the kernel gives
+ * just the family). */
+socklen_t ss__peer_len(const struct sockaddr_storage *sa, socklen_t len)
+{
+    if (sa->ss_family == AF_UNIX && len <= offsetof(struct sockaddr_un, sun_path))
+        return 0;
+    return len;
+}

@@ -24,7 +24,7 @@ static int dgram_get_request(ss_server *srv, ss_request **out)
         ss__request_free(req);
         return -err;
     }
-    req->peerlen = msg.msg_namelen;
+    req->peerlen = ss__peer_len(&req->peer, msg.msg_namelen);
     req->rlen = (size_t)n > max ? max : (size_t)n;
     req->eof = true; /* the packet is all the input there is */
     if (msg.msg_flags & MSG_TRUNC)

@@ -90,13 +90,13 @@ int ss__socket_bind(ss_server *srv)
     if (srv->addr.ss_family == AF_INET6 && (rc = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0)) < 0)
         return rc;
     bool is_file = srv->url.family == AF_UNIX && srv->url.path[0] != '@';
-    rc = bind(fd, (const struct sockaddr *)&srv->addr, srv->addrlen);
-    if (rc < 0 && errno == EADDRINUSE && is_file && unix_path_is_stale(srv)) {
+    rc = bind(fd, (const struct sockaddr *)&srv->addr, srv->addrlen) < 0 ? -errno : 0;
+    if (rc == -EADDRINUSE && is_file && unix_path_is_stale(srv)) {
         unlink(srv->url.path);
-        rc = bind(fd, (const struct sockaddr *)&srv->addr, srv->addrlen);
+        rc = bind(fd, (const struct sockaddr *)&srv->addr, srv->addrlen) < 0 ? -errno : 0;
     }
     if (rc < 0)
-        return -errno;
+        return rc;
     if (is_file) {
         struct stat st;
         if (stat(srv->url.path, &st) == 0) {

@@ -22,7 +22,7 @@ static int stream_get_request(ss_server *srv, ss_request **out)
         return -ENOMEM;
     }
     req->peer = peer;
-    req->peerlen = len;
+    req->peerlen = ss__peer_len(&peer, len);
     *out = req;
     return 0;
 }
