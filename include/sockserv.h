@@ -190,8 +190,9 @@ SS_API int ss_handle_request(ss_server *srv);
 SS_API void ss_shutdown(ss_server *srv);
 
 /*
- * Stop with a drain: like ss_shutdown(), and requests in flight get `drain`
- * more seconds to finish; after that their I/O calls fail with -ECANCELED so
+ * Stop for good, with a drain: like ss_shutdown(), but a stream listener
+ * refuses new connections at once (even while a sync handler runs; serving
+ * cannot resume), and requests in flight get `drain` more seconds to finish; after that their I/O calls fail with -ECANCELED so
  * they finish quickly, and ss_server_close() kills forked children that are
  * still running a little later. drain < 0 means no deadline. Async-signal-safe.
  */

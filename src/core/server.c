@@ -223,6 +223,10 @@ void ss_server_stop(ss_server *srv, double drain)
         return;
     }
     if (drain >= 0) {
+        /* Stopping for good: refuse new connections now, even while a sync
+         * handler keeps the serve loop busy (the fd stays open until close). */
+        if (srv->url.socktype == SOCK_STREAM && srv->fd >= 0)
+            shutdown(srv->fd, SHUT_RDWR);
         int64_t dl = ss__now() + (int64_t)(drain > 1e9 ? 1e18 : drain * 1e9);
         int64_t old = atomic_load(&srv->sh->drain_deadline);
         if (old == 0 || dl < old) {
