@@ -146,7 +146,8 @@ typedef struct ss_stats {
     uint64_t cancelled;      /* requests cut short at a drain deadline */
     unsigned active;         /* requests in flight now */
     unsigned threads;        /* request threads not yet joined */
-    unsigned children;       /* child processes not yet reaped */
+    unsigned children;       /* child processes not yet reaped (reaping happens
+                                in the serve loop and in ss_server_close) */
 } ss_stats;
 
 /* ---- Server life cycle ------------------------------------------------ */
@@ -185,7 +186,8 @@ SS_API int ss_handle_request(ss_server *srv);
  * Ask ss_serve_forever() to return; requests in flight run to their end.
  * Returns at once (unlike Python's, it never waits), so it may be called from
  * any thread, from a handler, or from a signal handler (async-signal-safe).
- * In a forked child it cuts that child's own request short instead.
+ * In a forked child it cuts that child's own request short instead: its I/O
+ * calls fail from then on (-ECANCELED, or the error of the shut-down socket).
  */
 SS_API void ss_shutdown(ss_server *srv);
 
@@ -255,16 +257,19 @@ SS_API ssize_t ss_read(ss_request *req, void *buf, size_t n);
 /* Read at most n bytes with at most one receive call (rfile.read1(n)). */
 SS_API ssize_t ss_read1(ss_request *req, void *buf, size_t n);
 /* Read up to and including '\n', at most size - 1 bytes, NUL-terminated
- * (rfile.readline(limit)): a result without '\n' is a line cut at the limit
- * or the last line at end of input. Returns the length (0 at end). */
+ * (rfile.readline(limit)): a result without '\n' is a line cut at the limit,
+ * the last line at end of input, or what came before an error (reported by
+ * the next call). Returns the length (0 at end); size must be at least 2. */
 SS_API ssize_t ss_readline(ss_request *req, char *buf, size_t size);
 /* Zero-copy line: *line points into the read buffer, valid until the next
  * I/O call on req. The line includes its '\n' (absent only for a last line
  * at end of input). Returns its length, 0 at end of input, or -EMSGSIZE when
- * no '\n' comes within max bytes (the line is then left unread). */
+ * no '\n' comes within max bytes, the '\n' included (the line is then left
+ * unread). */
 SS_API ssize_t ss_readline_ref(ss_request *req, const char **line, size_t max);
-/* Read until end of input into a malloc'd buffer (*out, caller frees);
- * -EMSGSIZE past max bytes. Returns the length. */
+/* Read until end of input into a malloc'd, NUL-terminated buffer (*out,
+ * caller frees); -EMSGSIZE past max bytes (nothing is allocated then).
+ * Returns the length. */
 SS_API ssize_t ss_read_all(ss_request *req, char **out, size_t max);
 /* Write all n bytes (buffered up to cfg->wbufsize). Returns n or -errno. */
 SS_API ssize_t ss_write(ss_request *req, const void *buf, size_t n);

@@ -149,7 +149,7 @@ ssize_t ss_read1(ss_request *req, void *buf, size_t n)
 
 ssize_t ss_readline(ss_request *req, char *buf, size_t size)
 {
-    if (size == 0)
+    if (size < 2)
         return -EINVAL;
     size_t got = 0, room = size - 1;
     int64_t deadline = io_deadline(req);

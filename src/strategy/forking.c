@@ -14,7 +14,8 @@ typedef struct child {
 
 typedef struct forking_state {
     child *kids;
-    int n, cap;
+    int n, cap;             /* used by the serving thread only */
+    atomic_uint live;       /* n, for ss_server_stats() from any thread */
     bool no_pidfd;          /* the kernel (or valgrind) lacks pidfd_open */
 } forking_state;
 
@@ -52,6 +53,7 @@ static void forking_reap(ss_server *srv)
         if (fs->kids[i].pidfd >= 0)
             close(fs->kids[i].pidfd);
         fs->kids[i] = fs->kids[--fs->n];
+        atomic_store(&fs->live, (unsigned)fs->n);
     }
 }
 
@@ -122,6 +124,7 @@ static void forking_process_request(ss_server *srv, ss_request *req)
     if (pidfd < 0 && errno == ENOSYS)
         fs->no_pidfd = true;
     fs->kids[fs->n++] = (child){.pid = pid, .pidfd = pidfd};
+    atomic_store(&fs->live, (unsigned)fs->n);
     /* The child owns the request now (and its place in the counters). */
     if (!req->dgram)
         close(req->fd);
@@ -158,7 +161,7 @@ static void forking_close(ss_server *srv, bool block)
 static void forking_stats(const ss_server *srv, ss_stats *out)
 {
     forking_state *fs = state_of(srv);
-    out->children = fs ? (unsigned)fs->n : 0;
+    out->children = fs ? atomic_load(&fs->live) : 0;
 }
 
 const ss__strategy ss__forking = {

@@ -1,0 +1,25 @@
+/* coro.h: stackful coroutines for the event strategy (internal). */
+#ifndef SS_CORO_H
+#define SS_CORO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct ss__coro ss__coro;
+
+/* A coroutine with a stack of stack_size bytes (rounded up to pages) below a
+ * PROT_NONE guard page, that will run fn(arg) when first resumed. NULL with
+ * errno set on failure. */
+ss__coro *ss__coro_new(size_t stack_size, void (*fn)(void *), void *arg);
+/* Make a finished coroutine run fn(arg) afresh on the same stack. */
+void ss__coro_reset(ss__coro *co, void (*fn)(void *), void *arg);
+/* Run co until it yields or returns; back in the caller afterwards. */
+void ss__coro_resume(ss__coro *co);
+/* From inside a coroutine: go back to whoever resumed it. */
+void ss__coro_yield(void);
+/* The coroutine running on this thread, or NULL. */
+ss__coro *ss__coro_current(void);
+bool ss__coro_done(const ss__coro *co);
+void ss__coro_free(ss__coro *co);
+
+#endif

@@ -1,0 +1,315 @@
+/* test_datagram.c: datagram requests: the packet is the input, the reply goes to the sender after finish, max_packet_size. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+typedef struct dg_shared {
+    atomic_int handled;
+    atomic_int errors;
+    int last_err;
+    bool is_dgram;
+    bool fd_is_server;
+} dg_shared;
+
+static dg_shared *S;
+static ss_server *srv;
+static h_serve sv;
+
+static void dg_handle_error(ss_server *s, ss_request *req, int err)
+{
+    (void)s;
+    (void)req;
+    S->last_err = err;
+    atomic_fetch_add(&S->errors, 1);
+}
+
+static void start(ss_config cfg)
+{
+    if (!S)
+        S = h_shared_alloc(sizeof *S);
+    if (!cfg.listen)
+        cfg.listen = "udp://127.0.0.1:0";
+    if (!cfg.handle_error)
+        cfg.handle_error = dg_handle_error;
+    srv = h_server_new(&cfg);
+    CHECK_EQ_INT(h_server_socktype(srv), SOCK_DGRAM);
+    h_serve_start(&sv, srv, 0.01);
+}
+
+static void stop(void)
+{
+    CHECK_EQ_INT(h_serve_stop(&sv), 0);
+    ss_server_close(srv);
+    srv = NULL;
+    CHECK(h_no_children_left());
+}
+
+/* Send one datagram on a connected client, return the reply (NUL-terminated). */
+static ssize_t ask(int c, const void *msg, size_t n, char *reply, size_t size)
+{
+    CHECK_EQ_INT(send(c, msg, n, 0), (ssize_t)n);
+    ssize_t r = h_recv_timeout(c, reply, size - 1, 10);
+    if (r >= 0)
+        reply[r] = '\0';
+    return r;
+}
+
+static const char *esc(const char *s, size_t n, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 3 < size; i++) {
+        if (s[i] == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ---- The packet is the input ------------------------------------------- */
+
+static int lines_handle(ss_request *req)
+{
+    char sum[512] = "", line[64], e[128];
+    ssize_t n;
+    do {
+        n = ss_readline(req, line, sizeof line);
+        size_t len = strlen(sum);
+        snprintf(sum + len, sizeof sum - len, "[%zd:%s]", n, n > 0 ? esc(line, (size_t)n, e, sizeof e) : "");
+    } while (n > 0);
+    atomic_fetch_add(&S->handled, 1);
+    return ss_writef(req, "%s", sum) < 0 ? -EIO : 0;
+}
+
+static void packet_lines_test(const char *listen, ss_strategy strategy)
+{
+    static const ss_handler h = { .handle = lines_handle };
+    start((ss_config){ .listen = listen, .handler = &h, .strategy = strategy });
+    int c = h_connect(srv);
+    char reply[1024];
+    CHECK_GT(ask(c, "one\ntwo\nthree", 13, reply, sizeof reply), 0);
+    CHECK_EQ_STR(reply, "[4:one\\n][4:two\\n][5:three][0:]");
+    /* Each datagram is a request of its own: the next starts fresh. */
+    CHECK_GT(ask(c, "four\n", 5, reply, sizeof reply), 0);
+    CHECK_EQ_STR(reply, "[5:four\\n][0:]");
+    close(c);
+    stop();
+}
+
+TEST(packet_is_the_input_udp) { packet_lines_test("udp://127.0.0.1:0", SS_SYNC); }
+TEST(packet_is_the_input_unix_dgram) { packet_lines_test(h_url("unix-dgram:", "d"), SS_SYNC); }
+TEST(packet_is_the_input_threading) { packet_lines_test("udp://127.0.0.1:0", SS_THREADING); }
+TEST(packet_is_the_input_forking) { packet_lines_test("udp://127.0.0.1:0", SS_FORKING); }
+
+static int pieces_handle(ss_request *req)
+{
+    char a[8] = "", b[64] = "", z[8];
+    const char *line;
+    ssize_t n1 = ss_read(req, a, 3);
+    ssize_t n2 = ss_read1(req, b, 4);
+    ssize_t n3 = ss_readline_ref(req, &line, 100);
+    ssize_t n4 = ss_read(req, z, 8);
+    return ss_writef(req, "%zd:%.3s %zd:%.4s %zd:%.*s %zd", n1, a, n2, b, n3,
+                     (int)(n3 > 0 ? n3 : 0), n3 > 0 ? line : "", n4) < 0 ? -EIO : 0;
+}
+
+/* read, read1 and readline_ref all read the packet, then 0 at its end. */
+TEST(packet_read_calls)
+{
+    static const ss_handler h = { .handle = pieces_handle };
+    start((ss_config){ .handler = &h });
+    int c = h_connect(srv);
+    char reply[256];
+    CHECK_GT(ask(c, "abcdefgXYZ", 10, reply, sizeof reply), 0);
+    CHECK_EQ_STR(reply, "3:abc 4:defg 3:XYZ 0");
+    close(c);
+    stop();
+}
+
+static int ref_max_handle(ss_request *req)
+{
+    const char *line;
+    ssize_t a = ss_readline_ref(req, &line, 10);
+    ssize_t b = ss_readline_ref(req, &line, 100);
+    return ss_writef(req, "%zd %zd", a, b) < 0 ? -EIO : 0;
+}
+
+TEST(packet_readline_ref_max)
+{
+    static const ss_handler h = { .handle = ref_max_handle };
+    start((ss_config){ .handler = &h });
+    int c = h_connect(srv);
+    char reply[256], want[64];
+    CHECK_GT(ask(c, "twenty bytes long..\n", 20, reply, sizeof reply), 0);
+    snprintf(want, sizeof want, "%d 20", -EMSGSIZE);
+    CHECK_EQ_STR(reply, want);
+    close(c);
+    stop();
+}
+
+/* ---- The reply ---------------------------------------------------------- */
+
+static int ab_handle(ss_request *req)
+{
+    return ss_write(req, "A", 1) == 1 ? 0 : -EIO;
+}
+
+static int ab_finish(ss_request *req)
+{
+    return ss_write(req, "B", 1) == 1 ? 0 : -EIO;
+}
+
+/* The reply is buffered and sent once, after finish. */
+static void reply_after_finish_test(ss_strategy strategy)
+{
+    static const ss_handler h = { .handle = ab_handle, .finish = ab_finish };
+    start((ss_config){ .handler = &h, .strategy = strategy });
+    int c = h_connect(srv);
+    char reply[64];
+    CHECK_EQ_INT(ask(c, "go", 2, reply, sizeof reply), 2);
+    CHECK_EQ_STR(reply, "AB");
+    CHECK_EQ_INT(h_recv_timeout(c, reply, sizeof reply, 0.1), -ETIMEDOUT);
+    close(c);
+    stop();
+}
+
+TEST(reply_sent_after_finish_sync) { reply_after_finish_test(SS_SYNC); }
+TEST(reply_sent_after_finish_threading) { reply_after_finish_test(SS_THREADING); }
+TEST(reply_sent_after_finish_forking) { reply_after_finish_test(SS_FORKING); }
+
+static int who_handle(ss_request *req)
+{
+    char line[64];
+    ssize_t n = ss_readline(req, line, sizeof line);
+    if (n <= 0)
+        return -EPROTO;
+    return ss_writef(req, "%s from %s", line, ss_request_peer_str(req)) < 0 ? -EIO : 0;
+}
+
+/* Each reply goes to its own sender. */
+TEST(reply_to_each_sender)
+{
+    static const ss_handler h = { .handle = who_handle };
+    start((ss_config){ .handler = &h, .strategy = SS_THREADING });
+    enum { N = 5 };
+    int c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = h_connect(srv);
+        char msg[16];
+        snprintf(msg, sizeof msg, "id%d", i);
+        CHECK_EQ_INT(send(c[i], msg, strlen(msg), 0), (ssize_t)strlen(msg));
+    }
+    for (int i = 0; i < N; i++) {
+        struct sockaddr_in me;
+        socklen_t len = sizeof me;
+        CHECK_EQ_INT(getsockname(c[i], (struct sockaddr *)&me, &len), 0);
+        char want[64], reply[128];
+        snprintf(want, sizeof want, "id%d from 127.0.0.1:%d", i, ntohs(me.sin_port));
+        ssize_t r = h_recv_timeout(c[i], reply, sizeof reply - 1, 10);
+        CHECK_GT(r, 0);
+        reply[r] = '\0';
+        CHECK_EQ_STR(reply, want);
+        close(c[i]);
+    }
+    stop();
+}
+
+static int acc_handle(ss_request *req)
+{
+    S->is_dgram = ss_request_is_datagram(req);
+    S->fd_is_server = ss_request_fd(req) == ss_server_fd(ss_request_server(req));
+    return ss_write(req, "ok", 2) == 2 ? 0 : -EIO;
+}
+
+/* A datagram request says so, and its fd is the server's socket. */
+static void accessors_test(const char *listen)
+{
+    static const ss_handler h = { .handle = acc_handle };
+    start((ss_config){ .listen = listen, .handler = &h });
+    int c = h_connect(srv);
+    char reply[16];
+    CHECK_EQ_INT(ask(c, "x", 1, reply, sizeof reply), 2);
+    close(c);
+    stop();
+    CHECK(S->is_dgram);
+    CHECK(S->fd_is_server);
+}
+
+TEST(datagram_accessors_udp) { accessors_test("udp://127.0.0.1:0"); }
+TEST(datagram_accessors_unix) { accessors_test(h_url("unix-dgram:", "acc")); }
+
+/* ---- max_packet_size -------------------------------------------------- */
+
+static int size_handle(ss_request *req)
+{
+    char *all = NULL;
+    ssize_t n = ss_read_all(req, &all, 1u << 20);
+    free(all);
+    atomic_fetch_add(&S->handled, 1);
+    return ss_writef(req, "%zd", n) < 0 ? -EIO : 0;
+}
+
+/* Datagrams up to max_packet_size are handled whole; a larger one is
+ * reported with -EMSGSIZE, never handled, and the server serves on. */
+static void max_packet_test(const char *listen, ss_strategy strategy, size_t setting, size_t limit)
+{
+    static const ss_handler h = { .handle = size_handle };
+    start((ss_config){ .listen = listen, .handler = &h, .strategy = strategy,
+                       .max_packet_size = setting });
+    int c = h_connect(srv);
+    int big = 1 << 20;
+    setsockopt(c, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    char *msg = calloc(1, limit + 2);
+    memset(msg, 'p', limit + 1);
+    char reply[64], want[64];
+    snprintf(want, sizeof want, "%zu", limit);
+    CHECK_GT(ask(c, msg, limit, reply, sizeof reply), 0);
+    CHECK_EQ_STR(reply, want);
+    CHECK_EQ_INT(send(c, msg, limit + 1, 0), (ssize_t)(limit + 1));
+    CHECK(WAIT_FOR(atomic_load(&S->errors) == 1, 10));
+    CHECK_EQ_INT(S->last_err, -EMSGSIZE);
+    /* The next reply is the small datagram's: the oversize one had none. */
+    CHECK_GT(ask(c, "small", 5, reply, sizeof reply), 0);
+    CHECK_EQ_STR(reply, "5");
+    CHECK_EQ_INT(atomic_load(&S->handled), 2);
+    CHECK_EQ_INT(atomic_load(&S->errors), 1);
+    free(msg);
+    close(c);
+    stop();
+}
+
+TEST(max_packet_size_default_8192) { max_packet_test("udp://127.0.0.1:0", SS_SYNC, 0, 8192); }
+TEST(max_packet_size_small) { max_packet_test("udp://127.0.0.1:0", SS_SYNC, 100, 100); }
+TEST(max_packet_size_large) { max_packet_test("udp://127.0.0.1:0", SS_SYNC, 60000, 60000); }
+TEST(max_packet_size_unix_dgram) { max_packet_test(h_url("unix-dgram:", "m"), SS_SYNC, 100, 100); }
+TEST(max_packet_size_threading) { max_packet_test("udp://127.0.0.1:0", SS_THREADING, 0, 8192); }
+TEST(max_packet_size_forking) { max_packet_test("udp://127.0.0.1:0", SS_FORKING, 100, 100); }
+
+/* A Unix datagram client without a name gets no reply, and the server survives. */
+TEST(unix_dgram_unnamed_client)
+{
+    static const ss_handler h = { .handle = size_handle };
+    start((ss_config){ .listen = h_url("unix-dgram:", "u"), .handler = &h });
+    socklen_t len = 0;
+    const struct sockaddr *sa = ss_server_address(srv, &len);
+    int c = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK_EQ_INT(sendto(c, "anon", 4, 0, sa, len), 4);
+    CHECK(WAIT_FOR(atomic_load(&S->handled) == 1, 10));
+    close(c);
+    /* Still serving. */
+    c = h_connect(srv);
+    char reply[16];
+    CHECK_GT(ask(c, "abc", 3, reply, sizeof reply), 0);
+    CHECK_EQ_STR(reply, "3");
+    close(c);
+    stop();
+}

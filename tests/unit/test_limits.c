@@ -1,0 +1,218 @@
+/* test_limits.c: running out of fds (EMFILE) without spinning, URL parsing, flat memory with many threads. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* ---- EMFILE -------------------------------------------------------------- */
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* When accept() fails with EMFILE while clients keep connecting, the server
+ * does not spin; once fds are free again it serves them. (Each case runs in
+ * its own process, so lowering RLIMIT_NOFILE here touches nothing else.) */
+static void emfile_test(ss_strategy strategy)
+{
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
+                                                .handler = &h_echo_line_handler,
+                                                .strategy = strategy,
+                                                .handle_error = NULL });
+    h_serve s;
+    h_serve_start(&s, srv, 0.05);
+    h_exchange(srv, "warm up\n");
+    CHECK(WAIT_FOR(h_stats(srv).active == 0, 5));
+
+    enum { NCLIENTS = 20 };
+    socklen_t alen = 0;
+    const struct sockaddr *sa = ss_server_address(srv, &alen);
+    int clients[NCLIENTS];
+    for (int i = 0; i < NCLIENTS; i++) {
+        clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK_GE(clients[i], 0);
+    }
+    /* Fill every remaining fd slot under a lowered limit. */
+    struct rlimit old;
+    CHECK_EQ_INT(getrlimit(RLIMIT_NOFILE, &old), 0);
+    struct rlimit low = old;
+    low.rlim_cur = (rlim_t)h_count_fds() + 64;
+    CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fillers[128], nfill = 0;
+    for (;;) {
+        int f = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (f < 0) {
+            CHECK_ERRNO(EMFILE);
+            break;
+        }
+        CHECK_LT(nfill, 128);
+        fillers[nfill++] = f;
+    }
+    uint64_t errors0 = h_stats(srv).accept_errors;
+    for (int i = 0; i < NCLIENTS; i++) {
+        CHECK_EQ_INT(connect(clients[i], sa, alen), 0);
+        h_send_str(clients[i], "after emfile\n");
+    }
+    double cpu0 = cpu_seconds(), wall0 = h_now();
+    h_sleep(1.0);
+    double cpu = cpu_seconds() - cpu0, wall = h_now() - wall0;
+    uint64_t errors = h_stats(srv).accept_errors - errors0;
+    h_note("over %.2f s: %.3f s CPU, %llu accept errors", wall, cpu, (unsigned long long)errors);
+    CHECK_GE(errors, 1); /* it did run into EMFILE */
+    CHECK_LT(errors, 100);
+    CHECK_LT_DBL(cpu, 0.5 * wall);
+
+    /* Free the fds: every client is served now. */
+    for (int i = 0; i < nfill; i++)
+        close(fillers[i]);
+    CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &old), 0);
+    for (int i = 0; i < NCLIENTS; i++) {
+        char buf[64];
+        CHECK_GT(h_recv_line(clients[i], buf, sizeof buf, 10), 0);
+        CHECK_EQ_STR(buf, "after emfile\n");
+        close(clients[i]);
+    }
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    ss_server_close(srv);
+}
+
+TEST(emfile_does_not_spin_sync) { emfile_test(SS_SYNC); }
+TEST(emfile_does_not_spin_threading) { emfile_test(SS_THREADING); }
+TEST(emfile_does_not_spin_forking) { emfile_test(SS_FORKING); }
+
+/* ---- URL parsing ------------------------------------------------------- */
+
+static const char *const good_urls[] = {
+    "tcp://127.0.0.1:0",
+    "tcp://127.0.0.1:9999",
+    "tcp://0.0.0.0:65535",
+    "tcp://localhost:80",
+    "tcp://[::1]:8080",
+    "tcp://[::]:0",
+    "udp://127.0.0.1:53",
+    "udp://[::1]:0",
+    "unix:/tmp/sockserv.sock",
+    "unix:relative.sock",
+    "unix:@abstract-name",
+    "unix-dgram:/tmp/sockserv.dgram",
+    "unix-dgram:@abstract-dgram",
+};
+
+static char long_path[300];
+static char max_path[120];
+
+static const char *const bad_urls[] = {
+    "",
+    "tcp://127.0.0.1",         /* missing port */
+    "tcp://127.0.0.1:",        /* empty port */
+    "tcp://127.0.0.1:65536",   /* port out of range */
+    "tcp://127.0.0.1:-1",
+    "tcp://127.0.0.1:99999999999999999999",
+    "tcp://127.0.0.1:80x",
+    "tcp://127.0.0.1:abc",
+    "udp://127.0.0.1:65536",
+    "ftp://127.0.0.1:21",      /* bad scheme */
+    "http://127.0.0.1:80",
+    "127.0.0.1:80",
+    "TCP//127.0.0.1:80",
+    "tcp://::1:80",            /* unbracketed IPv6 */
+    "tcp://[::1:80",           /* unclosed bracket */
+    "tcp://[::1]",             /* bracketed, no port */
+    "tcp://[::1]80",
+    "unix:",                   /* empty path */
+    "unix-dgram:",
+    long_path,                 /* path too long for sun_path */
+};
+
+TEST(url_errors)
+{
+    memcpy(long_path, "unix:/", 6);
+    memset(long_path + 6, 'p', 200);
+    for (size_t i = 0; i < sizeof good_urls / sizeof *good_urls; i++)
+        CHECK_MSG(ss_url_error(good_urls[i]) == NULL, "ss_url_error(\"%s\") = \"%s\"", good_urls[i],
+                  ss_url_error(good_urls[i]));
+    for (size_t i = 0; i < sizeof bad_urls / sizeof *bad_urls; i++) {
+        const char *e = ss_url_error(bad_urls[i]);
+        CHECK_MSG(e != NULL && e[0] != '\0', "ss_url_error(\"%.60s\") accepted it", bad_urls[i]);
+    }
+    /* The longest path that fits (107 bytes) is fine. */
+    memcpy(max_path, "unix:/", 6);
+    memset(max_path + 6, 'm', 106);
+    max_path[112] = '\0';
+    CHECK_EQ_INT(strlen(max_path + 5), 107);
+    CHECK_MSG(ss_url_error(max_path) == NULL, "107-byte path refused: %s", ss_url_error(max_path));
+    /* The text names the problem. */
+    const char *e = ss_url_error("tcp://127.0.0.1:65536");
+    CHECK_MSG(strstr(e, "port") != NULL, "error for port 65536 does not mention the port: %s", e);
+}
+
+TEST(server_new_rejects_bad_urls)
+{
+    memcpy(long_path, "unix:/", 6);
+    memset(long_path + 6, 'p', 200);
+    static const ss_handler empty = { 0 };
+    int fds = h_count_fds();
+    for (size_t i = 0; i < sizeof bad_urls / sizeof *bad_urls; i++) {
+        errno = 0;
+        ss_server *srv = ss_server_new(&(ss_config){ .listen = bad_urls[i], .handler = &empty });
+        CHECK_MSG(srv == NULL, "ss_server_new(\"%.60s\") succeeded", bad_urls[i]);
+        CHECK_ERRNO(EINVAL);
+    }
+    CHECK_EQ_INT(h_count_fds(), fds);
+}
+
+TEST(server_new_rejects_bad_config)
+{
+    static const ss_handler empty = { 0 };
+    errno = 0;
+    CHECK(ss_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0" }) == NULL); /* no handler */
+    CHECK_ERRNO(EINVAL);
+    errno = 0;
+    CHECK(ss_server_new(&(ss_config){ .handler = &empty }) == NULL); /* no listen */
+    CHECK_ERRNO(EINVAL);
+    errno = 0;
+    CHECK(ss_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &empty,
+                                      .strategy = (ss_strategy)42 }) == NULL);
+    CHECK_ERRNO(EINVAL);
+}
+
+/* ---- Flat memory with many threads (gh-81374) -------------------------- */
+
+TEST_T(threads_memory_flat, 90)
+{
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
+                                                .handler = &h_echo_line_handler,
+                                                .strategy = SS_THREADING });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    long rss_warm = 0;
+    unsigned max_threads = 0;
+    for (int i = 0; i < 2000; i++) {
+        h_exchange(srv, "flat\n");
+        unsigned t = h_stats(srv).threads;
+        if (t > max_threads)
+            max_threads = t;
+        if (i == 199)
+            rss_warm = h_vmrss_kb();
+    }
+    long rss_end = h_vmrss_kb();
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    h_note("threads at most %u; VmRSS %ld kB after 200, %ld kB after 2000", max_threads, rss_warm,
+           rss_end);
+    CHECK_LE(max_threads, 50);
+    CHECK_GT(rss_warm, 0);
+    if (h_sanitized())
+        h_note("sanitizer build: its allocator quarantine makes VmRSS meaningless; not checked");
+    else
+        CHECK_LT(rss_end - rss_warm, 16 * 1024);
+    ss_server_close(srv);
+}

@@ -1,0 +1,525 @@
+/* test_shutdown.c: shutdown at once (any thread, a handler, a signal), stop with a drain, block_on_close, daemon threads, children. */
+#include "harness.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* State shared with handlers, in threads or forked children. */
+typedef struct sd_shared {
+    atomic_int started;
+    atomic_int finished;
+    atomic_int done;
+    atomic_int release;
+    atomic_int current, max_seen;
+    atomic_int npids;
+    pid_t pids[64];
+    ssize_t io_ret;
+    double io_at;     /* CLOCK_MONOTONIC time the I/O call returned */
+    double started_at;
+} sd_shared;
+
+static sd_shared *S;
+static ss_server *g_srv;
+
+static void begin(void)
+{
+    S = h_shared_alloc(sizeof *S);
+}
+
+static void note_pid(void)
+{
+    int i = atomic_fetch_add(&S->npids, 1);
+    if (i < 64)
+        S->pids[i] = getpid();
+}
+
+/* ---- ss_shutdown takes effect at once ---------------------------------- */
+
+static void shutdown_at_once(const char *listen, double poll)
+{
+    ss_server *srv = h_server_new(&(ss_config){ .listen = listen, .handler = &h_echo_line_handler });
+    h_serve s;
+    h_serve_start(&s, srv, poll);
+    if (h_server_socktype(srv) == SOCK_STREAM)
+        h_exchange(srv, "running\n"); /* the loop is in its wait now */
+    else
+        h_sleep(0.05);
+    double t0 = h_now();
+    ss_shutdown(srv);
+    CHECK_EQ_INT(h_serve_join(&s, 10), 0);
+    CHECK_LT_DBL(h_now() - t0, 5.0);
+    ss_server_close(srv);
+}
+
+/* gh-88932: no waiting out poll_interval (10 s here). */
+TEST(shutdown_at_once_tcp) { shutdown_at_once("tcp://127.0.0.1:0", 10); }
+TEST(shutdown_at_once_udp) { shutdown_at_once("udp://127.0.0.1:0", 10); }
+TEST(shutdown_at_once_unix) { shutdown_at_once(h_url("unix:", "s"), 10); }
+TEST(shutdown_at_once_unix_dgram) { shutdown_at_once(h_url("unix-dgram:", "d"), 10); }
+TEST(shutdown_at_once_poll_zero) { shutdown_at_once("tcp://127.0.0.1:0", 0); }
+
+/* A stop requested before serve_forever starts makes it return at once; it
+ * serves normally when called again. */
+TEST(shutdown_before_serve_forever)
+{
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
+                                                .handler = &h_echo_line_handler });
+    ss_shutdown(srv);
+    double t0 = h_now();
+    CHECK_EQ_INT(ss_serve_forever(srv, 10), 0);
+    CHECK_LT_DBL(h_now() - t0, 5.0);
+    h_serve s;
+    h_serve_start(&s, srv, 10);
+    h_exchange(srv, "served again\n");
+    CHECK(!atomic_load(&s.done));
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    ss_server_close(srv);
+}
+
+/* ---- From inside a handler ------------------------------------------- */
+
+static int shutdown_handle(ss_request *req)
+{
+    char line[64];
+    ssize_t n = ss_readline(req, line, sizeof line);
+    ss_shutdown(ss_request_server(req));
+    atomic_store(&S->started, 1);
+    return n > 0 && ss_write(req, line, (size_t)n) == n ? 0 : -EIO;
+}
+
+/* gh-83978: shutdown from a handler does not deadlock. */
+static void shutdown_from_handler(ss_strategy strategy)
+{
+    static const ss_handler h = { .handle = shutdown_handle };
+    begin();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = strategy });
+    h_serve s;
+    h_serve_start(&s, srv, 10);
+    double t0 = h_now();
+    h_exchange(srv, "stop please\n");
+    CHECK_EQ_INT(h_serve_join(&s, 10), 0);
+    CHECK_LT_DBL(h_now() - t0, 5.0);
+    CHECK_EQ_INT(atomic_load(&S->started), 1);
+    ss_server_close(srv);
+}
+
+TEST(shutdown_from_handler_sync) { shutdown_from_handler(SS_SYNC); }
+TEST(shutdown_from_handler_threading) { shutdown_from_handler(SS_THREADING); }
+
+/* In a forked child, ss_shutdown concerns that child only: the server serves on. */
+TEST(shutdown_in_forked_child_does_not_stop_parent)
+{
+    static const ss_handler h = { .handle = shutdown_handle };
+    begin();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = SS_FORKING });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    int c = h_connect(srv);
+    h_send_str(c, "child\n");
+    char buf[64];
+    ssize_t n = h_recv_line(c, buf, sizeof buf, 5);
+    close(c);
+    CHECK(n == 6 || n == 0 || n == -ECONNRESET); /* its own request may be cut short */
+    CHECK(WAIT_FOR(atomic_load(&S->started) == 1, 5));
+    h_sleep(0.1);
+    CHECK(!atomic_load(&s.done));
+    /* The parent still serves (a child that shuts down is not the server). */
+    c = h_connect(srv);
+    h_send_str(c, "again\n");
+    CHECK_GE(h_recv_line(c, buf, sizeof buf, 5), 0);
+    close(c);
+    CHECK(WAIT_FOR(atomic_load(&S->started) == 1 && h_stats(srv).accepted == 2, 5));
+    CHECK(!atomic_load(&s.done));
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    ss_server_close(srv);
+    CHECK(h_no_children_left());
+}
+
+/* ---- From a signal handler ------------------------------------------- */
+
+static void on_sigusr1(int sig)
+{
+    (void)sig;
+    ss_shutdown(g_srv);
+}
+
+static void on_sigusr2(int sig)
+{
+    (void)sig;
+    ss_server_stop(g_srv, 1.0);
+}
+
+static void install(int sig, void (*fn)(int))
+{
+    struct sigaction sa = { .sa_handler = fn };
+    sigemptyset(&sa.sa_mask);
+    CHECK_EQ_INT(sigaction(sig, &sa, NULL), 0);
+}
+
+static void signal_test(int sig, void (*fn)(int), bool to_serving_thread)
+{
+    install(sig, fn);
+    g_srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
+                                       .handler = &h_echo_line_handler,
+                                       .strategy = SS_THREADING });
+    h_serve s;
+    h_serve_start(&s, g_srv, 10);
+    h_exchange(g_srv, "running\n");
+    double t0 = h_now();
+    if (to_serving_thread)
+        pthread_kill(s.thread, sig);
+    else
+        raise(sig);
+    CHECK_EQ_INT(h_serve_join(&s, 10), 0);
+    CHECK_LT_DBL(h_now() - t0, 5.0);
+    ss_server_close(g_srv);
+}
+
+/* The handler runs on the main thread while the loop waits on another. */
+TEST(shutdown_from_signal_other_thread) { signal_test(SIGUSR1, on_sigusr1, false); }
+/* The handler interrupts the serving thread itself. */
+TEST(shutdown_from_signal_serving_thread) { signal_test(SIGUSR1, on_sigusr1, true); }
+TEST(stop_from_signal_other_thread) { signal_test(SIGUSR2, on_sigusr2, false); }
+TEST(stop_from_signal_serving_thread) { signal_test(SIGUSR2, on_sigusr2, true); }
+
+/* ---- Drain: in-flight requests finish within the deadline ------------- */
+
+static int slow_handle(ss_request *req)
+{
+    char line[64];
+    ssize_t n = ss_readline(req, line, sizeof line);
+    if (n <= 0)
+        return n < 0 ? (int)n : -EPROTO;
+    atomic_store(&S->started, 1);
+    int r = ss_sleep(req, 0.2);
+    S->io_ret = r;
+    if (r < 0)
+        return r;
+    return ss_write(req, line, (size_t)n) == n ? 0 : -EIO;
+}
+
+static int mark_finish(ss_request *req)
+{
+    (void)req;
+    atomic_store(&S->finished, 1);
+    return 0;
+}
+
+static void drain_completes(ss_strategy strategy, double drain)
+{
+    static const ss_handler h = { .handle = slow_handle, .finish = mark_finish };
+    begin();
+    S->io_ret = 99;
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = strategy });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    int c = h_connect(srv);
+    h_send_str(c, "in flight\n");
+    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    ss_server_stop(srv, drain);
+    CHECK_EQ_INT(h_serve_join(&s, 10), 0);
+    char buf[64];
+    CHECK_GT(h_recv_line(c, buf, sizeof buf, 5), 0);
+    CHECK_EQ_STR(buf, "in flight\n");
+    CHECK(WAIT_FOR(atomic_load(&S->finished), 5));
+    CHECK_EQ_INT(S->io_ret, 0);
+    /* (A forked child is reaped by the loop or by close; after the loop
+     * returned, close does it: checked below.) */
+    CHECK(WAIT_FOR(h_stats(srv).active == 0, 5));
+    CHECK_EQ_INT(h_stats(srv).cancelled, 0);
+    /* Not accepting any more. */
+    ss_server_close(srv);
+    close(c);
+    CHECK(h_no_children_left());
+}
+
+TEST(drain_completes_sync) { drain_completes(SS_SYNC, 3.0); }
+TEST(drain_completes_threading) { drain_completes(SS_THREADING, 3.0); }
+TEST(drain_completes_forking) { drain_completes(SS_FORKING, 3.0); }
+TEST(drain_no_deadline) { drain_completes(SS_THREADING, -1); }
+
+/* ---- Drain: a request that would block forever is cancelled ----------- */
+
+static int blocked_handle(ss_request *req)
+{
+    note_pid();
+    S->started_at = h_now();
+    atomic_store(&S->started, 1);
+    char line[64];
+    ssize_t n = ss_readline(req, line, sizeof line); /* the client never sends */
+    S->io_at = h_now();
+    S->io_ret = n;
+    return n < 0 ? (int)n : 0;
+}
+
+static void drain_cancels(ss_strategy strategy)
+{
+    static const ss_handler h = { .handle = blocked_handle, .finish = mark_finish };
+    begin();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = strategy });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    int c = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    double t0 = h_now();
+    ss_server_stop(srv, 0.3);
+    CHECK_EQ_INT(h_serve_join(&s, 10), 0);
+    CHECK(WAIT_FOR(atomic_load(&S->finished), 5));
+    CHECK_EQ_INT(S->io_ret, -ECANCELED);
+    double after = S->io_at - t0;
+    CHECK_GE_DBL(after, 0.25);
+    CHECK_LT_DBL(after, 3.3);
+    CHECK(WAIT_FOR(h_stats(srv).active == 0 && h_stats(srv).cancelled == 1, 5));
+    CHECK_EQ_INT(h_stats(srv).cancelled, 1);
+    ss_server_close(srv);
+    CHECK(h_wait_eof(c, 5));
+    close(c);
+    CHECK(h_no_children_left());
+}
+
+TEST(drain_cancels_sync) { drain_cancels(SS_SYNC); }
+TEST(drain_cancels_threading) { drain_cancels(SS_THREADING); }
+TEST(drain_cancels_forking) { drain_cancels(SS_FORKING); }
+
+static int long_sleep_handle(ss_request *req)
+{
+    atomic_store(&S->started, 1);
+    S->io_ret = ss_sleep(req, 30);
+    S->io_at = h_now();
+    return 0;
+}
+
+/* ss_sleep is cut short by the drain deadline too. */
+TEST(drain_cancels_sleep)
+{
+    static const ss_handler h = { .handle = long_sleep_handle, .finish = mark_finish };
+    begin();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = SS_THREADING });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    int c = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    double t0 = h_now();
+    ss_server_stop(srv, 0.2);
+    CHECK_EQ_INT(h_serve_join(&s, 10), 0);
+    CHECK(WAIT_FOR(atomic_load(&S->finished), 5));
+    CHECK_EQ_INT(S->io_ret, -ECANCELED);
+    CHECK_LT_DBL(S->io_at - t0, 3.2);
+    ss_server_close(srv);
+    close(c);
+}
+
+static int stuck_handle(ss_request *req)
+{
+    (void)req;
+    note_pid();
+    atomic_store(&S->started, 1);
+    for (;;)
+        pause(); /* ignores cancellation */
+    return 0;
+}
+
+/* A forked child that ignores cancellation is killed by close shortly after the deadline. */
+TEST_T(drain_forking_kills_stuck_child, 30)
+{
+    static const ss_handler h = { .handle = stuck_handle };
+    begin();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = SS_FORKING });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    int c = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    pid_t child = S->pids[0];
+    CHECK_GT(child, 0);
+    double t0 = h_now();
+    ss_server_stop(srv, 0.2);
+    CHECK_EQ_INT(h_serve_join(&s, 10), 0);
+    ss_server_close(srv);
+    CHECK_LT_DBL(h_now() - t0, 5.0);
+    CHECK_EQ_INT(h_proc_state(child), 0);
+    CHECK(h_no_children_left());
+    close(c);
+}
+
+/* ---- block_on_close, daemon threads ----------------------------------- */
+
+static int sleepy_handle(ss_request *req)
+{
+    (void)req;
+    note_pid();
+    atomic_store(&S->started, 1);
+    h_sleep(0.3); /* plain sleep: not cancellable */
+    atomic_store(&S->done, 1);
+    return 0;
+}
+
+/* By default close waits for request threads and children. */
+static void block_on_close(ss_strategy strategy)
+{
+    static const ss_handler h = { .handle = sleepy_handle };
+    begin();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = strategy });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    int c = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    ss_server_close(srv);
+    CHECK_EQ_INT(atomic_load(&S->done), 1);
+    CHECK(h_no_children_left());
+    close(c);
+}
+
+TEST(block_on_close_threading) { block_on_close(SS_THREADING); }
+TEST(block_on_close_forking) { block_on_close(SS_FORKING); }
+
+static int released_handle(ss_request *req)
+{
+    note_pid();
+    atomic_store(&S->started, 1);
+    if (!WAIT_FOR(atomic_load(&S->release), 20))
+        return -ETIMEDOUT;
+    /* The server is closed by now: the request must still work. */
+    ssize_t w = ss_write(req, "late\n", 5);
+    atomic_store(&S->done, 1);
+    return w == 5 ? 0 : -EIO;
+}
+
+/* no_block_on_close / daemon_threads: close returns at once; the handler
+ * still completes safely afterwards. */
+static void close_does_not_wait(ss_strategy strategy, bool daemon)
+{
+    static const ss_handler h = { .handle = released_handle };
+    begin();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = strategy,
+                                                .daemon_threads = daemon,
+                                                .no_block_on_close = !daemon });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    /* Threads once the serving one is gone (counted after a first thread
+     * exists: a sanitizer starts a thread of its own then). */
+    int threads_before = h_thread_count() - 1;
+    int c = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    double t0 = h_now();
+    ss_server_close(srv);
+    CHECK_LT_DBL(h_now() - t0, 2.0);
+    CHECK_EQ_INT(atomic_load(&S->done), 0);
+    atomic_store(&S->release, 1);
+    char buf[16];
+    CHECK_GT(h_recv_line(c, buf, sizeof buf, 10), 0);
+    CHECK_EQ_STR(buf, "late\n");
+    CHECK(h_wait_eof(c, 10));
+    CHECK(WAIT_FOR(atomic_load(&S->done), 10));
+    close(c);
+    if (strategy == SS_FORKING) {
+        /* Nobody reaps it now: we do. */
+        int status;
+        CHECK_EQ_INT(waitpid(S->pids[0], &status, 0), S->pids[0]);
+        CHECK(h_no_children_left());
+    } else {
+        /* Wait until the request thread is gone before exiting. */
+        CHECK_MSG(WAIT_FOR(h_thread_count() == threads_before, 10), "%d threads left, %d before",
+                  h_thread_count(), threads_before);
+    }
+}
+
+TEST(no_block_on_close_threading) { close_does_not_wait(SS_THREADING, false); }
+TEST(no_block_on_close_forking) { close_does_not_wait(SS_FORKING, false); }
+TEST(daemon_threads_not_joined) { close_does_not_wait(SS_THREADING, true); }
+
+/* ---- Forking: max_children, zombies ----------------------------------- */
+
+static int counted_handle(ss_request *req)
+{
+    note_pid();
+    int cur = atomic_fetch_add(&S->current, 1) + 1;
+    int m = atomic_load(&S->max_seen);
+    while (cur > m && !atomic_compare_exchange_weak(&S->max_seen, &m, cur))
+        ;
+    h_sleep(0.2);
+    atomic_fetch_sub(&S->current, 1);
+    return h_echo_line_handler.handle(req);
+}
+
+/* max_children bounds the children running at once. */
+TEST(max_children_bounds_children)
+{
+    static const ss_handler h = { .handle = counted_handle };
+    begin();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = SS_FORKING, .max_children = 2 });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    enum { N = 6 };
+    int c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = h_connect(srv);
+        h_send_str(c[i], "bounded\n");
+    }
+    int max_children = 0;
+    int answered = 0;
+    bool got[N] = { false };
+    double deadline = h_now() + 15;
+    while (answered < N && h_now() < deadline) {
+        int n = h_children(NULL, 0);
+        if (n > max_children)
+            max_children = n;
+        for (int i = 0; i < N; i++) {
+            char buf[32];
+            if (!got[i] && h_recv_timeout(c[i], buf, sizeof buf, 0.001) > 0) {
+                got[i] = true;
+                answered++;
+            }
+        }
+    }
+    CHECK_EQ_INT(answered, N);
+    CHECK_LE(max_children, 2);
+    CHECK_LE(atomic_load(&S->max_seen), 2);
+    CHECK_GE(atomic_load(&S->max_seen), 1);
+    for (int i = 0; i < N; i++)
+        close(c[i]);
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    ss_server_close(srv);
+    CHECK(h_no_children_left());
+}
+
+/* Finished children are reaped while serving: no zombie is left. */
+TEST(zombies_reaped)
+{
+    static const ss_handler h = { .handle = counted_handle };
+    begin();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = SS_FORKING });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    for (int i = 0; i < 5; i++)
+        h_exchange(srv, "reap me\n");
+    CHECK_EQ_INT(atomic_load(&S->npids), 5);
+    bool all_gone = WAIT_FOR(({
+        bool gone = true;
+        for (int i = 0; i < 5; i++)
+            gone = gone && h_proc_state(S->pids[i]) == 0;
+        gone;
+    }), 5);
+    if (!all_gone)
+        for (int i = 0; i < 5; i++)
+            CHECK_MSG(h_proc_state(S->pids[i]) == 0, "child %d still there in state %c",
+                      (int)S->pids[i], h_proc_state(S->pids[i]));
+    CHECK_EQ_INT(h_stats(srv).children, 0);
+    CHECK(!atomic_load(&s.done));
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    ss_server_close(srv);
+}
