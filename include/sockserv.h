@@ -56,7 +56,9 @@ typedef struct ss_request ss_request;
 typedef enum ss_strategy {
     SS_SYNC = 0,    /* one request at a time, in the serving thread */
     SS_THREADING,   /* a thread per request (ThreadingMixIn) */
-    SS_FORKING      /* a process per request (ForkingMixIn) */
+    SS_FORKING,     /* a process per request (ForkingMixIn) */
+    SS_POOL,        /* a fixed set of worker threads and a bounded queue */
+    SS_EVENT        /* each request a coroutine on one of `workers` epoll loops */
 } ss_strategy;
 
 /*
@@ -121,6 +123,16 @@ typedef struct ss_config {
                                             threads or children */
     /* Forking strategy. */
     int max_children;                    /* default 40 */
+    /* Pool and event strategies. */
+    int workers;                         /* pool: worker threads (default 2 x
+                                            online CPUs); event: loops, each a
+                                            thread (default online CPUs) */
+    int queue_size;                      /* pool: accepted requests waiting for
+                                            a worker (default 4 x workers); when
+                                            full, the server stops accepting */
+    size_t stack_size;                   /* event: each coroutine's stack
+                                            (default 64 KiB; a guard page below
+                                            it faults on overflow) */
 
     /* Server hooks (BaseServer methods); all optional. */
     /* Return false to refuse the client: the request is shut down and closed
@@ -279,6 +291,15 @@ SS_API ssize_t ss_writef(ss_request *req, const char *fmt, ...) SS_PRINTF(2, 3);
 SS_API int ss_flush(ss_request *req);
 /* Sleep; returns 0, or -ECANCELED when cut short by a drain deadline. */
 SS_API int ss_sleep(ss_request *req, double seconds);
+/* Wait until fd (any descriptor, e.g. a pipe or another socket) is ready for
+ * events (POLLIN, POLLOUT), at most timeout seconds (<= 0: no limit).
+ * Returns 0, -ETIMEDOUT or -ECANCELED. Under the event strategy the
+ * coroutine yields to its loop meanwhile. */
+SS_API int ss_wait_fd(ss_request *req, int fd, short events, double timeout);
+/* Run fn(arg), a truly blocking function (a DNS lookup, disk I/O), and
+ * return its result. Under the event strategy it runs on a helper thread
+ * while the loop serves other requests; elsewhere it runs right here. */
+SS_API int ss_run_blocking(ss_request *req, int (*fn)(void *arg), void *arg);
 
 /* ---- Helpers ---------------------------------------------------------- */
 

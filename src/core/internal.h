@@ -14,6 +14,7 @@
 #define SS__DEFAULT_RBUFSIZE 8192
 #define SS__DEFAULT_PACKET 8192
 #define SS__DEFAULT_MAX_CHILDREN 40
+#define SS__DEFAULT_STACK 65536
 #define SS__REPLY_MIN_CAP 65536        /* a datagram reply may be this big at least */
 #define SS__ACCEPT_PAUSE_NS 100000000  /* back-off after EMFILE and friends: 100 ms */
 #define SS__KILL_GRACE_NS 1000000000   /* drain deadline -> SIGKILL of children: 1 s */
@@ -55,6 +56,18 @@ typedef struct ss__strategy {
     /* Wait until fd is ready for events or deadline (ns, 0 = none); fd < 0
      * waits for the deadline alone. 0, -ETIMEDOUT or -ECANCELED. */
     int (*wait)(ss_request *req, int fd, short events, int64_t deadline);
+
+    /* Optional, for strategies whose own threads accept (event): */
+    bool loops_accept;                 /* the serve loop leaves the listener alone */
+    void (*serve_begin)(ss_server *srv);
+    void (*serve_end)(ss_server *srv); /* returns once nobody accepts any more */
+    /* Before a request's connection is closed (event: leave epoll). */
+    void (*before_close)(ss_request *req);
+    /* ss_run_blocking(); NULL: call fn in place. */
+    int (*run_blocking)(ss_request *req, int (*fn)(void *), void *arg);
+    /* Free the input buffer while waiting for input with nothing buffered:
+     * idle connections then hold no buffer (event: many connections). */
+    bool free_idle_buffers;
 } ss__strategy;
 
 /* State shared with forked children (a MAP_SHARED page): counters and the
@@ -86,7 +99,7 @@ struct ss_server {
     int cancel_fd;                     /* timerfd: fires at the drain deadline */
     atomic_bool stop_requested;
     atomic_bool serving;
-    int64_t accept_paused_until;       /* ns; accept back-off after EMFILE */
+    _Atomic int64_t accept_paused_until; /* ns; accept back-off after EMFILE */
 
     ss__shared *sh;
     atomic_uint refs;                  /* owner + one per live request */
@@ -104,6 +117,7 @@ struct ss_request {
     bool dgram;
     int early_err;                     /* set by get_request: report, do not handle */
     bool failed;                       /* handle_error was called */
+    bool reply;                        /* datagram: ss_write was called */
     uint64_t seq;
     struct sockaddr_storage peer;
     socklen_t peerlen;
@@ -134,7 +148,7 @@ int ss__sockaddr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t
 socklen_t ss__peer_len(const struct sockaddr_storage *sa, socklen_t len);
 
 /* strategies (src/strategy/) */
-extern const ss__strategy ss__sync, ss__threading, ss__forking;
+extern const ss__strategy ss__sync, ss__threading, ss__forking, ss__pool, ss__event;
 int ss__poll_wait(ss_request *req, int fd, short events, int64_t deadline);
 
 /* requests (src/core/request.c) */
@@ -146,6 +160,7 @@ void ss__report(ss_request *req, int err);
 
 /* server internals (src/core/server.c) */
 void ss__server_release(ss_server *srv);
+int ss__handle_one(ss_server *srv);
 bool ss__cancelled(ss_server *srv);
 
 /* time (src/core/clock.c) */

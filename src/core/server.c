@@ -16,6 +16,8 @@ static const ss__strategy *strategy_for(ss_strategy s)
     case SS_SYNC: return &ss__sync;
     case SS_THREADING: return &ss__threading;
     case SS_FORKING: return &ss__forking;
+    case SS_POOL: return &ss__pool;
+    case SS_EVENT: return &ss__event;
     }
     return NULL;
 }
@@ -124,7 +126,7 @@ static bool accept_error_is_persistent(int err)
 
 /* Take one request and pass it to the strategy: get_request ->
  * verify_request -> process_request. Returns 0, or get_request's error. */
-static int handle_one(ss_server *srv)
+int ss__handle_one(ss_server *srv)
 {
     ss_request *req;
     int rc = srv->tp->get_request(srv, &req);
@@ -133,7 +135,7 @@ static int handle_one(ss_server *srv)
             return rc;
         atomic_fetch_add_explicit(&srv->sh->accept_errors, 1, memory_order_relaxed);
         if (accept_error_is_persistent(rc))
-            srv->accept_paused_until = ss__now() + SS__ACCEPT_PAUSE_NS;
+            atomic_store(&srv->accept_paused_until, ss__now() + SS__ACCEPT_PAUSE_NS);
         return rc;
     }
     atomic_fetch_add_explicit(&srv->sh->accepted, 1, memory_order_relaxed);
@@ -156,12 +158,16 @@ int ss_serve_forever(ss_server *srv, double poll_interval)
         return -EBUSY;
     int64_t interval = poll_interval > 0 ? (int64_t)(poll_interval * 1e9) : 0;
     int rc = 0;
+    bool loops_accept = srv->st->loops_accept;
+    if (srv->st->serve_begin)
+        srv->st->serve_begin(srv);
     while (!atomic_load(&srv->stop_requested)) {
         int64_t now = ss__now();
-        bool paused = srv->accept_paused_until > now;
+        int64_t paused_until = atomic_load(&srv->accept_paused_until);
+        bool paused = loops_accept || paused_until > now;
         int64_t wake_at = interval ? now + interval : 0;
-        if (paused && (wake_at == 0 || srv->accept_paused_until < wake_at))
-            wake_at = srv->accept_paused_until;
+        if (!loops_accept && paused && (wake_at == 0 || paused_until < wake_at))
+            wake_at = paused_until;
         struct pollfd p[2] = {{.fd = srv->wake_fd, .events = POLLIN},
                               {.fd = paused ? -1 : srv->fd, .events = POLLIN}};
         int n = poll(p, 2, ss__ms_until(wake_at));
@@ -171,13 +177,15 @@ int ss_serve_forever(ss_server *srv, double poll_interval)
         }
         if (n > 0 && p[1].revents) {
             for (int i = 0; i < ACCEPT_BATCH && !atomic_load(&srv->stop_requested); i++)
-                if (handle_one(srv) < 0)
+                if (ss__handle_one(srv) < 0)
                     break;
         }
         srv->st->reap(srv);
         if (srv->cfg.service_actions)
             srv->cfg.service_actions(srv);
     }
+    if (srv->st->serve_end)
+        srv->st->serve_end(srv);
     uint64_t count;
     while (read(srv->wake_fd, &count, sizeof count) > 0)
         ;
@@ -203,7 +211,7 @@ int ss_handle_request(ss_server *srv)
                 srv->cfg.handle_timeout(srv);
             return -ETIMEDOUT;
         }
-        int rc = handle_one(srv);
+        int rc = ss__handle_one(srv);
         if (rc == -EAGAIN)
             continue;
         srv->st->reap(srv);

@@ -90,15 +90,36 @@ static int reserve(ss_request *req, size_t want, size_t limit)
 /* Receive more into the buffer: > 0, 0 at end of input, or -errno. */
 static ssize_t fill(ss_request *req, size_t limit, int64_t deadline)
 {
+    const ss__strategy *st = req->srv->st;
     if (req->eof)
         return 0;
-    int rc = reserve(req, 1, limit);
-    if (rc < 0)
-        return rc;
-    ssize_t n = recv_some(req, req->rbuf + req->rlen, req->rcap - req->rlen, deadline);
-    if (n > 0)
-        req->rlen += (size_t)n;
-    return n;
+    if (ss__cancelled(req->srv))
+        return -ECANCELED;
+    for (;;) {
+        int rc = reserve(req, 1, limit);
+        if (rc < 0)
+            return rc;
+        ssize_t n = recv(req->fd, req->rbuf + req->rlen, req->rcap - req->rlen, 0);
+        if (n > 0) {
+            req->rlen += (size_t)n;
+            return n;
+        }
+        if (n == 0) {
+            req->eof = true;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        if (req->rlen == 0 && st->free_idle_buffers) {
+            free(req->rbuf);
+            req->rbuf = NULL;
+            req->rcap = req->rpos = req->scan = 0;
+        }
+        if ((rc = st->wait(req, req->fd, POLLIN, deadline)) < 0)
+            return rc;
+    }
 }
 
 ssize_t ss_read(ss_request *req, void *buf, size_t n)
@@ -308,6 +329,7 @@ ssize_t ss_write(ss_request *req, const void *buf, size_t n)
 {
     int rc;
     if (req->dgram) { /* the reply, sent after finish */
+        req->reply = true;
         size_t cap = req->srv->cfg.max_packet_size;
         rc = buffer_out(req, buf, n, cap > SS__REPLY_MIN_CAP ? cap : SS__REPLY_MIN_CAP);
         return rc < 0 ? rc : (ssize_t)n;
@@ -372,4 +394,17 @@ int ss_sleep(ss_request *req, double seconds)
         return ss__cancelled(req->srv) ? -ECANCELED : 0;
     int rc = req->srv->st->wait(req, -1, 0, deadline);
     return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+int ss_wait_fd(ss_request *req, int fd, short events, double timeout)
+{
+    if (ss__cancelled(req->srv))
+        return -ECANCELED;
+    return req->srv->st->wait(req, fd, events, ss__deadline(timeout));
+}
+
+int ss_run_blocking(ss_request *req, int (*fn)(void *arg), void *arg)
+{
+    const ss__strategy *st = req->srv->st;
+    return st->run_blocking ? st->run_blocking(req, fn, arg) : fn(arg);
 }

@@ -35,7 +35,7 @@ static int dgram_get_request(ss_server *srv, ss_request **out)
 
 static int dgram_request_end(ss_request *req)
 {
-    if (req->wlen == 0)
+    if (!req->reply) /* as in Python, even an empty reply is sent once written */
         return 0;
     for (;;) {
         ssize_t n = sendto(req->fd, req->wbuf, req->wlen, MSG_NOSIGNAL,

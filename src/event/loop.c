@@ -1,0 +1,395 @@
+/* loop.c: an event loop on its own thread: epoll, a timer heap, and requests run as coroutines. */
+#include "event/loop.h"
+
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define MAX_EVENTS 256
+#define MAX_SPARE 256          /* finished tasks kept per loop, stacks included */
+#define ACCEPT_BATCH 64
+
+/* epoll data tags for the loop's own descriptors; tasks use their address. */
+static char tag_listener, tag_wake, tag_cancel;
+
+static _Thread_local ss__loop *current_loop;
+static _Thread_local ss__task *current_task;
+
+ss__loop *ss__loop_current(void)
+{
+    return current_loop;
+}
+
+ss__task *ss__task_current(void)
+{
+    return current_task;
+}
+
+static int epoll_add(ss__loop *loop, int fd, uint32_t events, void *tag)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = tag};
+    return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int ss__loop_init(ss__loop *loop, ss_server *srv)
+{
+    loop->srv = srv;
+    loop->efd = -1;
+    pthread_mutex_init(&loop->lock, NULL);
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0)
+        return -errno;
+    loop->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (loop->efd < 0)
+        return -errno;
+    int rc = epoll_add(loop, loop->efd, EPOLLIN, &tag_wake);
+    if (rc == 0) /* edge-triggered: the timer stays readable once it fired */
+        rc = epoll_add(loop, srv->cancel_fd, EPOLLIN | EPOLLET, &tag_cancel);
+    return rc;
+}
+
+void ss__loop_wake(ss__loop *loop)
+{
+    uint64_t one = 1;
+    if (write(loop->efd, &one, sizeof one) < 0) {
+        /* EAGAIN only: the counter is full, so a wake is pending anyway. */
+    }
+}
+
+int ss__loop_post(ss__loop *loop, ss_request *req)
+{
+    pthread_mutex_lock(&loop->lock);
+    if (loop->inbox_len == loop->inbox_cap) {
+        int cap = loop->inbox_cap ? 2 * loop->inbox_cap : 16;
+        ss_request **p = realloc(loop->inbox, (size_t)cap * sizeof *p);
+        if (!p) {
+            pthread_mutex_unlock(&loop->lock);
+            return -ENOMEM;
+        }
+        loop->inbox = p;
+        loop->inbox_cap = cap;
+    }
+    loop->inbox[loop->inbox_len++] = req;
+    pthread_mutex_unlock(&loop->lock);
+    ss__loop_wake(loop);
+    return 0;
+}
+
+static void make_ready(ss__task *t, int result)
+{
+    ss__loop *loop = t->loop;
+    t->waiting = false;
+    t->result = result;
+    t->next = NULL;
+    if (loop->ready_tail)
+        loop->ready_tail->next = t;
+    else
+        loop->ready = t;
+    loop->ready_tail = t;
+}
+
+static void task_main(void *arg)
+{
+    ss__task *t = arg;
+    ss__finish_request(t->req);
+    ss__request_done(t->req);
+    t->req = NULL;
+}
+
+void ss__loop_spawn(ss__loop *loop, ss_request *req)
+{
+    ss__task *t = loop->spare;
+    if (t) {
+        loop->spare = t->next;
+        loop->nspare--;
+        ss__coro_reset(t->co, task_main, t);
+    } else {
+        t = calloc(1, sizeof *t);
+        size_t stack = loop->srv->cfg.stack_size ? loop->srv->cfg.stack_size : SS__DEFAULT_STACK;
+        if (!t || !(t->co = ss__coro_new(stack, task_main, t))) {
+            free(t);
+            ss__report(req, -ENOMEM);
+            ss__request_done(req);
+            return;
+        }
+    }
+    t->req = req;
+    t->loop = loop;
+    t->timer.index = -1;
+    t->registered = t->blocking = t->waiting = false;
+    t->prev_live = NULL;
+    t->next_live = loop->live;
+    if (loop->live)
+        loop->live->prev_live = t;
+    loop->live = t;
+    atomic_fetch_add(&loop->nlive, 1);
+    make_ready(t, 0);
+}
+
+/* The task's coroutine returned: keep it for reuse, or free it. */
+static void task_end(ss__loop *loop, ss__task *t)
+{
+    if (t->prev_live)
+        t->prev_live->next_live = t->next_live;
+    else
+        loop->live = t->next_live;
+    if (t->next_live)
+        t->next_live->prev_live = t->prev_live;
+    atomic_fetch_sub(&loop->nlive, 1);
+    if (loop->nspare < MAX_SPARE) {
+        t->next = loop->spare;
+        loop->spare = t;
+        loop->nspare++;
+    } else {
+        ss__coro_free(t->co);
+        free(t);
+    }
+}
+
+static void run_ready(ss__loop *loop)
+{
+    while (loop->ready) {
+        ss__task *t = loop->ready;
+        loop->ready = t->next;
+        if (!loop->ready)
+            loop->ready_tail = NULL;
+        current_task = t;
+        ss__coro_resume(t->co);
+        current_task = NULL;
+        if (ss__coro_done(t->co))
+            task_end(loop, t);
+    }
+}
+
+static uint32_t epoll_events_of(short events)
+{
+    return ((events & POLLIN) ? EPOLLIN | EPOLLRDHUP : 0) | ((events & POLLOUT) ? EPOLLOUT : 0);
+}
+
+int ss__task_wait(ss__task *t, int fd, short events, int64_t deadline)
+{
+    ss__loop *loop = t->loop;
+    ss_request *req = t->req;
+    int tmp = -1;
+    if (ss__cancelled(loop->srv))
+        return -ECANCELED;
+    if (fd >= 0 && fd == req->fd && !req->dgram) {
+        /* The connection stays registered, edge-triggered, for all its waits. */
+        if (!t->registered) {
+            int rc = epoll_add(loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, t);
+            if (rc < 0)
+                return rc;
+            t->registered = true;
+        }
+    } else if (fd >= 0) {
+        /* Another descriptor (maybe shared): a private duplicate, one shot. */
+        tmp = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (tmp < 0)
+            return -errno;
+        int rc = epoll_add(loop, tmp, epoll_events_of(events) | EPOLLONESHOT, t);
+        if (rc < 0) {
+            close(tmp);
+            return rc;
+        }
+    }
+    t->wait_events = fd >= 0 ? epoll_events_of(events) : 0;
+    t->waiting = true;
+    if (deadline) {
+        t->timer.deadline = deadline;
+        if (ss__heap_push(&loop->timers, &t->timer) < 0) {
+            t->waiting = false;
+            if (tmp >= 0)
+                close(tmp);
+            return -ENOMEM;
+        }
+    }
+    ss__coro_yield();
+    ss__heap_remove(&loop->timers, &t->timer);
+    if (tmp >= 0) {
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, tmp, NULL);
+        close(tmp);
+    }
+    return t->result;
+}
+
+void ss__task_suspend(ss__task *t)
+{
+    t->blocking = true;
+    t->waiting = true;
+    t->wait_events = 0;
+    ss__coro_yield();
+    t->blocking = false;
+}
+
+void ss__loop_finished(ss__loop *loop, ss__task *t)
+{
+    pthread_mutex_lock(&loop->lock);
+    t->next = loop->finished;
+    loop->finished = t;
+    pthread_mutex_unlock(&loop->lock);
+    ss__loop_wake(loop);
+}
+
+void ss__task_forget_fd(ss_request *req)
+{
+    ss__task *t = current_task;
+    if (t && t->req == req && t->registered) {
+        epoll_ctl(t->loop->epfd, EPOLL_CTL_DEL, req->fd, NULL);
+        t->registered = false;
+    }
+}
+
+/* The inbox, finished blocking calls, and accept on/off. */
+static void on_wake(ss__loop *loop)
+{
+    uint64_t count;
+    if (read(loop->efd, &count, sizeof count) < 0) {
+        /* EAGAIN: another wake already consumed the counter. */
+    }
+    pthread_mutex_lock(&loop->lock);
+    int n = loop->inbox_len;
+    ss_request *batch[n > 0 ? n : 1];
+    for (int i = 0; i < n; i++)
+        batch[i] = loop->inbox[i];
+    loop->inbox_len = 0;
+    ss__task *fin = loop->finished;
+    loop->finished = NULL;
+    pthread_mutex_unlock(&loop->lock);
+    for (int i = 0; i < n; i++)
+        ss__loop_spawn(loop, batch[i]);
+    while (fin) {
+        ss__task *t = fin;
+        fin = t->next;
+        make_ready(t, 0);
+    }
+}
+
+/* Wake every waiting task with -ECANCELED: the drain deadline passed. */
+static void on_cancel(ss__loop *loop)
+{
+    for (ss__task *t = loop->live; t; t = t->next_live)
+        if (t->waiting && !t->blocking)
+            make_ready(t, -ECANCELED);
+}
+
+static void set_accepting(ss__loop *loop, bool on)
+{
+    ss_server *srv = loop->srv;
+    if (on == loop->accepting)
+        return;
+    if (on) {
+        /* Every loop waits on the one socket; EPOLLEXCLUSIVE wakes one. */
+        if (srv->fd < 0 || epoll_add(loop, srv->fd, EPOLLIN | EPOLLEXCLUSIVE, &tag_listener) < 0)
+            return;
+    } else {
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, srv->fd, NULL);
+    }
+    loop->accepting = on;
+    atomic_store(&loop->accept_on, on);
+}
+
+static void on_listener(ss__loop *loop)
+{
+    ss_server *srv = loop->srv;
+    for (int i = 0; i < ACCEPT_BATCH; i++)
+        if (ss__handle_one(srv) < 0)
+            break;
+    int64_t paused = atomic_load(&srv->accept_paused_until);
+    if (paused > ss__now()) {
+        set_accepting(loop, false);
+        loop->accept_resume_at = paused;
+    }
+}
+
+static int next_timeout(ss__loop *loop)
+{
+    int64_t at = 0;
+    ss__heap_node *top = ss__heap_top(&loop->timers);
+    if (top)
+        at = top->deadline;
+    if (loop->accept_resume_at && (at == 0 || loop->accept_resume_at < at))
+        at = loop->accept_resume_at;
+    if (loop->ready)
+        return 0;
+    return at ? ss__ms_until(at) : -1;
+}
+
+static void expire_timers(ss__loop *loop)
+{
+    ss__heap_node *top;
+    int64_t now = ss__now();
+    while ((top = ss__heap_top(&loop->timers)) && top->deadline <= now) {
+        ss__task *t = (ss__task *)((char *)top - offsetof(ss__task, timer));
+        ss__heap_remove(&loop->timers, top);
+        if (t->waiting)
+            make_ready(t, -ETIMEDOUT);
+    }
+}
+
+static void *loop_thread(void *arg)
+{
+    ss__loop *loop = arg;
+    struct epoll_event evs[MAX_EVENTS];
+    current_loop = loop;
+    for (;;) {
+        bool quit = atomic_load(&loop->quit);
+        bool want = atomic_load(&loop->want_accept) && !quit;
+        if (loop->accept_resume_at && ss__now() >= loop->accept_resume_at)
+            loop->accept_resume_at = 0;
+        set_accepting(loop, want && loop->accept_resume_at == 0);
+        if (quit && loop->live == NULL) {
+            pthread_mutex_lock(&loop->lock);
+            bool empty = loop->inbox_len == 0;
+            pthread_mutex_unlock(&loop->lock);
+            if (empty)
+                break;
+        }
+        int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, next_timeout(loop));
+        for (int i = 0; i < n; i++) {
+            void *tag = evs[i].data.ptr;
+            if (tag == &tag_listener) {
+                if (loop->accepting)
+                    on_listener(loop);
+            } else if (tag == &tag_wake) {
+                on_wake(loop);
+            } else if (tag == &tag_cancel) {
+                on_cancel(loop);
+            } else {
+                ss__task *t = tag;
+                if (t->waiting && !t->blocking && (evs[i].events & (t->wait_events | EPOLLERR | EPOLLHUP)))
+                    make_ready(t, 0);
+            }
+        }
+        expire_timers(loop);
+        run_ready(loop);
+    }
+    set_accepting(loop, false);
+    current_loop = NULL;
+    loop->on_exit(loop);
+    return NULL;
+}
+
+int ss__loop_start(ss__loop *loop)
+{
+    int rc = pthread_create(&loop->tid, NULL, loop_thread, loop);
+    return rc ? -rc : 0;
+}
+
+void ss__loop_destroy(ss__loop *loop)
+{
+    while (loop->spare) {
+        ss__task *t = loop->spare;
+        loop->spare = t->next;
+        ss__coro_free(t->co);
+        free(t);
+    }
+    ss__heap_free(&loop->timers);
+    free(loop->inbox);
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    if (loop->efd >= 0)
+        close(loop->efd);
+    pthread_mutex_destroy(&loop->lock);
+}

@@ -1,0 +1,72 @@
+/* loop.h: the event strategy's loops: epoll, timers, and requests run as coroutines (internal). */
+#ifndef SS_LOOP_H
+#define SS_LOOP_H
+
+#include "core/internal.h"
+#include "coro/coro.h"
+#include "event/heap.h"
+
+typedef struct ss__loop ss__loop;
+
+/* One request running as a coroutine on a loop. */
+typedef struct ss__task {
+    ss__coro *co;
+    ss_request *req;
+    ss__loop *loop;
+    ss__heap_node timer;
+    uint32_t wait_events;      /* epoll events that end the current wait */
+    bool waiting;              /* suspended in a wait, not yet made ready */
+    bool registered;           /* req->fd is in the loop's epoll (edge-triggered) */
+    bool blocking;             /* inside ss_run_blocking(): not cancellable */
+    int result;                /* what the wait returns */
+    struct ss__task *next;     /* ready queue or free list */
+    struct ss__task *prev_live, *next_live;
+} ss__task;
+
+struct ss__loop {
+    ss_server *srv;
+    void *owner;               /* the strategy's state */
+    void (*on_exit)(ss__loop *loop); /* last thing the loop thread does */
+    int epfd;
+    int efd;                   /* eventfd: inbox, finished blocking calls, commands */
+    pthread_t tid;
+    pthread_mutex_t lock;      /* guards inbox and finished */
+    ss_request **inbox;        /* requests handed over by other threads */
+    int inbox_len, inbox_cap;
+    ss__task *finished;        /* tasks whose blocking call returned */
+    atomic_bool want_accept;
+    atomic_bool quit;          /* leave once no task is left */
+    bool accepting;            /* the listener is in epoll */
+    atomic_bool accept_on;     /* accepting, for other threads */
+    int64_t accept_resume_at;  /* after EMFILE and friends */
+    ss__heap timers;
+    ss__task *ready, *ready_tail;
+    ss__task *spare;           /* finished tasks kept with their stacks */
+    int nspare;
+    ss__task *live;            /* every task alive on this loop */
+    atomic_uint nlive;
+};
+
+int ss__loop_init(ss__loop *loop, ss_server *srv);
+int ss__loop_start(ss__loop *loop);
+/* Ask the loop (from any thread) to apply want_accept/quit or read its inbox. */
+void ss__loop_wake(ss__loop *loop);
+/* Hand a request to the loop from another thread. */
+int ss__loop_post(ss__loop *loop, ss_request *req);
+/* Start a task for req on the loop running this thread. */
+void ss__loop_spawn(ss__loop *loop, ss_request *req);
+/* The loop and task this thread runs, or NULL. */
+ss__loop *ss__loop_current(void);
+ss__task *ss__task_current(void);
+/* Suspend the current task until fd is ready, the deadline, or a drain. */
+int ss__task_wait(ss__task *t, int fd, short events, int64_t deadline);
+/* The task stays suspended until ss__loop_finished(); then returns. */
+void ss__task_suspend(ss__task *t);
+/* From any thread: the task's blocking call has returned. */
+void ss__loop_finished(ss__loop *loop, ss__task *t);
+/* Before the request's connection is closed: take it out of epoll. */
+void ss__task_forget_fd(ss_request *req);
+/* Free what the loop holds; the thread must have ended. */
+void ss__loop_destroy(ss__loop *loop);
+
+#endif

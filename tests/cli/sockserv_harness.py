@@ -1,0 +1,532 @@
+"""sockserv_harness.py: start the sockserv program, talk to it over real sockets, stop it, check nothing is left behind.
+
+Shared by the black-box tests in tests/cli/test_*.py (Python 3 standard library
+only). Every socket has a timeout, every wait has a deadline, and a test that
+runs too long fails with a SIGALRM instead of hanging the suite.
+
+Environment:
+  SOCKSERV_BIN        the program (default: build/sockserv next to the sources)
+  SOCKSERV_EXAMPLES   the built examples (default: build/examples)
+  SOCKSERV_TEST_SLOW  a factor for every timeout (default 1; e.g. 3 under valgrind)
+"""
+import collections
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BIN = os.environ.get("SOCKSERV_BIN") or os.path.join(ROOT, "build", "sockserv")
+EXAMPLES = os.environ.get("SOCKSERV_EXAMPLES") or os.path.join(ROOT, "build", "examples")
+SLOW = float(os.environ.get("SOCKSERV_TEST_SLOW") or "1")
+
+IO_TIMEOUT = 10.0 * SLOW     # one receive or send
+START_TIMEOUT = 15.0 * SLOW  # until the ready line
+STOP_TIMEOUT = 15.0 * SLOW   # from a signal (plus any drain) to the exit
+TEST_TIMEOUT = 90 * SLOW     # a whole test case, enforced with SIGALRM
+MODES = ("sync", "threading", "forking")
+
+# ---------------------------------------------------------------- addresses
+
+Address = collections.namedtuple("Address", "url scheme family type addr path")
+
+
+def parse_url(url):
+    """Parse a URL as printed in the ready line into an Address.
+
+    addr is what socket.connect() takes; path is the Unix socket file to check
+    for (None for IP and abstract sockets)."""
+    m = re.fullmatch(r"(tcp|udp)://(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):([0-9]+)", url)
+    if m:
+        stype = socket.SOCK_STREAM if m.group(1) == "tcp" else socket.SOCK_DGRAM
+        if m.group(2) is not None:
+            return Address(url, m.group(1), socket.AF_INET6, stype, (m.group(2), int(m.group(4))), None)
+        return Address(url, m.group(1), socket.AF_INET, stype, (m.group(3), int(m.group(4))), None)
+    m = re.fullmatch(r"(unix|unix-dgram):(.+)", url)
+    if m:
+        stype = socket.SOCK_STREAM if m.group(1) == "unix" else socket.SOCK_DGRAM
+        path = m.group(2)
+        if path.startswith("@"):
+            return Address(url, m.group(1), socket.AF_UNIX, stype, "\0" + path[1:], None)
+        return Address(url, m.group(1), socket.AF_UNIX, stype, path, path)
+    raise AssertionError("not a sockserv URL: %r" % (url,))
+
+
+def ipv6_available():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def port_is_free(port, host="127.0.0.1"):
+    """True if nothing listens on host:port and it can be bound right now."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+        return True
+    except OSError:
+        return False
+
+
+_tag = [0]
+
+
+def unique(prefix="t"):
+    """A name no other test (or run) uses: for abstract socket names and markers."""
+    _tag[0] += 1
+    return "%s-%d-%d-%d" % (prefix, os.getpid(), int(time.monotonic() * 1000) % 100000000, _tag[0])
+
+
+def listen_urls(tmpdir):
+    """One listen URL per transport kind: name -> URL (port 0, temp paths)."""
+    urls = {
+        "tcp4": "tcp://127.0.0.1:0",
+        "unix": "unix:" + os.path.join(tmpdir, "s.sock"),
+        "abstract": "unix:@" + unique("sockserv-test"),
+        "udp4": "udp://127.0.0.1:0",
+        "unix-dgram": "unix-dgram:" + os.path.join(tmpdir, "d.sock"),
+        "abstract-dgram": "unix-dgram:@" + unique("sockserv-test-dgram"),
+    }
+    if ipv6_available():
+        urls["tcp6"] = "tcp://[::1]:0"
+        urls["udp6"] = "udp://[::1]:0"
+    return urls
+
+# ---------------------------------------------------------------- clients
+
+
+class Conn:
+    """A stream client with a receive buffer; every call has a deadline."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def sockname(self):
+        return self.sock.getsockname()
+
+    def hostport(self):
+        """The client's address as the server prints it: HOST:PORT or [V6]:PORT."""
+        name = self.sock.getsockname()
+        if self.sock.family == socket.AF_INET6:
+            return "[%s]:%d" % (name[0], name[1])
+        return "%s:%d" % (name[0], name[1])
+
+    def send(self, data, timeout=IO_TIMEOUT):
+        self.sock.settimeout(timeout)
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline passed")
+        self.sock.settimeout(left)
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise EOFError("connection closed by the server")
+        self.buf += chunk
+
+    def recv_line(self, timeout=IO_TIMEOUT):
+        """One line, its b'\\n' included. AssertionError on timeout or EOF."""
+        deadline = time.monotonic() + timeout
+        try:
+            while b"\n" not in self.buf:
+                self._fill(deadline)
+        except (socket.timeout, EOFError, ConnectionError) as e:
+            raise AssertionError("no complete line within %.1fs (%s); have %r"
+                                 % (timeout, e, self.buf[:200])) from None
+        i = self.buf.index(b"\n") + 1
+        line, self.buf = self.buf[:i], self.buf[i:]
+        return line
+
+    def recv_exact(self, n, timeout=IO_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        try:
+            while len(self.buf) < n:
+                self._fill(deadline)
+        except (socket.timeout, EOFError, ConnectionError) as e:
+            raise AssertionError("got %d of %d bytes within %.1fs (%s)"
+                                 % (len(self.buf), n, timeout, e)) from None
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def recv_until_closed(self, timeout=IO_TIMEOUT):
+        """Everything until the server closes: (data, how) with how 'eof' or 'reset'.
+        AssertionError if the connection is still open at the deadline."""
+        deadline = time.monotonic() + timeout
+        how = None
+        try:
+            while True:
+                self._fill(deadline)
+        except EOFError:
+            how = "eof"
+        except ConnectionError:
+            how = "reset"
+        except socket.timeout:
+            raise AssertionError("the server did not close the connection within %.1fs; got %d bytes"
+                                 % (timeout, len(self.buf))) from None
+        data, self.buf = self.buf, b""
+        return data, how
+
+    def assert_open(self, wait=0.3):
+        """Nothing arrives and the connection stays open for `wait` seconds."""
+        self.sock.settimeout(wait)
+        try:
+            chunk = self.sock.recv(1 << 16)
+        except socket.timeout:
+            return
+        if chunk:
+            self.buf += chunk
+            raise AssertionError("unexpected data: %r" % (chunk[:200],))
+        raise AssertionError("the connection was closed")
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def reset(self):
+        """Close abruptly: SO_LINGER 0 makes the kernel send a RST."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.sock.close()
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Dgram:
+    """A datagram client connected to the server (so only its replies arrive)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def send(self, data):
+        self.sock.settimeout(IO_TIMEOUT)
+        self.sock.send(data)
+
+    def recv(self, timeout=IO_TIMEOUT, size=1 << 17):
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(size)
+        except socket.timeout:
+            raise AssertionError("no datagram within %.1fs" % timeout) from None
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def connect(url, timeout=IO_TIMEOUT, rcvbuf=None):
+    """Connect to a sockserv URL: a Conn for stream URLs, a Dgram for datagram ones."""
+    a = url if isinstance(url, Address) else parse_url(url)
+    s = socket.socket(a.family, a.type)
+    try:
+        s.settimeout(timeout)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if a.type == socket.SOCK_DGRAM and a.family == socket.AF_UNIX:
+            s.bind("")  # autobind an abstract name, so the reply has somewhere to go
+        s.connect(a.addr)
+    except BaseException:
+        s.close()
+        raise
+    return Conn(s) if a.type == socket.SOCK_STREAM else Dgram(s)
+
+# ---------------------------------------------------------------- processes
+
+
+def _stat(pid):
+    """(ppid, state, starttime) of a process, or None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rindex(b")") + 2:].split()
+    return int(rest[1]), rest[0].decode(), int(rest[19])
+
+
+def children_of(pid):
+    """{child pid: starttime} of the processes whose parent is pid."""
+    kids = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat(int(name))
+            if st and st[0] == pid:
+                kids[int(name)] = st[2]
+    return kids
+
+
+def still_running(pid, starttime):
+    st = _stat(pid)
+    return st is not None and st[2] == starttime and st[1] not in ("Z", "X")
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def wait_until(predicate, timeout, step=0.02):
+    """Poll predicate() until it is true or timeout passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL when the test process dies (even by SIGKILL, e.g. a
+    ctest timeout), so a killed run leaves no server behind despite start_new_session."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # not Linux, or no ctypes: best effort
+        pass
+
+
+class Server:
+    """One run of the program: started in its own session, output to files."""
+
+    def __init__(self, args, exe=None, stdin=subprocess.DEVNULL, tmpdir=None, wait=True):
+        self.exe = exe or BIN
+        self.args = list(args)
+        self.own_tmp = tmpdir is None
+        self.tmp = tmpdir or tempfile.mkdtemp(prefix="sockserv-test-")
+        # O_APPEND files, read back through their own handles: no shared offset.
+        self.out_path = os.path.join(self.tmp, "stdout.%d" % id(self))
+        self.err_path = os.path.join(self.tmp, "stderr.%d" % id(self))
+        self.out = open(self.out_path, "ab")
+        self.err = open(self.err_path, "ab")
+        self.kids = {}
+        self.url = self.address = None
+        self.proc = subprocess.Popen([self.exe] + self.args, stdin=stdin, stdout=self.out,
+                                     stderr=self.err, start_new_session=True, close_fds=True,
+                                     preexec_fn=_die_with_parent)
+        self.pid = self.proc.pid
+        if wait:
+            self.wait_ready()
+
+    def stdout(self):
+        with open(self.out_path, "rb") as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read()
+
+    def describe(self):
+        return "%s %s\n--- stdout:\n%s\n--- stderr:\n%s" % (
+            self.exe, " ".join(self.args), self.stdout().decode(errors="replace")[-2000:],
+            self.stderr().decode(errors="replace")[-3000:])
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        """Wait for the ready line, check its form, set self.url and self.address."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.stdout()
+            if b"\n" in out:
+                break
+            if self.proc.poll() is not None:
+                raise AssertionError("exited with %s before the ready line\n%s"
+                                     % (self.proc.returncode, self.describe()))
+            if time.monotonic() > deadline:
+                raise AssertionError("no ready line within %.1fs\n%s" % (timeout, self.describe()))
+            time.sleep(0.01)
+        line = out.split(b"\n", 1)[0].decode(errors="replace")
+        m = re.fullmatch(r"listening on (\S+)", line)
+        if not m:
+            raise AssertionError("ready line is not 'listening on URL': %r" % (line,))
+        self.url = m.group(1)
+        self.address = parse_url(self.url)
+        return self.url
+
+    def connect(self, **kw):
+        return connect(self.address, **kw)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def fd_count(self):
+        return fd_count(self.pid)
+
+    def note_children(self):
+        if self.proc.poll() is None:
+            self.kids.update(children_of(self.pid))
+
+    def wait_exit(self, timeout):
+        """Wait for the exit, noting child processes meanwhile; returncode or None."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self.note_children()
+            time.sleep(0.02)
+        return self.proc.poll()
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT, expect=0, group=False):
+        """Send sig (to the whole process group if group, as a terminal does) and
+        check: exit within timeout with status expect, no child process left,
+        Unix socket file removed. Returns the seconds the exit took."""
+        self.note_children()
+        t0 = time.monotonic()
+        if group:
+            os.killpg(self.pid, sig)
+        else:
+            os.kill(self.pid, sig)
+        code = self.wait_exit(timeout)
+        took = time.monotonic() - t0
+        if code is None:
+            self.kill()
+            raise AssertionError("did not exit within %.1fs of %s\n%s"
+                                 % (timeout, signal.Signals(sig).name, self.describe()))
+        self.check_exit(code, expect)
+        return took
+
+    def check_exit(self, code, expect=0):
+        if code != expect:
+            raise AssertionError("exit status %s, expected %s\n%s" % (code, expect, self.describe()))
+        self.check_nothing_left()
+
+    def check_nothing_left(self):
+        """After the exit: no child process still runs, the socket file is gone."""
+        left = wait_until(lambda: [p for p, t in self.kids.items() if still_running(p, t)] == [], 2.0)
+        if not left:
+            stale = [p for p, t in self.kids.items() if still_running(p, t)]
+            for p in stale:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+            raise AssertionError("child processes left behind: %s\n%s" % (stale, self.describe()))
+        if self.address is not None and self.address.path is not None:
+            if os.path.exists(self.address.path):
+                raise AssertionError("socket file %s left behind\n%s" % (self.address.path, self.describe()))
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        for p, t in self.kids.items():
+            if still_running(p, t):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.kill()
+        self.out.close()
+        self.err.close()
+        if self.own_tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def run(args, exe=None, timeout=10 * SLOW, stdin=subprocess.DEVNULL):
+    """Run the program to its end: (returncode, stdout, stderr) as text."""
+    p = subprocess.run([exe or BIN] + list(args), stdin=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout, start_new_session=True,
+                       preexec_fn=_die_with_parent)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+# ---------------------------------------------------------------- test base
+
+
+class TestTimeout(AssertionError):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise TestTimeout("test case exceeded %.0fs" % TEST_TIMEOUT)
+
+
+class Case(unittest.TestCase):
+    """Base class: a per-test time limit, a temp dir, and servers cleaned up."""
+
+    needs_program = True  # False for tests of the examples only
+
+    def setUp(self):
+        if self.needs_program and not os.access(BIN, os.X_OK):
+            self.fail("sockserv program not found at %s (set SOCKSERV_BIN)" % BIN)
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.alarm(int(TEST_TIMEOUT))
+        self.addCleanup(signal.alarm, 0)
+        self.tmp = tempfile.mkdtemp(prefix="sockserv-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def server(self, *args, **kw):
+        """Start the program with args, wait for its ready line; killed at cleanup."""
+        kw.setdefault("tmpdir", self.tmp)
+        wait = kw.pop("wait", True)
+        srv = Server(args, wait=False, **kw)
+        self.addCleanup(srv.close)
+        if wait:
+            srv.wait_ready()
+        return srv
+
+    def connect(self, srv_or_url, **kw):
+        c = connect(srv_or_url.address if isinstance(srv_or_url, Server) else srv_or_url, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def urls(self):
+        return listen_urls(self.tmp)
+
+    def assertFdsSettle(self, srv, baseline, timeout=5.0 * SLOW):
+        """The server's open fd count comes back to baseline (connections closed)."""
+        if not wait_until(lambda: srv.fd_count() <= baseline, timeout):
+            fds = {}
+            for fd in os.listdir("/proc/%d/fd" % srv.pid):
+                try:
+                    fds[int(fd)] = os.readlink("/proc/%d/fd/%s" % (srv.pid, fd))
+                except OSError:
+                    pass
+            self.fail("server holds %d fds, %d before: %s" % (len(fds), baseline, sorted(fds.items())))
+
+
+def in_thread(fn, *args):
+    """Run fn(*args) in a daemon thread; join() returns its result or raises its exception."""
+    box = {}
+
+    def body():
+        try:
+            box["value"] = fn(*args)
+        except BaseException as e:  # handed to the joiner
+            box["error"] = e
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+
+    def join(timeout=IO_TIMEOUT * 3):
+        t.join(timeout)
+        if t.is_alive():
+            raise AssertionError("worker thread still running after %.1fs" % timeout)
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+    return join

@@ -1,0 +1,400 @@
+"""test_chat.py: `sockserv chat`: delivery to everyone, format, quit, order, a client that stops reading, modes, console."""
+import os
+import pty
+import random
+import select
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sockserv_harness import MODES, SLOW, Case, in_thread, ipv6_available, unique, wait_until  # noqa: E402
+
+TCP = "tcp://127.0.0.1:0"
+
+
+class Member:
+    """A chat client that has joined: its own prefix (HOST:PORT as the server prints it) is known."""
+
+    def __init__(self, conn, prefix):
+        self.conn = conn
+        self.prefix = prefix
+
+    def say(self, text):
+        self.conn.send(text + b"\n")
+
+    def line(self, timeout=10 * SLOW):
+        return self.conn.recv_line(timeout)
+
+    def skip_to(self, text, timeout=10 * SLOW):
+        """Read lines until one ends with ' TEXT'; return the lines read before it."""
+        before = []
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.line(max(0.1, deadline - time.monotonic()))
+            if line.endswith(b" " + text + b"\n"):
+                return before, line
+            before.append(line)
+
+
+class ChatCase(Case):
+    def server(self, *args, **kw):
+        # Members stay connected to the end: a short drain keeps each stop quick.
+        if "--drain" not in args:
+            args += ("--drain", "1")
+        return super().server(*args, **kw)
+
+    def join(self, srv, **kw):
+        """Connect, say a unique line and wait for it to come back: now we are in the room."""
+        c = self.connect(srv, **kw)
+        token = unique("join").encode()
+        c.send(token + b"\n")
+        m = Member(c, None)
+        _, line = m.skip_to(token)
+        m.prefix = line[: -len(token) - 2]
+        if srv.address.family != socket.AF_UNIX:  # Unix peers are unnamed: any prefix
+            self.assertEqual(m.prefix.decode(), c.hostport(), "the prefix is not the client's address")
+        return m
+
+    def settle(self, members):
+        """After this, every member has read everything said so far."""
+        token = unique("settle").encode()
+        members[0].say(token)
+        for m in members:
+            m.skip_to(token)
+
+    def room(self, srv, n):
+        members = [self.join(srv) for _ in range(n)]
+        self.settle(members)
+        return members
+
+
+class Delivery(ChatCase):
+    def test_everyone_gets_every_line_sender_included(self):
+        srv = self.server("chat", "--listen", TCP)
+        members = self.room(srv, 3)
+        for speaker in members:
+            text = unique("hello world").encode()
+            speaker.say(text)
+            for m in members:
+                self.assertEqual(m.line(), speaker.prefix + b" " + text + b"\n")
+        srv.stop()
+
+    def test_prefix_is_getsockname(self):
+        srv = self.server("chat", "--listen", TCP)
+        a = self.connect(srv)
+        a.send(b"who am i\n")
+        self.assertEqual(a.recv_line(), ("%s who am i\n" % a.hostport()).encode())
+        srv.stop()
+
+    def test_ipv6_prefix(self):
+        if not ipv6_available():
+            self.skipTest("no IPv6 loopback")
+        srv = self.server("chat", "--listen", "tcp://[::1]:0")
+        a = self.connect(srv)
+        a.send(b"six\n")
+        self.assertEqual(a.recv_line(), ("%s six\n" % a.hostport()).encode())  # "[::1]:PORT six"
+        srv.stop()
+
+    def test_text_kept_as_is(self):
+        srv = self.server("chat", "--listen", TCP)
+        a, b = self.room(srv, 2)
+        for text in (b"", b"  spaces around  ", b"tab\there", b"\xff\xfe binary \x01", b"quit now", b"quitquit"):
+            a.say(text)
+            for m in (a, b):
+                self.assertEqual(m.line(), a.prefix + b" " + text + b"\n", text)
+        srv.stop()
+
+    def test_crlf_is_an_end_of_line(self):
+        # A telnet client ends lines with \r\n: TEXT is the line without it.
+        srv = self.server("chat", "--listen", TCP)
+        a, b = self.room(srv, 2)
+        a.conn.send(b"from telnet\r\n")
+        for m in (a, b):
+            self.assertEqual(m.line(), a.prefix + b" from telnet\n")
+        srv.stop()
+
+    def test_unix_transports(self):
+        for kind, url in sorted(self.urls().items()):
+            if kind not in ("unix", "abstract"):
+                continue
+            with self.subTest(kind=kind):
+                srv = self.server("chat", "--listen", url)
+                members = self.room(srv, 3)
+                self.assertEqual(len({m.prefix for m in members}), 3, "Unix clients not told apart")
+                for speaker in members:
+                    speaker.say(b"over unix")
+                    for m in members:
+                        self.assertEqual(m.line(), speaker.prefix + b" over unix\n")
+                srv.stop()
+
+    def test_long_line(self):
+        srv = self.server("chat", "--listen", TCP)
+        a, b = self.room(srv, 2)
+        text = b"L" * 60000
+        a.say(text)
+        for m in (a, b):
+            self.assertEqual(m.line(), a.prefix + b" " + text + b"\n")
+        srv.stop()
+
+
+class Leaving(ChatCase):
+    def test_quit_with_whitespace_ends_that_client(self):
+        for quit in (b"quit", b"  quit  ", b"\tquit", b"quit \r"):
+            with self.subTest(quit=quit):
+                srv = self.server("chat", "--listen", TCP)
+                a, b = self.room(srv, 2)
+                a.say(quit)
+                data, how = a.conn.recv_until_closed()
+                self.assertNotIn(b"quit", data, "the quit line was broadcast")
+                b.say(b"after quit")
+                self.assertEqual(b.line(), b.prefix + b" after quit\n", "quit was broadcast or b was hurt")
+                srv.stop()
+
+    def test_eof_leaves(self):
+        srv = self.server("chat", "--listen", TCP)
+        a, b, c = self.room(srv, 3)
+        a.conn.shutdown_write()
+        a.conn.recv_until_closed()
+        c.conn.reset()
+        b.say(b"still here")
+        self.assertEqual(b.line(), b.prefix + b" still here\n")
+        srv.stop()
+
+    def test_fds_flat_after_many_members(self):
+        srv = self.server("chat", "--listen", TCP)
+        host = self.join(srv)
+        time.sleep(0.2)
+        baseline = srv.fd_count()
+        for i in range(60):
+            m = self.join(srv)
+            if i % 3 == 0:
+                m.say(b"quit")
+            elif i % 3 == 1:
+                m.conn.reset()
+            else:
+                m.conn.close()
+            m.conn.close()
+        host.say(b"done")
+        _, line = host.skip_to(b"done")
+        self.assertFdsSettle(srv, baseline)
+        srv.stop()
+
+
+class Order(ChatCase):
+    def test_same_order_everywhere(self):
+        for mode in ("threading", "forking"):
+            with self.subTest(mode=mode):
+                srv = self.server("chat", "--listen", TCP, "--mode", mode)
+                members = self.room(srv, 3)
+                per = 300
+                total = per * len(members)
+
+                def collect(m):
+                    got = []
+                    while len(got) < total:
+                        got.append(m.line())
+                    return got
+
+                readers = [in_thread(collect, m) for m in members]
+                senders = [in_thread(m.conn.send, b"".join(b"m %d %d\n" % (i, j) for j in range(per)))
+                           for i, m in enumerate(members)]
+                for s in senders:
+                    s()
+                seen = [r() for r in readers]
+                for i, got in enumerate(seen):
+                    self.assertEqual(got, seen[0], "client %d saw another order than client 0" % i)
+                for i, m in enumerate(members):
+                    mine = [ln for ln in seen[0] if ln.startswith(m.prefix + b" ")]
+                    self.assertEqual(mine, [m.prefix + b" m %d %d\n" % (i, j) for j in range(per)],
+                                     "client %d's lines lost, cut or reordered" % i)
+                srv.stop()
+
+
+class SlowClient(ChatCase):
+    CHUNK = 1024            # bytes per message
+    BURST = 64              # messages sent before waiting for our own last one
+    TOTAL = 8 << 20         # bytes sent through the room in all
+
+    def test_client_that_never_reads(self):
+        for mode in ("threading", "forking"):
+            with self.subTest(mode=mode):
+                self.run_slow_client(mode)
+
+    def run_slow_client(self, mode):
+        srv = self.server("chat", "--listen", TCP, "--mode", mode)
+        slow = self.join(srv, rcvbuf=4096)  # joins, then never reads again
+        a = self.join(srv)
+        b = self.join(srv)
+        self.settle([a, b])
+        talkers = [a, b]
+        per_talker = self.TOTAL // self.CHUNK // len(talkers)
+        bursts = per_talker // self.BURST
+        gaps = []
+
+        def talk(i, m):
+            """Send in bursts, each time reading until our own last line came back."""
+            got = []
+            last = time.monotonic()
+            worst = 0.0
+            pad = b"p" * (self.CHUNK - 40)
+
+            def take(until):
+                nonlocal last, worst
+                while True:
+                    line = m.line(timeout=20 * SLOW)
+                    now = time.monotonic()
+                    worst = max(worst, now - last)
+                    last = now
+                    got.append(line)
+                    if line == until:
+                        return
+            for k in range(bursts):
+                msgs = [b"t%d b%d n%d %s" % (i, k, j, pad) for j in range(self.BURST)]
+                m.conn.send(b"".join(x + b"\n" for x in msgs))
+                take(m.prefix + b" " + msgs[-1] + b"\n")
+            m.say(b"t%d done" % i)
+            take(m.prefix + b" t%d done\n" % i)
+            gaps.append(worst)
+            return got
+
+        t0 = time.monotonic()
+        joins = [in_thread(talk, i, m) for i, m in enumerate(talkers)]
+        got = [j(timeout=120 * SLOW) for j in joins]
+        took = time.monotonic() - t0
+        # Each talker finally reads until the other one's "done" too.
+        for i, m in enumerate(talkers):
+            other = 1 - i
+            if (talkers[other].prefix + b" t%d done\n" % other) not in got[i]:
+                before, line = m.skip_to(b"t%d done" % other, timeout=20 * SLOW)
+                got[i] += before + [line]
+        # Healthy clients got everything, whole, in the same order.
+        self.assertEqual(len(got[0]), 2 * (bursts * self.BURST + 1))
+        self.assertEqual(got[0], got[1], "the two healthy clients saw different orders")
+        self.assertLess(max(gaps), 5.0 * SLOW, "a healthy client waited %.1fs for a line" % max(gaps))
+        # The one that never read was disconnected, not fed forever.
+        data, how = slow.conn.recv_until_closed(timeout=20 * SLOW)
+        self.assertLess(len(data), self.TOTAL, "the slow client got everything: never disconnected?")
+        srv.stop()
+        sys.stderr.write("[slow client, %s: %.1f MiB through the room in %.1fs; "
+                         "worst gap %.2fs; slow client got %d KiB before its disconnect]\n"
+                         % (mode, self.TOTAL / 1048576.0, took, max(gaps), len(data) // 1024))
+
+
+class Modes(ChatCase):
+    def test_threading_and_forking(self):
+        for mode in ("threading", "forking"):
+            with self.subTest(mode=mode):
+                srv = self.server("chat", "--listen", TCP, "--mode", mode)
+                members = self.room(srv, 3)
+                for speaker in members:
+                    speaker.say(b"in " + mode.encode())
+                    for m in members:
+                        self.assertEqual(m.line(), speaker.prefix + b" in " + mode.encode() + b"\n")
+                members[0].say(b"quit")
+                members[0].conn.recv_until_closed()
+                members[1].say(b"two left")
+                for m in members[1:]:
+                    self.assertEqual(m.line(), members[1].prefix + b" two left\n")
+                srv.stop()
+
+    def test_sync_one_client_at_a_time(self):
+        srv = self.server("chat", "--listen", TCP, "--mode", "sync")
+        a = self.join(srv)
+        b = self.connect(srv)  # waits in the backlog while a is served
+        b.send(b"queued\n")
+        b.assert_open(0.5)
+        a.say(b"alone")
+        self.assertEqual(a.line(), a.prefix + b" alone\n")
+        a.say(b"quit")
+        a.conn.recv_until_closed()
+        self.assertEqual(b.recv_line(), ("%s queued\n" % b.hostport()).encode())
+        srv.stop()
+
+
+class Console(ChatCase):
+    def test_no_terminal_runs_until_signalled(self):
+        for stdin in (subprocess.DEVNULL, "eof-pipe"):
+            with self.subTest(stdin=str(stdin)):
+                if stdin == "eof-pipe":
+                    r, w = os.pipe()
+                    os.close(w)
+                    srv = self.server("chat", "--listen", TCP, stdin=r)
+                    os.close(r)
+                else:
+                    srv = self.server("chat", "--listen", TCP, stdin=stdin)
+                time.sleep(1.0)
+                self.assertTrue(srv.running(), "stopped by stdin at EOF\n" + srv.describe())
+                m = self.join(srv)
+                m.say(b"alive")
+                self.assertEqual(m.line(), m.prefix + b" alive\n")
+                srv.stop()
+
+    def test_admin_console_on_a_terminal(self):
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        srv = self.server("chat", "--listen", TCP, "--drain", "1", stdin=slave)
+        os.close(slave)
+        a = self.join(srv)
+        b = self.join(srv)
+        os.write(master, b"\n")  # an empty line is ignored
+        time.sleep(0.3)
+        self.assertTrue(srv.running())
+        os.write(master, b"who\n")  # anything else lists the connected clients
+        listed = wait_until(lambda: all(m.prefix in self.console_output(srv, master) for m in (a, b)),
+                            5 * SLOW, step=0.1)
+        self.assertTrue(listed, "the console did not list both clients:\n%r" % self.console_output(srv, master))
+        os.write(master, b"quit\n")  # stops the server, with the drain
+        code = srv.wait_exit(1 + 5 * SLOW)
+        self.assertIsNotNone(code, "console quit did not stop the server\n" + srv.describe())
+        srv.check_exit(code, 0)
+        a.conn.recv_until_closed(timeout=5 * SLOW)
+
+    _pty_out = b""
+
+    def console_output(self, srv, master):
+        """What the server printed, on stdout or echoed to the terminal."""
+        while select.select([master], [], [], 0)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self._pty_out += chunk
+        return srv.stdout() + srv.stderr() + self._pty_out
+
+
+class Junk(ChatCase):
+    def test_junk_and_resets(self):
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                srv = self.server("chat", "--listen", TCP, "--mode", mode)
+                rng = random.Random(7)
+                for i in range(30):
+                    c = self.connect(srv)
+                    try:
+                        if i % 3 == 0:
+                            c.send(rng.randbytes(rng.randrange(1, 20000)))
+                            c.reset()
+                        elif i % 3 == 1:
+                            c.reset()
+                        else:
+                            c.send(rng.randbytes(3000))
+                            c.close()
+                    except OSError:
+                        pass
+                self.assertTrue(srv.running(), "the server died on junk\n" + srv.describe())
+                if mode == "sync":
+                    time.sleep(0.5)  # let the queued junk connections be served
+                m = self.join(srv)
+                m.say(b"still chatting")
+                _, line = m.skip_to(b"still chatting")  # junk lines may still be arriving
+                self.assertEqual(line, m.prefix + b" still chatting\n")
+                srv.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,168 @@
+"""test_signals.py: SIGINT/SIGTERM stop the program cleanly in every mode, with a drain for requests in flight."""
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sockserv_harness import MODES, SLOW, Case, connect  # noqa: E402
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+DRAIN = 2
+GRACE = 5.0 * SLOW  # how long after the drain deadline the exit may take
+
+
+def refused(url):
+    """True if a new connection is refused now (a connection that gets in is closed again)."""
+    try:
+        c = connect(url, timeout=2)
+    except (ConnectionError, FileNotFoundError):  # refused, or reset while the listener closes
+        return True
+    c.close()
+    return False
+
+
+class StopCleanly(Case):
+    def test_idle_server_every_mode_every_signal(self):
+        for cmd in ("echo", "chat"):
+            for mode in MODES:
+                for sig in SIGNALS:
+                    with self.subTest(cmd=cmd, mode=mode, sig=sig.name):
+                        path = os.path.join(self.tmp, "%s-%s-%s.sock" % (cmd, mode, sig.name))
+                        srv = self.server(cmd, "--listen", "unix:" + path, "--mode", mode)
+                        took = srv.stop(sig)  # exit 0, socket file gone, no process left
+                        self.assertLess(took, GRACE, "an idle server took %.1fs to stop" % took)
+
+    def test_with_connected_clients_every_mode_every_signal(self):
+        for cmd in ("echo", "chat"):
+            for mode in MODES:
+                for sig in SIGNALS:
+                    with self.subTest(cmd=cmd, mode=mode, sig=sig.name):
+                        path = os.path.join(self.tmp, "c-%s-%s-%s.sock" % (cmd, mode, sig.name))
+                        srv = self.server(cmd, "--listen", "unix:" + path, "--mode", mode, "--drain", "1")
+                        c = self.connect(srv)
+                        c.send(b"hi\n")
+                        c.recv_line()  # served: in forking mode a child process now runs
+                        if mode != "sync":
+                            d = self.connect(srv)
+                            d.send(b"hi\n")
+                            d.recv_line()
+                        srv.note_children()
+                        if mode == "forking":
+                            self.assertTrue(srv.kids, "forking mode but no child process seen")
+                        took = srv.stop(sig, timeout=1 + GRACE)
+                        c.recv_until_closed(timeout=GRACE)
+                        self.assertLess(took, 1 + GRACE)
+
+    def test_tcp_every_mode(self):
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                srv = self.server("echo", "--listen", "tcp://127.0.0.1:0", "--mode", mode, "--drain", "1")
+                port = srv.address.addr[1]
+                c = self.connect(srv)
+                c.send(b"x\n")
+                c.recv_line()
+                srv.stop(signal.SIGTERM, timeout=1 + GRACE)
+                # The port is free again at once: a new server can take it.
+                again = self.server("echo", "--listen", "tcp://127.0.0.1:%d" % port)
+                again.stop()
+
+    def test_ctrl_c_to_the_process_group(self):
+        # A terminal's ^C reaches the server and its children alike.
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                srv = self.server("chat", "--listen", "tcp://127.0.0.1:0", "--mode", mode, "--drain", "1")
+                c = self.connect(srv)
+                c.send(b"hello\n")
+                c.recv_line()
+                srv.stop(signal.SIGINT, timeout=1 + GRACE, group=True)
+
+    def test_second_signal_during_drain(self):
+        # Impatience must not break the exit: a second SIGTERM during the drain still exits 0.
+        srv = self.server("echo", "--listen", "tcp://127.0.0.1:0", "--drain", "3")
+        c = self.connect(srv)
+        c.send(b"x\n")
+        c.recv_line()
+        os.kill(srv.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        srv.stop(signal.SIGTERM, timeout=3 + GRACE)
+
+
+class Drain(Case):
+    def test_in_flight_client_finishes_within_drain(self):
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                srv = self.server("echo", "--listen", "tcp://127.0.0.1:0", "--mode", mode,
+                                  "--drain", str(DRAIN))
+                a = self.connect(srv)
+                a.send(b"before the signal\n")
+                self.assertEqual(a.recv_line(), b"before the signal\n")
+                t0 = time.monotonic()
+                os.kill(srv.pid, signal.SIGTERM)
+                # New connections are refused soon after the signal...
+                deadline = t0 + 1.5
+                while not refused(srv.address) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertTrue(refused(srv.address), "still accepting connections after the signal")
+                # ...while the client in flight goes on talking and ends on its own.
+                for i in range(3):
+                    a.send(b"during the drain %d\n" % i)
+                    self.assertEqual(a.recv_line(), b"during the drain %d\n" % i)
+                a.send(b"last line, no newline")
+                a.shutdown_write()
+                self.assertEqual(a.recv_until_closed(), (b"last line, no newline", "eof"))
+                code = srv.wait_exit(DRAIN + GRACE)
+                self.assertIsNotNone(code, "did not exit after the last request finished\n" + srv.describe())
+                srv.check_exit(code, 0)
+
+    def test_idle_client_cut_off_at_deadline(self):
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                srv = self.server("echo", "--listen", "tcp://127.0.0.1:0", "--mode", mode,
+                                  "--drain", str(DRAIN))
+                a = self.connect(srv)
+                a.send(b"x\n")
+                a.recv_line()
+                srv.note_children()
+                t0 = time.monotonic()
+                os.kill(srv.pid, signal.SIGTERM)
+                data, how = a.recv_until_closed(timeout=DRAIN + GRACE)
+                cut = time.monotonic() - t0
+                self.assertEqual(data, b"")
+                code = srv.wait_exit(DRAIN + GRACE - cut + 1)
+                self.assertIsNotNone(code, "did not exit within drain + %.0fs\n%s" % (GRACE, srv.describe()))
+                srv.check_exit(code, 0)
+                self.assertLess(time.monotonic() - t0, DRAIN + GRACE)
+
+    def test_idle_unix_client_cut_off(self):
+        srv = self.server("chat", "--listen", "unix:" + os.path.join(self.tmp, "d.sock"),
+                          "--mode", "forking", "--drain", "1")
+        a = self.connect(srv)
+        a.send(b"x\n")
+        a.recv_line()
+        srv.stop(signal.SIGINT, timeout=1 + GRACE)
+        a.recv_until_closed(timeout=GRACE)
+
+    def test_drain_zero_exits_promptly(self):
+        srv = self.server("echo", "--listen", "tcp://127.0.0.1:0", "--drain", "0")
+        a = self.connect(srv)
+        a.send(b"x\n")
+        a.recv_line()
+        took = srv.stop(signal.SIGTERM, timeout=GRACE)
+        self.assertLess(took, GRACE)
+        a.recv_until_closed(timeout=GRACE)
+
+    def test_default_drain_is_bounded(self):
+        # No --drain: the default (5 s) still ends an idle client and the process.
+        srv = self.server("echo", "--listen", "tcp://127.0.0.1:0")
+        a = self.connect(srv)
+        a.send(b"x\n")
+        a.recv_line()
+        t0 = time.monotonic()
+        srv.stop(signal.SIGTERM, timeout=5 + GRACE)
+        self.assertGreater(time.monotonic() - t0, 1.0, "the default drain did not wait for the client at all")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

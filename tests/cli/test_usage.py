@@ -1,0 +1,138 @@
+"""test_usage.py: bad usage exits 2 naming the problem; cannot listen exits 1 with the OS's reason."""
+import os
+import socket
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sockserv_harness import Case, run  # noqa: E402
+
+L = "tcp://127.0.0.1:0"
+
+# (arguments, words of which the message must contain at least one, case-insensitive)
+USAGE_ERRORS = [
+    ([], ["usage", "command"]),
+    (["frobnicate"], ["frobnicate"]),
+    (["frobnicate", "--listen", L], ["frobnicate"]),
+    (["--listen", L], ["command", "usage", "--listen"]),
+    (["echo", "--bogus"], ["--bogus"]),
+    (["chat", "--bogus", "1"], ["--bogus"]),
+    (["echo", "extra-argument"], ["extra-argument"]),
+    (["echo", "--listen"], ["--listen"]),
+    (["echo", "--mode"], ["--mode"]),
+    (["echo", "--max-line"], ["--max-line"]),
+    (["echo", "--drain"], ["--drain"]),
+    (["echo", "--listen", "tcp://127.0.0.1"], ["tcp://127.0.0.1", "port"]),
+    (["echo", "--listen", "tcp://127.0.0.1:"], ["tcp://127.0.0.1:", "port"]),
+    (["echo", "--listen", "tcp://:80x"], ["tcp://:80x", "port"]),
+    (["echo", "--listen", "tcp://127.0.0.1:65536"], ["65536", "port"]),
+    (["echo", "--listen", "tcp://127.0.0.1:99999999999"], ["99999999999", "port"]),
+    (["echo", "--listen", "tcp://127.0.0.1:-1"], ["tcp://127.0.0.1:-1", "port"]),
+    (["echo", "--listen", "udp://127.0.0.1:65536"], ["65536", "port"]),
+    (["echo", "--listen", "tcp://[::1:80"], ["tcp://[::1:80", "bracket", "ipv6", "address"]),
+    (["echo", "--listen", "http://127.0.0.1:80"], ["http", "scheme"]),
+    (["echo", "--listen", "127.0.0.1:9999"], ["127.0.0.1:9999", "scheme"]),
+    (["echo", "--listen", "unix:"], ["unix:", "path"]),
+    (["echo", "--listen", "unix-dgram:"], ["unix-dgram:", "path"]),
+    (["echo", "--mode", "bogus"], ["bogus"]),
+    (["echo", "--mode", ""], ["mode"]),
+    (["echo", "--max-line", "0"], ["max-line"]),
+    (["echo", "--max-line", "-1"], ["max-line"]),
+    (["echo", "--max-line", "abc"], ["max-line", "abc"]),
+    (["echo", "--max-line", "10x"], ["max-line", "10x"]),
+    (["echo", "--drain", "abc"], ["drain", "abc"]),
+    (["chat", "--drain", "abc"], ["drain", "abc"]),
+    (["chat", "--mode", "bogus"], ["bogus"]),
+    (["chat", "--listen", "udp://127.0.0.1:0"], ["udp", "datagram", "stream"]),
+    (["chat", "--listen", "unix-dgram:/tmp/sockserv-never.sock"], ["unix-dgram", "datagram", "stream"]),
+    (["chat", "--max-line", "100"], ["--max-line"]),  # not a chat option in the synopsis
+]
+
+
+class UsageErrors(Case):
+    def test_usage_errors_exit_2(self):
+        for args, words in USAGE_ERRORS:
+            with self.subTest(args=args):
+                code, out, err = run(args)
+                self.assertEqual(code, 2, "sockserv %s: exit %s, expected 2\nstdout: %s\nstderr: %s"
+                                 % (args, code, out, err))
+                self.assertTrue(err.strip(), "sockserv %s: no message on stderr" % (args,))
+                self.assertTrue(any(w.lower() in err.lower() for w in words),
+                                "sockserv %s: stderr does not name the problem (expected one of %s):\n%s"
+                                % (args, words, err))
+                self.assertNotIn("listening on", out)
+
+    def test_unix_path_too_long(self):
+        # The contract does not say whether this is bad usage (2) or a failed bind (1): either,
+        # with a message about the length.
+        code, out, err = run(["echo", "--listen", "unix:/" + "x" * 200])
+        self.assertIn(code, (1, 2), err)
+        self.assertTrue("long" in err.lower() or "path" in err.lower(), err)
+
+    def test_options_in_any_order(self):
+        # Not an error: the same options, in another order, with --opt=value avoided.
+        srv = self.server("echo", "--mode", "sync", "--drain", "1", "--max-line", "64", "--listen", L)
+        c = self.connect(srv)
+        c.send(b"x\n")
+        self.assertEqual(c.recv_line(), b"x\n")
+        c.close()
+        srv.stop()
+
+
+class CannotListen(Case):
+    def assertCannotListen(self, args, reason):
+        code, out, err = run(args)
+        self.assertEqual(code, 1, "sockserv %s: exit %s, expected 1\nstdout: %s\nstderr: %s"
+                         % (args, code, out, err))
+        self.assertIn(reason.lower(), err.lower(), "sockserv %s: the OS's reason is missing:\n%s" % (args, err))
+        self.assertNotIn("listening on", out)
+
+    def test_tcp_address_in_use(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+            port = s.getsockname()[1]
+            for cmd in ("echo", "chat"):
+                with self.subTest(cmd=cmd):
+                    self.assertCannotListen([cmd, "--listen", "tcp://127.0.0.1:%d" % port],
+                                            "address already in use")
+
+    def test_udp_address_in_use(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            self.assertCannotListen(["echo", "--listen", "udp://127.0.0.1:%d" % port], "address already in use")
+
+    def test_live_unix_socket_not_stolen(self):
+        path = os.path.join(self.tmp, "live.sock")
+        first = self.server("echo", "--listen", "unix:" + path)
+        self.assertCannotListen(["echo", "--listen", "unix:" + path], "address already in use")
+        self.assertTrue(os.path.exists(path), "the second server removed the first one's socket file")
+        c = self.connect(first)
+        c.send(b"still mine\n")
+        self.assertEqual(c.recv_line(), b"still mine\n")
+        c.close()
+        first.stop()
+
+    def test_abstract_in_use(self):
+        first = self.server("echo", "--listen", "unix:@" + os.path.basename(self.tmp))
+        self.assertCannotListen(["echo", "--listen", first.url], "address already in use")
+        first.stop()
+
+    def test_missing_directory(self):
+        missing = os.path.join(self.tmp, "no", "such", "dir", "s.sock")
+        for url in ("unix:" + missing, "unix-dgram:" + missing):
+            with self.subTest(url=url):
+                self.assertCannotListen(["echo", "--listen", url], "no such file or directory")
+        self.assertCannotListen(["chat", "--listen", "unix:" + missing], "no such file or directory")
+
+    def test_permission_denied(self):
+        if os.geteuid() == 0:
+            self.skipTest("running as root: permissions are not enforced")
+        ro = os.path.join(self.tmp, "ro")
+        os.mkdir(ro, 0o555)
+        self.assertCannotListen(["echo", "--listen", "unix:" + os.path.join(ro, "s.sock")], "permission denied")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

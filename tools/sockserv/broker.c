@@ -1,0 +1,366 @@
+/* broker.c: the chat room's broker thread: reads JOIN/SAY/LEAVE and writes to members. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "room_internal.h"
+
+#define MAX_EVENTS 64
+#define MAX_FDS 8              /* fds taken from one message (a JOIN has two) */
+#define ROUND_MESSAGES 256     /* messages read before looking at members again */
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct member *find_member(const struct room *room, uint64_t id)
+{
+    for (size_t i = 0; i < room->nmembers; i++)
+        if (room->members[i]->id == id)
+            return room->members[i];
+    return NULL;
+}
+
+/* Start or stop waiting for the member's connection to take more output. */
+static int watch(struct room *room, struct member *m, bool on)
+{
+    struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = m };
+
+    if (m->watched == on)
+        return 0;
+    if (epoll_ctl(room->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, m->fd, &ev) < 0)
+        return -errno;
+    m->watched = on;
+    return 0;
+}
+
+/* Close the broker's copy of the member's connection and drop its output.
+ * `how` >= 0 shuts the connection down first, which ends the member's
+ * handler even when other processes hold copies of the connection. */
+static void drop(struct room *room, struct member *m, int how)
+{
+    if (m->fd < 0)
+        return;
+    watch(room, m, false);
+    if (how >= 0)
+        shutdown(m->fd, how);
+    pthread_mutex_lock(&room->lock);
+    close(m->fd);
+    m->fd = -1;
+    pthread_mutex_unlock(&room->lock);
+    outq_free(&m->out);
+}
+
+static void kick(struct room *room, struct member *m, const char *why)
+{
+    fprintf(stderr, "sockserv: chat: disconnecting %s: %s\n", m->peer, why);
+    drop(room, m, SHUT_RDWR);
+}
+
+/* Done with a member that left: tell its handler, free it after this round. */
+static void retire(struct room *room, struct member *m)
+{
+    uint64_t one = 1;
+
+    drop(room, m, -1);
+    if (m->ack >= 0 && write(m->ack, &one, sizeof one) < 0) {
+        /* Only EAGAIN (a full counter) is possible: the handler is told already. */
+    }
+    m->next = room->dead;
+    room->dead = m;
+}
+
+static void unlink_leaving(struct room *room, struct member *m)
+{
+    struct member **p = &room->leaving;
+
+    while (*p != m)
+        p = &(*p)->next;
+    *p = m->next;
+    m->leaving = false;
+}
+
+/* Queue or send one formatted line to one member. */
+static void deliver(struct room *room, struct member *m, const char *line, size_t n)
+{
+    int rc;
+
+    if (outq_pending(&m->out) + n > room->backlog) {
+        rc = outq_flush(&m->out, m->fd);
+        if (rc < 0) {
+            drop(room, m, SHUT_RDWR);
+            return;
+        }
+        if (outq_pending(&m->out) + n > room->backlog) {
+            kick(room, m, "it does not read its messages");
+            return;
+        }
+    }
+    rc = outq_write(&m->out, m->fd, line, n);
+    if (rc == -ENOMEM)
+        kick(room, m, "out of memory");
+    else if (rc < 0)
+        drop(room, m, SHUT_RDWR);
+    else if (rc == 1 && watch(room, m, true) < 0)
+        kick(room, m, "cannot wait for it");
+    else if (rc == 0)
+        watch(room, m, false);
+}
+
+/* The connection can take output again (or failed). */
+static void member_ready(struct room *room, struct member *m, uint32_t events)
+{
+    if (m->fd < 0)
+        return;
+    int rc = outq_flush(&m->out, m->fd);
+    bool failed = rc < 0 || (rc > 0 && (events & (EPOLLERR | EPOLLHUP)));
+    if (m->leaving) {
+        if (rc <= 0 || failed) {
+            unlink_leaving(room, m);
+            retire(room, m);
+        }
+    } else if (failed) {
+        drop(room, m, SHUT_RDWR);
+    } else if (rc == 0) {
+        watch(room, m, false);
+    }
+}
+
+static void on_join(struct room *room, uint64_t id, const char *peer, size_t len,
+                    const int *fds, int nfds)
+{
+    struct member *m = NULL;
+    char *name = NULL;
+
+    if (nfds != 2 || find_member(room, id)) {
+        fprintf(stderr, "sockserv: chat: cannot take %.*s: %s\n", (int)len, peer,
+                nfds != 2 ? "its connection did not come through (out of fds?)"
+                          : "it joined twice");
+        goto refuse;
+    }
+    m = calloc(1, sizeof *m);
+    name = strndup(peer, len < ROOM_MAX_PEER ? len : ROOM_MAX_PEER);
+    if (room->nmembers == room->capmembers) {
+        size_t cap = room->capmembers ? room->capmembers * 2 : 16;
+        struct member **grown = realloc(room->members, cap * sizeof *grown);
+        if (grown) {
+            room->members = grown;
+            room->capmembers = cap;
+        }
+    }
+    if (!m || !name || room->nmembers == room->capmembers) {
+        fprintf(stderr, "sockserv: chat: cannot take %.*s: out of memory\n", (int)len, peer);
+        goto refuse;
+    }
+    m->id = id;
+    m->fd = fds[0];
+    m->ack = fds[1];
+    m->peer = name;
+    pthread_mutex_lock(&room->lock);
+    room->members[room->nmembers++] = m;
+    pthread_mutex_unlock(&room->lock);
+    return;
+refuse:
+    /* Shutting the connection down ends the handler that sent the JOIN. */
+    if (nfds >= 1)
+        shutdown(fds[0], SHUT_RDWR);
+    for (int i = 0; i < nfds; i++)
+        close(fds[i]);
+    free(m);
+    free(name);
+}
+
+static void on_say(struct room *room, uint64_t id, const char *text, size_t len)
+{
+    const struct member *from = find_member(room, id);
+
+    if (!from || len > room->max_text)
+        return;
+    size_t plen = strlen(from->peer);
+    memcpy(room->line, from->peer, plen);
+    room->line[plen] = ' ';
+    memcpy(room->line + plen + 1, text, len);
+    room->line[plen + 1 + len] = '\n';
+    size_t n = plen + len + 2;
+    for (size_t i = 0; i < room->nmembers; i++)
+        if (room->members[i]->fd >= 0)
+            deliver(room, room->members[i], room->line, n);
+}
+
+static void on_leave(struct room *room, uint64_t id)
+{
+    struct member *m = find_member(room, id);
+    size_t i;
+
+    if (!m)
+        return;
+    pthread_mutex_lock(&room->lock);
+    for (i = 0; room->members[i] != m; i++)
+        ;
+    memmove(&room->members[i], &room->members[i + 1],
+            (room->nmembers - i - 1) * sizeof room->members[0]);
+    room->nmembers--;
+    pthread_mutex_unlock(&room->lock);
+    /* What was queued for it before it left is still its due. */
+    if (m->fd >= 0 && outq_flush(&m->out, m->fd) == 1 && watch(room, m, true) == 0) {
+        m->leave_by = now_ns() + (int64_t)ROOM_LEAVE_SECS * 1000000000;
+        m->leaving = true;
+        m->next = room->leaving;
+        room->leaving = m;
+        return;
+    }
+    retire(room, m);
+}
+
+/* Give up on leaving members whose output took too long. Returns the
+ * epoll_wait timeout (ms) until the next deadline, -1 for none. */
+static int expire_leaving(struct room *room)
+{
+    int64_t now = now_ns(), next = -1;
+    struct member *m = room->leaving;
+
+    while (m) {
+        struct member *after = m->next;
+        if (m->leave_by <= now) {
+            unlink_leaving(room, m);
+            retire(room, m);
+        } else if (next < 0 || m->leave_by - now < next) {
+            next = m->leave_by - now;
+        }
+        m = after;
+    }
+    return next < 0 ? -1 : (int)((next + 999999) / 1000000);
+}
+
+/* Take the fds a message carried into fds[]; returns their count. */
+static int take_fds(struct msghdr *msg, int *fds)
+{
+    int count = 0;
+
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t k = 0; k < n && count < MAX_FDS; k++)
+            memcpy(&fds[count++], CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+    }
+    return count;
+}
+
+/* Read and handle one message. Returns 1 on STOP, 0 when one was handled,
+ * -errno (-EAGAIN: none waiting) otherwise. */
+static int receive_one(struct room *room)
+{
+    struct room_hdr hdr;
+    union {
+        char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = { .iov_base = room->rxbuf, .iov_len = room->rxcap };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                          .msg_controllen = sizeof control.buf };
+    int fds[MAX_FDS];
+    ssize_t n;
+
+    do
+        n = recvmsg(room->rx, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    int nfds = take_fds(&msg, fds);
+    bool whole = (size_t)n >= sizeof hdr && !(msg.msg_flags & MSG_TRUNC);
+    if (whole)
+        memcpy(&hdr, room->rxbuf, sizeof hdr);
+    if (!whole || (hdr.type != MSG_JOIN && nfds > 0)) {
+        for (int i = 0; i < nfds; i++)
+            close(fds[i]);
+        return 0;                       /* malformed: dropped */
+    }
+    const char *payload = room->rxbuf + sizeof hdr;
+    size_t len = (size_t)n - sizeof hdr;
+    switch (hdr.type) {
+    case MSG_JOIN:
+        on_join(room, hdr.id, payload, len, fds, nfds);
+        break;
+    case MSG_SAY:
+        on_say(room, hdr.id, payload, len);
+        break;
+    case MSG_LEAVE:
+        on_leave(room, hdr.id);
+        break;
+    case MSG_STOP:
+        return 1;
+    }
+    return 0;
+}
+
+static void free_member(struct member *m)
+{
+    if (m->fd >= 0)
+        close(m->fd);
+    if (m->ack >= 0)
+        close(m->ack);
+    outq_free(&m->out);
+    free(m->peer);
+    free(m);
+}
+
+static void free_list(struct member **list)
+{
+    while (*list) {
+        struct member *m = *list;
+        *list = m->next;
+        free_member(m);
+    }
+}
+
+void room_free_members(struct room *room)
+{
+    free_list(&room->dead);
+    free_list(&room->leaving);
+    for (size_t i = 0; i < room->nmembers; i++)
+        free_member(room->members[i]);
+    room->nmembers = 0;
+}
+
+void *room_broker(void *arg)
+{
+    struct room *room = arg;
+    struct epoll_event events[MAX_EVENTS];
+    int timeout = -1;
+
+    for (;;) {
+        int n = epoll_wait(room->ep, events, MAX_EVENTS, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("sockserv: chat: epoll_wait");
+            return NULL;
+        }
+        for (int i = 0; i < n; i++) {
+            struct member *m = events[i].data.ptr;
+            if (m) {
+                member_ready(room, m, events[i].events);
+                continue;
+            }
+            for (int k = 0; k < ROUND_MESSAGES; k++) {
+                int rc = receive_one(room);
+                if (rc == 1)
+                    return NULL;
+                if (rc < 0)
+                    break;
+            }
+        }
+        timeout = expire_leaving(room);
+        free_list(&room->dead);
+    }
+}

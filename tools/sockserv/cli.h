@@ -1,0 +1,66 @@
+/* cli.h: what the files of the sockserv program share: options, handlers, console. */
+#ifndef SOCKSERV_CLI_H
+#define SOCKSERV_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sockserv.h"
+
+struct room;
+
+/* Exit statuses, documented in --help. */
+enum {
+    EXIT_STOPPED = 0,   /* normal stop: signal or console quit */
+    EXIT_NOLISTEN = 1,  /* the server could not be created */
+    EXIT_USAGE = 2      /* bad command line */
+};
+
+enum cli_command { CMD_NONE = 0, CMD_ECHO, CMD_CHAT };
+
+/* The parsed command line. */
+struct cli_opts {
+    enum cli_command cmd;
+    const char *listen;      /* the URL as given */
+    ss_strategy strategy;
+    size_t max_line;         /* echo: longest line, '\n' excluded */
+    double drain;            /* seconds given to in-flight requests at stop */
+    int workers;             /* pool and event: 0 = the library's default */
+};
+
+/* What the handlers find through ss_server_userdata(). */
+struct app {
+    size_t max_line;         /* echo */
+    struct room *room;       /* chat */
+};
+
+#define DEFAULT_LISTEN "tcp://127.0.0.1:9999"
+#define DEFAULT_MAX_LINE ((size_t)1 << 20)
+#define DEFAULT_DRAIN 5.0
+/* The longest chat line, '\n' excluded; a longer one disconnects its client. */
+#define CHAT_MAX_LINE ((size_t)64 << 10)
+/* The most output queued for one chat client beyond what its socket holds. */
+#define CHAT_BACKLOG ((size_t)1 << 20)
+/* The largest datagram the echo command takes. */
+#define ECHO_MAX_PACKET ((size_t)64 << 10)
+
+/* options.c: parse argv into *opts. Returns -1 when the program should go
+ * on, else the status to exit with (help and version are printed here,
+ * usage errors reported on stderr). */
+int cli_parse(int argc, char **argv, struct cli_opts *opts);
+/* Print "sockserv: " and the message on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* echo.c and chat.c: the handlers. */
+extern const ss_handler echo_handler;   /* stream or datagram, per request */
+extern const ss_handler chat_handler;
+
+/* console.c: the admin console on a terminal (chat only). */
+struct console;
+/* Start reading lines from stdin in a thread; NULL (with a message) when the
+ * thread cannot start. `quit` calls ss_server_stop(srv, drain). */
+struct console *console_start(ss_server *srv, struct room *room, double drain);
+/* Stop the console thread, wait for it and free it. NULL is a no-op. */
+void console_stop(struct console *con);
+
+#endif

@@ -1,0 +1,127 @@
+/* room.c: the chat room's life cycle (socketpair, epoll, broker thread) and its member list. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "room_internal.h"
+#include "thread.h"
+
+/* Ask for big socket buffers and check that the largest message fits. */
+static int size_buffers(struct room *room)
+{
+    int want = ROOM_SOCKBUF, got = 0;
+    socklen_t len = sizeof got;
+    size_t biggest = sizeof(struct room_hdr) + room->max_text;
+
+    setsockopt(room->tx, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+    setsockopt(room->rx, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+    if (getsockopt(room->tx, SOL_SOCKET, SO_SNDBUF, &got, &len) < 0)
+        return -errno;
+    /* Linux refuses a datagram bigger than the send buffer less a little. */
+    if (got < 0 || (size_t)got < biggest + 1024)
+        return -EMSGSIZE;
+    return 0;
+}
+
+static void room_free(struct room *room)
+{
+    room_free_members(room);
+    if (room->ep >= 0)
+        close(room->ep);
+    if (room->rx >= 0)
+        close(room->rx);
+    if (room->tx >= 0)
+        close(room->tx);
+    pthread_mutex_destroy(&room->lock);
+    free(room->members);
+    free(room->rxbuf);
+    free(room->line);
+    free(room);
+}
+
+struct room *room_start(size_t max_text, size_t backlog)
+{
+    struct room *room = calloc(1, sizeof *room);
+    int sv[2], rc;
+
+    if (!room)
+        return NULL;
+    room->tx = room->rx = room->ep = -1;
+    room->max_text = max_text;
+    room->backlog = backlog;
+    atomic_init(&room->next_seq, 0);
+    pthread_mutex_init(&room->lock, NULL);
+    room->rxcap = sizeof(struct room_hdr) + max_text + 1;
+    room->rxbuf = malloc(room->rxcap);
+    room->line = malloc(ROOM_MAX_PEER + 1 + max_text + 1);
+    if (!room->rxbuf || !room->line) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    room->tx = sv[0];
+    room->rx = sv[1];
+    if ((rc = size_buffers(room)) < 0)
+        goto fail;
+    room->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (room->ep < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+    if (epoll_ctl(room->ep, EPOLL_CTL_ADD, room->rx, &ev) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if ((rc = helper_thread_start(&room->thread, room_broker, room)) < 0)
+        goto fail;
+    return room;
+fail:
+    room_free(room);
+    errno = -rc;
+    return NULL;
+}
+
+void room_stop(struct room *room)
+{
+    struct room_hdr stop = { .type = MSG_STOP };
+
+    if (!room)
+        return;
+    while (send(room->tx, &stop, sizeof stop, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+    pthread_join(room->thread, NULL);
+    room_free(room);
+}
+
+char *room_list(struct room *room)
+{
+    size_t size = 64, count = 0, used = 0;
+    char *out;
+
+    pthread_mutex_lock(&room->lock);
+    for (size_t i = 0; i < room->nmembers; i++)
+        if (room->members[i]->fd >= 0)
+            size += strlen(room->members[i]->peer) + 1;
+    out = malloc(size);
+    if (out) {
+        for (size_t i = 0; i < room->nmembers; i++) {
+            const struct member *m = room->members[i];
+            if (m->fd < 0)
+                continue;
+            used += (size_t)sprintf(out + used, "%s\n", m->peer);
+            count++;
+        }
+        snprintf(out + used, size - used, "%zu client%s connected\n", count,
+                 count == 1 ? "" : "s");
+    }
+    pthread_mutex_unlock(&room->lock);
+    return out;
+}

@@ -1,0 +1,49 @@
+/* room.h: the chat room: a broker thread that relays lines to every member. */
+#ifndef SOCKSERV_ROOM_H
+#define SOCKSERV_ROOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The broker runs in a thread of the serving process and owns one end of a
+ * Unix datagram socketpair. Handlers, in any thread or in a forked child,
+ * talk to it only through the other end with room_join(), room_say() and
+ * room_leave(); one sender's messages are handled in the order it sent them,
+ * and the order the broker reads them is the order every member sees.
+ * Only the broker writes to members' connections, never blocking: a member
+ * whose pending output exceeds the backlog bound is disconnected.
+ */
+struct room;
+
+/* How long the output still queued for a member that left may take. */
+#define ROOM_LEAVE_SECS 3
+
+/* Create the room and start its broker thread. `max_text` is the longest
+ * line room_say() takes; `backlog` the most bytes queued for one member.
+ * Returns NULL with errno set. */
+struct room *room_start(size_t max_text, size_t backlog);
+/* Stop the broker, wait for it, close every member's copy of its connection
+ * and free the room. NULL is a no-op. Call only once no handler runs. */
+void room_stop(struct room *room);
+
+/* A member id unique across threads and forked children. */
+uint64_t room_new_id(struct room *room);
+/* Enter the room: the broker takes a copy of `fd` (the client's connection)
+ * to write to it, `peer` to name the member, and a copy of `ack`, an eventfd
+ * it adds 1 to once it is done with the member after room_leave(): the
+ * connection must stay open until then. Returns 0 or -errno. */
+int room_join(struct room *room, uint64_t id, int fd, int ack, const char *peer);
+/* Send a line (without its end of line) to every member, the sender
+ * included, as "PEER TEXT\n". Returns 0 or -errno (-EMSGSIZE past max_text). */
+int room_say(struct room *room, uint64_t id, const char *text, size_t len);
+/* Leave the room: no more lines go to the member; what is queued for it is
+ * sent (for at most ROOM_LEAVE_SECS), then its `ack` eventfd is signalled.
+ * Returns 0 or -errno. */
+int room_leave(struct room *room, uint64_t id);
+
+/* The connected members' peer strings, one a line, then a count line, in a
+ * malloc'd string the caller frees; NULL with errno set when out of memory. */
+char *room_list(struct room *room);
+
+#endif

@@ -1,0 +1,74 @@
+/* room_internal.h: the room's wire format and state, shared by room.c, broker.c and room_send.c. */
+#ifndef SOCKSERV_ROOM_INTERNAL_H
+#define SOCKSERV_ROOM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outq.h"
+#include "room.h"
+
+/*
+ * A message is one datagram: a fixed header, then the payload.
+ *   JOIN   payload: the peer string; two fds in SCM_RIGHTS: the connection,
+ *          then the member's acknowledgement eventfd
+ *   SAY    payload: the line's text
+ *   LEAVE  no payload; once the member's pending output is sent (or given
+ *          up), the broker adds 1 to its eventfd and forgets it
+ *   STOP   no payload; sent by room_stop() only
+ */
+enum room_msg_type { MSG_JOIN = 1, MSG_SAY = 2, MSG_LEAVE = 3, MSG_STOP = 4 };
+
+struct room_hdr {
+    uint64_t id;
+    uint32_t type;
+    uint32_t pad;
+};
+
+#define ROOM_MAX_PEER 256          /* longest peer string kept */
+#define ROOM_SOCKBUF (1 << 20)     /* SO_SNDBUF / SO_RCVBUF asked for */
+
+/* One member, as the broker knows it. */
+struct member {
+    uint64_t id;
+    int fd;                  /* the broker's copy of the connection; -1 once dropped */
+    int ack;                 /* the broker's copy of the member's eventfd */
+    bool watched;            /* registered in epoll for EPOLLOUT */
+    bool leaving;            /* in the leaving list */
+    char *peer;
+    struct outq out;
+    int64_t leave_by;        /* leaving: give up its output at this time (ns) */
+    struct member *next;     /* in the leaving list or the dead list */
+};
+
+struct room {
+    int tx;                  /* the handlers' end (shared by every sender) */
+    int rx;                  /* the broker's end */
+    int ep;                  /* the broker's epoll */
+    size_t max_text;
+    size_t backlog;
+    atomic_uint_fast32_t next_seq;
+
+    pthread_t thread;
+    /* Guards the member table's shape and each member's fd being >= 0, for
+     * room_list(); the broker alone changes them and reads them unlocked. */
+    pthread_mutex_t lock;
+    struct member **members;
+    size_t nmembers, capmembers;
+    struct member *leaving;  /* left, their output still being sent */
+    struct member *dead;     /* gone this round, freed after it */
+
+    char *rxbuf;             /* one datagram */
+    size_t rxcap;
+    char *line;              /* one formatted "PEER TEXT\n" */
+};
+
+/* broker.c: the broker thread's body. */
+void *room_broker(void *arg);
+/* broker.c: free every member (the broker has stopped). */
+void room_free_members(struct room *room);
+
+#endif
