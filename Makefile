@@ -4,8 +4,9 @@ PREFIX   ?= /usr/local
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 SAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 
-.PHONY: all build run test install asan clean
+.PHONY: all build run test install asan tsan clean
 
 all: build
 
@@ -29,5 +30,10 @@ install: build
 asan:
 	$(MAKE) test BUILD=$(SAN_BUILD) CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=address,undefined $(CMAKE_FLAGS)"
 
+# The library and program tests again under ThreadSanitizer (threads, pool, event).
+tsan:
+	$(MAKE) build BUILD=$(TSAN_BUILD) CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=thread $(CMAKE_FLAGS)"
+	cd $(TSAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(unit|cli)\.'
+
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD)
