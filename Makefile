@@ -26,6 +26,11 @@ test: build
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
+# The side-by-side benchmark (docs/PERFORMANCE.md); options: make bench BENCH_ARGS="--quick".
+BENCH_ARGS ?=
+bench: build
+	SOCKSERV_BENCH_VIA_MAKE=1 python3 bench/run.py --build-dir $(BUILD) $(BENCH_ARGS)
+
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
 	$(MAKE) test BUILD=$(SAN_BUILD) CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=address,undefined $(CMAKE_FLAGS)"

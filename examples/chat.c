@@ -18,8 +18,10 @@
  * a client whose socket buffer is full is disconnected rather than allowed
  * to stall everyone. The real chat, with a bounded per-client backlog that
  * never stalls and never loses messages of healthy clients, is `sockserv
- * chat`. Clients share this list only in threading and sync modes: with
- * forking every client has a process (and a room) of its own.
+ * chat`. The same code runs in every mode. Clients share this list in sync,
+ * threading, pool and event modes (with forking every client has a process,
+ * and a room, of its own). Under event the mutex is fine: it is held only
+ * around sends that never block and never yield to the loop.
  */
 typedef struct member {
     int fd;
@@ -121,7 +123,8 @@ static int handle(ss_request *req)
 static int parse_mode(const char *s, ss_strategy *out)
 {
     static const struct { const char *name; ss_strategy mode; } modes[] = {
-        {"sync", SS_SYNC}, {"threading", SS_THREADING}, {"forking", SS_FORKING}};
+        {"sync", SS_SYNC}, {"threading", SS_THREADING}, {"forking", SS_FORKING},
+        {"pool", SS_POOL}, {"event", SS_EVENT}};
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
         if (strcmp(s, modes[i].name) == 0) {
             *out = modes[i].mode;
@@ -135,7 +138,7 @@ int main(int argc, char **argv)
     const char *url = argc > 1 ? argv[1] : "tcp://127.0.0.1:9999";
     ss_strategy mode = SS_THREADING;
     if (argc > 3 || (argc > 2 && parse_mode(argv[2], &mode) < 0)) {
-        fprintf(stderr, "usage: %s [URL] [sync|threading|forking]\n", argv[0]);
+        fprintf(stderr, "usage: %s [URL] [sync|threading|forking|pool|event]\n", argv[0]);
         return 2;
     }
     static room the_room = {.lock = PTHREAD_MUTEX_INITIALIZER};

@@ -54,7 +54,8 @@ static int handle(ss_request *req)
 static int parse_mode(const char *s, ss_strategy *out)
 {
     static const struct { const char *name; ss_strategy mode; } modes[] = {
-        {"sync", SS_SYNC}, {"threading", SS_THREADING}, {"forking", SS_FORKING}};
+        {"sync", SS_SYNC}, {"threading", SS_THREADING}, {"forking", SS_FORKING},
+        {"pool", SS_POOL}, {"event", SS_EVENT}};
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
         if (strcmp(s, modes[i].name) == 0) {
             *out = modes[i].mode;
@@ -68,7 +69,7 @@ int main(int argc, char **argv)
     const char *url = argc > 1 ? argv[1] : "tcp://127.0.0.1:9999";
     ss_strategy mode = SS_THREADING;
     if (argc > 3 || (argc > 2 && parse_mode(argv[2], &mode) < 0)) {
-        fprintf(stderr, "usage: %s [URL] [sync|threading|forking]\n", argv[0]);
+        fprintf(stderr, "usage: %s [URL] [sync|threading|forking|pool|event]\n", argv[0]);
         return 2;
     }
     static const ss_handler handler = {.handle = handle};

@@ -131,8 +131,10 @@ typedef struct ss_config {
                                             a worker (default 4 x workers); when
                                             full, the server stops accepting */
     size_t stack_size;                   /* event: each coroutine's stack
-                                            (default 64 KiB; a guard page below
-                                            it faults on overflow) */
+                                            (default 64 KiB; a 64 KiB guard
+                                            region below it faults on
+                                            overflow; frames larger than that
+                                            need -fstack-clash-protection) */
 
     /* Server hooks (BaseServer methods); all optional. */
     /* Return false to refuse the client: the request is shut down and closed

@@ -60,7 +60,8 @@ typedef struct ss__strategy {
     /* Optional, for strategies whose own threads accept (event): */
     bool loops_accept;                 /* the serve loop leaves the listener alone */
     void (*serve_begin)(ss_server *srv);
-    void (*serve_end)(ss_server *srv); /* returns once nobody accepts any more */
+    void (*serve_end)(ss_server *srv); /* accept no more (soon) */
+    void (*release_listener)(ss_server *srv); /* returns once nobody uses it */
     /* Before a request's connection is closed (event: leave epoll). */
     void (*before_close)(ss_request *req);
     /* ss_run_blocking(); NULL: call fn in place. */

@@ -260,6 +260,8 @@ void ss_server_close(ss_server *srv)
 {
     if (!srv)
         return;
+    if (srv->st && srv->st_state && srv->st->release_listener)
+        srv->st->release_listener(srv);
     ss__socket_close(srv);
     if (srv->st) {
         if (srv->st_state)

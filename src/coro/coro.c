@@ -40,8 +40,8 @@ void ss__coro_boot(void);
 struct ss__coro {
     void *sp;                 /* saved stack pointer while suspended */
     void *caller_sp;          /* the resumer's, while running */
-    char *map;                /* guard page + stack */
-    size_t map_size;
+    char *map;                /* guard + stack */
+    size_t map_size, guard;
     void (*fn)(void *);
     void *arg;
     bool done;
@@ -123,7 +123,8 @@ void ss__coro_reset(ss__coro *co, void (*fn)(void *), void *arg)
 ss__coro *ss__coro_new(size_t stack_size, void (*fn)(void *), void *arg)
 {
     size_t page = page_size();
-    size_t size = (stack_size + page - 1) / page * page + page;
+    size_t guard = SS__CORO_GUARD > page ? SS__CORO_GUARD : page;
+    size_t size = (stack_size + page - 1) / page * page + guard;
     ss__coro *co = calloc(1, sizeof *co);
     if (!co)
         return NULL;
@@ -132,8 +133,9 @@ ss__coro *ss__coro_new(size_t stack_size, void (*fn)(void *), void *arg)
         free(co);
         return NULL;
     }
-    /* The lowest page faults: an overflow crashes instead of corrupting. */
-    if (mprotect(co->map, page, PROT_NONE) < 0) {
+    /* The lowest pages fault: an overflow crashes instead of corrupting,
+     * even from a frame of up to SS__CORO_GUARD bytes that skips a page. */
+    if (mprotect(co->map, guard, PROT_NONE) < 0) {
         int err = errno;
         munmap(co->map, size);
         free(co);
@@ -141,6 +143,7 @@ ss__coro *ss__coro_new(size_t stack_size, void (*fn)(void *), void *arg)
         return NULL;
     }
     co->map_size = size;
+    co->guard = guard;
     ss__coro_reset(co, fn, arg);
     return co;
 }
@@ -151,7 +154,7 @@ void ss__coro_resume(ss__coro *co)
     current = co;
 #ifdef SS_ASAN
     void *fake;
-    __sanitizer_start_switch_fiber(&fake, co->map + page_size(), co->map_size - page_size());
+    __sanitizer_start_switch_fiber(&fake, co->map + co->guard, co->map_size - co->guard);
 #endif
 #ifdef SS_TSAN
     co->caller_fiber = __tsan_get_current_fiber();

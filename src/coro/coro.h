@@ -7,8 +7,11 @@
 
 typedef struct ss__coro ss__coro;
 
-/* A coroutine with a stack of stack_size bytes (rounded up to pages) below a
- * PROT_NONE guard page, that will run fn(arg) when first resumed. NULL with
+/* The PROT_NONE region below each stack: costs address space only. */
+#define SS__CORO_GUARD (64 * 1024)
+
+/* A coroutine with a stack of stack_size bytes (rounded up to pages) above a
+ * PROT_NONE guard of SS__CORO_GUARD bytes, that will run fn(arg) when first resumed. NULL with
  * errno set on failure. */
 ss__coro *ss__coro_new(size_t stack_size, void (*fn)(void *), void *arg);
 /* Make a finished coroutine run fn(arg) afresh on the same stack. */

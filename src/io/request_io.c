@@ -400,6 +400,11 @@ int ss_wait_fd(ss_request *req, int fd, short events, double timeout)
 {
     if (ss__cancelled(req->srv))
         return -ECANCELED;
+    /* Ready already? The strategies' waits assume the caller just saw
+     * EAGAIN (the event loops are edge-triggered), which need not be so here. */
+    struct pollfd p = {.fd = fd, .events = events};
+    if (poll(&p, 1, 0) > 0)
+        return 0;
     return req->srv->st->wait(req, fd, events, ss__deadline(timeout));
 }
 

@@ -109,9 +109,14 @@ static void event_serve_begin(ss_server *srv)
     set_want_accept(srv, true);
 }
 
-/* Wait until no loop has the listener in its epoll any more, so that the
- * caller may close it. */
+/* Loops stop accepting when they next run; serve_forever need not wait. */
 static void event_serve_end(ss_server *srv)
+{
+    set_want_accept(srv, false);
+}
+
+/* Before the listener is closed: wait until no loop has it in its epoll. */
+static void event_release_listener(ss_server *srv)
 {
     event_state *es = srv->st_state;
     set_want_accept(srv, false);
@@ -177,6 +182,7 @@ const ss__strategy ss__event = {
     .loops_accept = true,
     .serve_begin = event_serve_begin,
     .serve_end = event_serve_end,
+    .release_listener = event_release_listener,
     .before_close = ss__task_forget_fd,
     .run_blocking = event_run_blocking,
     .free_idle_buffers = true,

@@ -2,6 +2,7 @@
 #include "core/internal.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct pool_state {
@@ -87,14 +88,47 @@ static int pool_init(ss_server *srv)
     return 0;
 }
 
+/* Stopping with a full queue: the request in hand still gets its place
+ * (the serving loop ends right after, so this happens at most once or so). */
+static int grow_queue(pool_state *ps)
+{
+    int cap = ps->cap * 2;
+    ss_request **q = malloc((size_t)cap * sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    for (int i = 0; i < ps->len; i++)
+        q[i] = ps->queue[(ps->head + i) % ps->cap];
+    free(ps->queue);
+    ps->queue = q;
+    ps->head = 0;
+    ps->cap = cap;
+    return 0;
+}
+
 /* Queue the request; when the queue is full, wait for room: the serving
  * thread stops accepting meanwhile and the kernel's backlog holds clients. */
 static void pool_process_request(ss_server *srv, ss_request *req)
 {
     pool_state *ps = srv->st_state;
     pthread_mutex_lock(&ps->lock);
-    while (ps->len == ps->cap)
-        pthread_cond_wait(&ps->nonfull, &ps->lock);
+    while (ps->len == ps->cap && !atomic_load(&srv->stop_requested)) {
+        /* A stop (perhaps from a signal handler, which cannot signal a
+         * condition variable) is noticed within 50 ms. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&ps->nonfull, &ps->lock, &ts);
+    }
+    if (ps->len == ps->cap && grow_queue(ps) < 0) {
+        pthread_mutex_unlock(&ps->lock);
+        ss__report(req, -ENOMEM);
+        ss__request_done(req);
+        return;
+    }
     ps->queue[(ps->head + ps->len) % ps->cap] = req;
     ps->len++;
     pthread_cond_signal(&ps->nonempty);

@@ -10,6 +10,7 @@ Environment:
   SOCKSERV_TEST_SLOW  a factor for every timeout (default 1; e.g. 3 under valgrind)
 """
 import collections
+import itertools
 import os
 import re
 import shutil
@@ -31,7 +32,8 @@ IO_TIMEOUT = 10.0 * SLOW     # one receive or send
 START_TIMEOUT = 15.0 * SLOW  # until the ready line
 STOP_TIMEOUT = 15.0 * SLOW   # from a signal (plus any drain) to the exit
 TEST_TIMEOUT = 90 * SLOW     # a whole test case, enforced with SIGALRM
-MODES = ("sync", "threading", "forking")
+MODES = ("sync", "threading", "forking", "pool", "event")
+CONCURRENT = MODES[1:]  # the modes that serve clients at the same time
 
 # ---------------------------------------------------------------- addresses
 
@@ -79,13 +81,12 @@ def port_is_free(port, host="127.0.0.1"):
         return False
 
 
-_tag = [0]
+_tag = itertools.count(1)  # next() is atomic: unique() may run in several threads
 
 
 def unique(prefix="t"):
     """A name no other test (or run) uses: for abstract socket names and markers."""
-    _tag[0] += 1
-    return "%s-%d-%d-%d" % (prefix, os.getpid(), int(time.monotonic() * 1000) % 100000000, _tag[0])
+    return "%s-%d-%d-%d" % (prefix, os.getpid(), int(time.monotonic() * 1000) % 100000000, next(_tag))
 
 
 def listen_urls(tmpdir):
@@ -286,6 +287,14 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def thread_count(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+# Threads a runtime may add to the program's own (ThreadSanitizer's background thread).
+RUNTIME_THREADS = 2
+
+
 def wait_until(predicate, timeout, step=0.02):
     """Poll predicate() until it is true or timeout passes; return its last value."""
     deadline = time.monotonic() + timeout
@@ -294,6 +303,9 @@ def wait_until(predicate, timeout, step=0.02):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(step)
+
+
+_spawn_lock = threading.Lock()
 
 
 def _die_with_parent():
@@ -321,9 +333,10 @@ class Server:
         self.err = open(self.err_path, "ab")
         self.kids = {}
         self.url = self.address = None
-        self.proc = subprocess.Popen([self.exe] + self.args, stdin=stdin, stdout=self.out,
-                                     stderr=self.err, start_new_session=True, close_fds=True,
-                                     preexec_fn=_die_with_parent)
+        with _spawn_lock:  # preexec_fn runs Python in the child: one fork at a time
+            self.proc = subprocess.Popen([self.exe] + self.args, stdin=stdin, stdout=self.out,
+                                         stderr=self.err, start_new_session=True, close_fds=True,
+                                         preexec_fn=_die_with_parent)
         self.pid = self.proc.pid
         if wait:
             self.wait_ready()
@@ -443,8 +456,28 @@ class Server:
         self.kill()
         self.out.close()
         self.err.close()
+        report = self.sanitizer_report()
         if self.own_tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if report:
+            raise AssertionError("sanitizer report from %s %s:\n%s"
+                                 % (self.exe, " ".join(self.args), report))
+
+    # What AddressSanitizer, LeakSanitizer, UBSan and ThreadSanitizer print, in the
+    # server or in a forked child (whose exit status nobody checks).
+    SANITIZER_MARKS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:",
+                       b"WARNING: ThreadSanitizer", b"ERROR: ThreadSanitizer")
+
+    def sanitizer_report(self):
+        try:
+            err = self.stderr()
+        except OSError:
+            return None
+        at = [err.find(m) for m in self.SANITIZER_MARKS if m in err]
+        if not at:
+            return None
+        start = max(0, min(at) - 200)
+        return err[start:start + 6000].decode(errors="replace")
 
 
 def run(args, exe=None, timeout=10 * SLOW, stdin=subprocess.DEVNULL):
@@ -496,6 +529,22 @@ class Case(unittest.TestCase):
 
     def urls(self):
         return listen_urls(self.tmp)
+
+    def at_once(self, cases, fn, timeout=TEST_TIMEOUT):
+        """Run fn(case) for every case at the same time, each in a thread of its own,
+        then report each case as a subTest with its own failure. For the per-mode loops
+        whose time goes in waiting (drains, stops, timeouts); the cases must not share
+        a server. A case is a dict of subTest parameters, or any value (case=value)."""
+        joins = [(case, in_thread(fn, case)) for case in cases]
+        for case, join in joins:
+            with self.subTest(**(case if isinstance(case, dict) else {"case": case})):
+                join(timeout)
+
+    def assertThreads(self, srv, expected, why):
+        """The server runs `expected` threads of its own (a runtime may add a few)."""
+        n = thread_count(srv.pid)
+        if not expected <= n <= expected + RUNTIME_THREADS:
+            self.fail("the server runs %d threads, expected %d: %s" % (n, expected, why))
 
     def assertFdsSettle(self, srv, baseline, timeout=5.0 * SLOW):
         """The server's open fd count comes back to baseline (connections closed)."""

@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sockserv_harness import MODES, SLOW, Case, in_thread, ipv6_available, unique, wait_until  # noqa: E402
+from sockserv_harness import CONCURRENT, MODES, SLOW, Case, in_thread, ipv6_available, unique, wait_until  # noqa: E402
 
 TCP = "tcp://127.0.0.1:0"
 
@@ -43,7 +43,11 @@ class ChatCase(Case):
     def server(self, *args, **kw):
         # Members stay connected to the end: a short drain keeps each stop quick.
         if "--drain" not in args:
-            args += ("--drain", "1")
+            args += ("--drain", "0.5")
+        # A pool serves as many members at once as it has workers (default 2 x CPUs):
+        # enough for every room here whatever the machine.
+        if "pool" in args and "--workers" not in args:
+            args += ("--workers", "8")
         return super().server(*args, **kw)
 
     def join(self, srv, **kw):
@@ -117,18 +121,20 @@ class Delivery(ChatCase):
         srv.stop()
 
     def test_unix_transports(self):
-        for kind, url in sorted(self.urls().items()):
-            if kind not in ("unix", "abstract"):
-                continue
-            with self.subTest(kind=kind):
-                srv = self.server("chat", "--listen", url)
-                members = self.room(srv, 3)
-                self.assertEqual(len({m.prefix for m in members}), 3, "Unix clients not told apart")
-                for speaker in members:
-                    speaker.say(b"over unix")
-                    for m in members:
-                        self.assertEqual(m.line(), speaker.prefix + b" over unix\n")
-                srv.stop()
+        def case(p):
+            if p["kind"] == "unix":
+                url = "unix:" + os.path.join(self.tmp, "chat-%s.sock" % p["mode"])
+            else:
+                url = "unix:@" + unique("chat-" + p["mode"])
+            srv = self.server("chat", "--listen", url, "--mode", p["mode"])
+            members = self.room(srv, 3)
+            self.assertEqual(len({m.prefix for m in members}), 3, "Unix clients not told apart")
+            for speaker in members:
+                speaker.say(b"over unix")
+                for m in members:
+                    self.assertEqual(m.line(), speaker.prefix + b" over unix\n")
+            srv.stop()
+        self.at_once([dict(kind=k, mode=m) for k in ("unix", "abstract") for m in CONCURRENT], case)
 
     def test_long_line(self):
         srv = self.server("chat", "--listen", TCP)
@@ -164,28 +170,30 @@ class Leaving(ChatCase):
         srv.stop()
 
     def test_fds_flat_after_many_members(self):
-        srv = self.server("chat", "--listen", TCP)
-        host = self.join(srv)
-        time.sleep(0.2)
-        baseline = srv.fd_count()
-        for i in range(60):
-            m = self.join(srv)
-            if i % 3 == 0:
-                m.say(b"quit")
-            elif i % 3 == 1:
-                m.conn.reset()
-            else:
+        def case(p):
+            srv = self.server("chat", "--listen", TCP, "--mode", p["mode"])
+            host = self.join(srv)
+            time.sleep(0.2)
+            baseline = srv.fd_count()
+            for i in range(60):
+                m = self.join(srv)
+                if i % 3 == 0:
+                    m.say(b"quit")
+                elif i % 3 == 1:
+                    m.conn.reset()
+                else:
+                    m.conn.close()
                 m.conn.close()
-            m.conn.close()
-        host.say(b"done")
-        _, line = host.skip_to(b"done")
-        self.assertFdsSettle(srv, baseline)
-        srv.stop()
+            host.say(b"done")
+            _, line = host.skip_to(b"done")
+            self.assertFdsSettle(srv, baseline)
+            srv.stop()
+        self.at_once([dict(mode=m) for m in CONCURRENT], case)
 
 
 class Order(ChatCase):
     def test_same_order_everywhere(self):
-        for mode in ("threading", "forking"):
+        for mode in CONCURRENT:
             with self.subTest(mode=mode):
                 srv = self.server("chat", "--listen", TCP, "--mode", mode)
                 members = self.room(srv, 3)
@@ -219,12 +227,15 @@ class SlowClient(ChatCase):
     TOTAL = 8 << 20         # bytes sent through the room in all
 
     def test_client_that_never_reads(self):
-        for mode in ("threading", "forking"):
-            with self.subTest(mode=mode):
-                self.run_slow_client(mode)
+        # Event with one loop too: the room's traffic then shares one thread with
+        # every handler, so any call that blocked it would stall everyone.
+        for args in [("--mode", m) for m in CONCURRENT] + [("--mode", "event", "--workers", "1")]:
+            with self.subTest(args=" ".join(args)):
+                self.run_slow_client(args)
 
-    def run_slow_client(self, mode):
-        srv = self.server("chat", "--listen", TCP, "--mode", mode)
+    def run_slow_client(self, args):
+        mode = " ".join(args[1:])
+        srv = self.server("chat", "--listen", TCP, *args)
         slow = self.join(srv, rcvbuf=4096)  # joins, then never reads again
         a = self.join(srv)
         b = self.join(srv)
@@ -284,8 +295,8 @@ class SlowClient(ChatCase):
 
 
 class Modes(ChatCase):
-    def test_threading_and_forking(self):
-        for mode in ("threading", "forking"):
+    def test_concurrent_modes(self):
+        for mode in CONCURRENT:
             with self.subTest(mode=mode):
                 srv = self.server("chat", "--listen", TCP, "--mode", mode)
                 members = self.room(srv, 3)

@@ -20,21 +20,24 @@ def junk_line(n, rng):
 
 class EchoStream(Case):
     def test_binary_line_byte_for_byte(self):
-        srv = self.server("echo", "--listen", TCP)
-        rng = random.Random(1)
-        every_byte = bytes(b for b in range(256) if b != 10)
-        c = self.connect(srv)
-        for line in (every_byte, every_byte * 3, b"\0" * 100, b"\r\r\r", b"", junk_line(70000, rng)):
-            c.send(line + b"\n")
-            self.assertEqual(c.recv_exact(len(line) + 1), line + b"\n")
-        c.close()
-        srv.stop()
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                srv = self.server("echo", "--listen", TCP, "--mode", mode)
+                rng = random.Random(1)
+                every_byte = bytes(b for b in range(256) if b != 10)
+                c = self.connect(srv)
+                for line in (every_byte, every_byte * 3, b"\0" * 100, b"\r\r\r", b"", junk_line(70000, rng)):
+                    c.send(line + b"\n")
+                    self.assertEqual(c.recv_exact(len(line) + 1), line + b"\n")
+                c.close()
+                srv.stop()
 
     def test_crlf_kept(self):
         srv = self.server("echo", "--listen", TCP)
         c = self.connect(srv)
         c.send(b"dos line\r\n")
         self.assertEqual(c.recv_line(), b"dos line\r\n")
+        c.close()  # an idle client left connected would wait out the drain
         srv.stop()
 
     def test_last_line_without_newline_then_close(self):
@@ -60,18 +63,20 @@ class EchoStream(Case):
         srv.stop()
 
     def test_pipelined_lines(self):
-        srv = self.server("echo", "--listen", TCP)
-        rng = random.Random(2)
-        lines = [junk_line(rng.randrange(0, 300), rng) + b"\n" for _ in range(5000)]
-        blob = b"".join(lines)
-        c = self.connect(srv)
-        join = in_thread(c.send, blob)  # send while reading: no deadlock on full buffers
-        got = c.recv_exact(len(blob), timeout=30)
-        join()
-        self.assertEqual(got, blob)
-        c.shutdown_write()
-        self.assertEqual(c.recv_until_closed(), (b"", "eof"))
-        srv.stop()
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                srv = self.server("echo", "--listen", TCP, "--mode", mode)
+                rng = random.Random(2)
+                lines = [junk_line(rng.randrange(0, 300), rng) + b"\n" for _ in range(5000)]
+                blob = b"".join(lines)
+                c = self.connect(srv)
+                join = in_thread(c.send, blob)  # send while reading: no deadlock on full buffers
+                got = c.recv_exact(len(blob), timeout=30)
+                join()
+                self.assertEqual(got, blob)
+                c.shutdown_write()
+                self.assertEqual(c.recv_until_closed(), (b"", "eof"))
+                srv.stop()
 
     def test_line_split_across_writes(self):
         srv = self.server("echo", "--listen", TCP)
@@ -82,26 +87,32 @@ class EchoStream(Case):
         c.assert_open(0.2)  # nothing echoed before the end of line
         c.send(b"\n")
         self.assertEqual(c.recv_line(), b"split line\n")
+        c.close()
         srv.stop()
 
     def test_big_line_under_default_limit(self):
-        srv = self.server("echo", "--listen", TCP)
-        rng = random.Random(3)
-        line = junk_line(MiB - 1, rng) + b"\n"  # 1 MiB with its end of line: within the default
-        c = self.connect(srv)
-        join = in_thread(c.send, line)
-        self.assertEqual(c.recv_exact(len(line), timeout=30), line)
-        join()
-        srv.stop()
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                srv = self.server("echo", "--listen", TCP, "--mode", mode)
+                rng = random.Random(3)
+                line = junk_line(MiB - 1, rng) + b"\n"  # 1 MiB with its end of line: within the default
+                c = self.connect(srv)
+                join = in_thread(c.send, line)
+                self.assertEqual(c.recv_exact(len(line), timeout=30), line)
+                join()
+                c.close()
+                srv.stop()
 
     def test_line_over_default_limit_disconnects(self):
-        srv = self.server("echo", "--listen", TCP)
-        c = self.connect(srv)
-        join = in_thread(self.send_ignoring_reset, c, b"y" * (MiB + 2) + b"\n")
-        data, how = c.recv_until_closed(timeout=30)
-        join()
-        self.assertNotIn(b"y" * 1000, data, "an over-long line was echoed (in part)")
-        srv.stop()
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                srv = self.server("echo", "--listen", TCP, "--mode", mode)
+                c = self.connect(srv)
+                join = in_thread(self.send_ignoring_reset, c, b"y" * (MiB + 2) + b"\n")
+                data, how = c.recv_until_closed(timeout=30)
+                join()
+                self.assertNotIn(b"y" * 1000, data, "an over-long line was echoed (in part)")
+                srv.stop()
 
     @staticmethod
     def send_ignoring_reset(c, data):
@@ -184,50 +195,56 @@ class EchoDatagram(Case):
         return {k: u for k, u in self.urls().items() if "udp" in k or "dgram" in k}
 
     def test_datagrams_whole(self):
-        rng = random.Random(4)
-        for kind, url in sorted(self.datagram_kinds().items()):
-            with self.subTest(kind=kind):
-                srv = self.server("echo", "--listen", url)
-                c = self.connect(srv)
-                for size in (1, 2, 100, 1400, 4096, 8192):
-                    msg = rng.randbytes(size)  # any bytes, '\n' included
-                    c.send(msg)
-                    self.assertEqual(c.recv(), msg, "size %d" % size)
-                c.send(b"a\nb\nc\n")
-                self.assertEqual(c.recv(), b"a\nb\nc\n")
-                c.send(b"no newline")
-                self.assertEqual(c.recv(), b"no newline")
-                srv.stop()
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                rng = random.Random(4)
+                for kind, url in sorted(self.datagram_kinds().items()):
+                    with self.subTest(kind=kind):
+                        srv = self.server("echo", "--listen", url, "--mode", mode)
+                        c = self.connect(srv)
+                        for size in (1, 2, 100, 1400, 4096, 8192):
+                            msg = rng.randbytes(size)  # any bytes, '\n' included
+                            c.send(msg)
+                            self.assertEqual(c.recv(), msg, "size %d" % size)
+                        c.send(b"a\nb\nc\n")
+                        self.assertEqual(c.recv(), b"a\nb\nc\n")
+                        c.send(b"no newline")
+                        self.assertEqual(c.recv(), b"no newline")
+                        srv.stop()
 
     def test_each_sender_gets_its_own(self):
-        for kind, url in sorted(self.datagram_kinds().items()):
-            with self.subTest(kind=kind):
-                srv = self.server("echo", "--listen", url)
-                clients = [self.connect(srv) for _ in range(3)]
-                for rnd in range(5):
-                    for i, c in enumerate(clients):
-                        c.send(b"client %d round %d" % (i, rnd))
-                    for i, c in enumerate(clients):
-                        self.assertEqual(c.recv(), b"client %d round %d" % (i, rnd))
-                srv.stop()
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                for kind, url in sorted(self.datagram_kinds().items()):
+                    with self.subTest(kind=kind):
+                        srv = self.server("echo", "--listen", url, "--mode", mode)
+                        clients = [self.connect(srv) for _ in range(3)]
+                        for rnd in range(5):
+                            for i, c in enumerate(clients):
+                                c.send(b"client %d round %d" % (i, rnd))
+                            for i, c in enumerate(clients):
+                                self.assertEqual(c.recv(), b"client %d round %d" % (i, rnd))
+                        srv.stop()
 
     def test_oversized_datagram_does_not_stop_the_server(self):
-        for kind, url in sorted(self.datagram_kinds().items()):
-            with self.subTest(kind=kind):
-                srv = self.server("echo", "--listen", url)
-                c = self.connect(srv)
-                try:
-                    c.send(b"J" * 60000)
-                except OSError:
-                    pass  # the kernel may refuse it; fine
-                marker = unique("marker").encode()
-                c.send(marker)
-                while True:  # the big one may come back whole, or not at all
-                    got = c.recv()
-                    if got == marker:
-                        break
-                    self.assertEqual(got, b"J" * 60000, "a datagram came back cut")
-                srv.stop()
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                for kind, url in sorted(self.datagram_kinds().items()):
+                    with self.subTest(kind=kind):
+                        srv = self.server("echo", "--listen", url, "--mode", mode)
+                        c = self.connect(srv)
+                        try:
+                            c.send(b"J" * 60000)
+                        except OSError:
+                            pass  # the kernel may refuse it; fine
+                        marker = unique("marker").encode()
+                        c.send(marker)
+                        while True:  # the big one may come back whole, or not at all
+                            got = c.recv()
+                            if got == marker:
+                                break
+                            self.assertEqual(got, b"J" * 60000, "a datagram came back cut")
+                        srv.stop()
 
 
 def exchange(test, srv, clients=3, lines=3):
@@ -288,18 +305,21 @@ class Resources(Case):
                 srv.stop()
 
     def test_fds_flat_unix(self):
-        srv = self.server("echo", "--listen", "unix:" + os.path.join(self.tmp, "fd.sock"))
-        with self.connect(srv) as c:
-            c.send(b"w\n")
-            c.recv_line()
-        time.sleep(0.2)
-        baseline = srv.fd_count()
-        for i in range(100):
+        def case(p):
+            path = os.path.join(self.tmp, "fd-%s.sock" % p["mode"])
+            srv = self.server("echo", "--listen", "unix:" + path, "--mode", p["mode"])
             with self.connect(srv) as c:
-                c.send(b"%d\n" % i)
-                self.assertEqual(c.recv_line(), b"%d\n" % i)
-        self.assertFdsSettle(srv, baseline)
-        srv.stop()
+                c.send(b"w\n")
+                c.recv_line()
+            time.sleep(0.2)
+            baseline = srv.fd_count()
+            for i in range(100):
+                with self.connect(srv) as c:
+                    c.send(b"%d\n" % i)
+                    self.assertEqual(c.recv_line(), b"%d\n" % i)
+            self.assertFdsSettle(srv, baseline)
+            srv.stop()
+        self.at_once([dict(mode=m) for m in MODES], case)
 
 
 class Junk(Case):
@@ -344,28 +364,42 @@ class Junk(Case):
                 srv.stop()
 
     def test_junk_datagrams(self):
-        rng = random.Random(6)
-        for kind, url in sorted(self.urls().items()):
-            if "udp" not in kind and "dgram" not in kind:
-                continue
-            with self.subTest(kind=kind):
-                srv = self.server("echo", "--listen", url)
+        kinds = sorted((k, u) for k, u in self.urls().items() if "udp" in k or "dgram" in k)
+
+        def case(p):
+            rng = random.Random(6)
+            for kind, url in kinds:
+                if url.startswith("unix-dgram:/"):  # a path of its own per mode
+                    url = "unix-dgram:" + os.path.join(self.tmp, "junk-%s.sock" % p["mode"])
+                elif url.startswith("unix-dgram:@"):
+                    url = "unix-dgram:@" + unique("junk-" + p["mode"])
+                srv = self.server("echo", "--listen", url, "--mode", p["mode"])
                 c = self.connect(srv)
+                # Sent without waiting: a Unix-datagram server's replies to a client that
+                # does not read yet fill the server's send buffer, and a blocking sender
+                # would then wait for a server that waits for it.
+                c.sock.setblocking(False)
                 for _ in range(50):
                     try:
-                        c.send(rng.randbytes(rng.randrange(0, 9000)))
+                        c.sock.send(rng.randbytes(rng.randrange(0, 9000)))
                     except OSError:
                         pass
-                self.assertTrue(srv.running(), "the server died on junk\n" + srv.describe())
+                self.assertTrue(srv.running(), "the server died on junk (%s)\n%s" % (kind, srv.describe()))
                 # Datagrams may be dropped on full buffers: ask again until the marker comes back.
                 marker = unique("after-junk").encode()
                 for attempt in range(20):
-                    c.send(marker)
+                    c.sock.setblocking(False)  # the server may still wait for us to read
+                    try:
+                        c.sock.send(marker)
+                    except OSError:
+                        pass
                     if self.drain_until(c, marker, 1.0):
                         break
                 else:
-                    self.fail("no reply to a datagram after junk\n" + srv.describe())
+                    self.fail("no reply to a datagram after junk (%s)\n%s" % (kind, srv.describe()))
+                c.close()
                 srv.stop()
+        self.at_once([dict(mode=m) for m in MODES], case)
 
     @staticmethod
     def drain_until(c, marker, wait):

@@ -46,6 +46,21 @@ USAGE_ERRORS = [
     (["chat", "--listen", "udp://127.0.0.1:0"], ["udp", "datagram", "stream"]),
     (["chat", "--listen", "unix-dgram:/tmp/sockserv-never.sock"], ["unix-dgram", "datagram", "stream"]),
     (["chat", "--max-line", "100"], ["--max-line"]),  # not a chat option in the synopsis
+    (["echo", "--workers"], ["--workers"]),
+    (["echo", "--workers", "0"], ["--workers"]),
+    (["echo", "--workers", "-1"], ["--workers"]),
+    (["echo", "--workers", "abc"], ["--workers"]),
+    (["echo", "--workers", "1025"], ["--workers"]),
+    (["echo", "--workers", ""], ["--workers"]),
+    (["echo", "--workers", "4x"], ["--workers"]),
+    (["echo", "--workers=0"], ["--workers"]),
+    (["echo", "--mode", "event", "--workers", "0"], ["--workers"]),
+    (["echo", "--mode", "pool", "--workers", "1025"], ["--workers"]),
+    (["chat", "--workers", "0"], ["--workers"]),
+    (["chat", "--mode", "event", "--workers", "-1"], ["--workers"]),
+    (["chat", "--workers", "abc"], ["--workers"]),
+    (["chat", "--workers", "1025"], ["--workers"]),
+    (["--workers", "4", "echo"], ["--workers", "command"]),
 ]
 
 
@@ -76,6 +91,64 @@ class UsageErrors(Case):
         c.send(b"x\n")
         self.assertEqual(c.recv_line(), b"x\n")
         c.close()
+        srv.stop()
+
+
+class Workers(Case):
+    def test_one_and_four_work(self):
+        for mode in ("pool", "event"):
+            for n in ("1", "4"):
+                for cmd in ("echo", "chat"):
+                    with self.subTest(mode=mode, workers=n, cmd=cmd):
+                        srv = self.server(cmd, "--listen", L, "--mode", mode, "--workers", n, "--drain", "1")
+                        c = self.connect(srv)
+                        c.send(b"x\n")
+                        line = c.recv_line()
+                        self.assertEqual(line, b"x\n" if cmd == "echo" else ("%s x\n" % c.hostport()).encode())
+                        # N workers (pool) or N loops (event), each a thread, plus the main
+                        # thread (and chat's room broker): never a thread per client.
+                        extra = 1 if cmd == "echo" else 2
+                        self.assertThreads(srv, int(n) + extra, "%s workers for %s" % (n, cmd))
+                        c.close()
+                        srv.stop()
+
+    def test_option_forms(self):
+        # --workers=N, and --workers in any position after the command; ignored by the
+        # modes that have no workers.
+        for args in (["--workers=2", "--mode", "pool"], ["--mode", "event", "--workers=3"],
+                     ["--workers", "1024", "--mode", "threading"], ["--workers", "2"]):
+            with self.subTest(args=args):
+                srv = self.server("echo", "--listen", L, *args)
+                c = self.connect(srv)
+                c.send(b"form\n")
+                self.assertEqual(c.recv_line(), b"form\n")
+                c.close()
+                srv.stop()
+
+    def test_one_pool_worker_serves_one_client_at_a_time(self):
+        srv = self.server("echo", "--listen", L, "--mode", "pool", "--workers", "1")
+        a = self.connect(srv)
+        a.send(b"a\n")
+        self.assertEqual(a.recv_line(), b"a\n")
+        b = self.connect(srv)  # queued: the only worker is busy with a
+        b.send(b"b\n")
+        b.assert_open(0.5)
+        a.close()
+        self.assertEqual(b.recv_line(), b"b\n")
+        b.close()
+        srv.stop()
+
+    def test_one_event_loop_serves_clients_at_once(self):
+        srv = self.server("echo", "--listen", L, "--mode", "event", "--workers", "1")
+        conns = [self.connect(srv) for _ in range(20)]
+        for rnd in range(3):
+            for i, c in enumerate(conns):
+                c.send(b"client %d round %d\n" % (i, rnd))
+            for i, c in enumerate(conns):
+                self.assertEqual(c.recv_line(), b"client %d round %d\n" % (i, rnd))
+        self.assertThreads(srv, 2, "one loop: the main thread and the loop's")
+        for c in conns:
+            c.close()
         srv.stop()
 
 

@@ -354,26 +354,38 @@ int h_server_port(const ss_server *srv)
     FAIL("h_server_port: address family %d has no port", sa->sa_family);
 }
 
+/* The line buffer is on the heap: under SS_EVENT a handler runs on a
+ * coroutine stack of cfg.stack_size (64 KiB by default), and a 64 KiB local
+ * array would overflow it. */
+enum { H_ECHO_LINE_MAX = 65536 };
+
 static int h_echo_line(ss_request *req)
 {
-    char line[65536];
-    ssize_t n = ss_readline(req, line, sizeof line);
-    if (n < 0)
-        return (int)n;
-    ssize_t w = ss_write(req, line, (size_t)n);
+    char *line = malloc(H_ECHO_LINE_MAX);
+    if (!line)
+        return -ENOMEM;
+    ssize_t n = ss_readline(req, line, H_ECHO_LINE_MAX);
+    ssize_t w = n < 0 ? n : ss_write(req, line, (size_t)n);
+    free(line);
     return w < 0 ? (int)w : 0;
 }
 
 static int h_echo_lines(ss_request *req)
 {
-    char line[65536];
+    char *line = malloc(H_ECHO_LINE_MAX);
+    if (!line)
+        return -ENOMEM;
     ssize_t n;
-    while ((n = ss_readline(req, line, sizeof line)) > 0) {
+    int rc = 0;
+    while ((n = ss_readline(req, line, H_ECHO_LINE_MAX)) > 0) {
         ssize_t w = ss_write(req, line, (size_t)n);
-        if (w < 0)
-            return (int)w;
+        if (w < 0) {
+            rc = (int)w;
+            break;
+        }
     }
-    return n < 0 ? (int)n : 0;
+    free(line);
+    return rc < 0 ? rc : n < 0 ? (int)n : 0;
 }
 
 const ss_handler h_echo_line_handler = { .handle = h_echo_line };
@@ -704,6 +716,51 @@ bool h_sanitized(void)
 #else
     return false;
 #endif
+}
+
+/* ---- Strategies -------------------------------------------------------- */
+
+const ss_strategy h_strategies[H_NSTRATEGIES] = { SS_SYNC, SS_THREADING, SS_FORKING, SS_POOL,
+                                                  SS_EVENT };
+
+const char *h_strategy_name(ss_strategy s)
+{
+    switch (s) {
+    case SS_SYNC: return "sync";
+    case SS_THREADING: return "threading";
+    case SS_FORKING: return "forking";
+    case SS_POOL: return "pool";
+    case SS_EVENT: return "event";
+    }
+    return "?";
+}
+
+static void *h_noop_thread(void *arg)
+{
+    return arg;
+}
+
+int h_thread_baseline(void)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, h_noop_thread, NULL) == 0)
+        pthread_join(t, NULL);
+    /* A sanitizer's background thread may take a moment to show up. */
+    h_sleep(0.02);
+    return h_thread_count();
+}
+
+int h_task_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        FAIL("opendir /proc/self/task: %s", strerror(errno));
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
 }
 
 /* ---- The runner ------------------------------------------------------- */

@@ -266,4 +266,16 @@ bool h_have_ipv6(void);
 /* Built with a sanitizer (ASan or TSan)? */
 bool h_sanitized(void);
 
+/* ---- Strategies ------------------------------------------------------- */
+
+/* Every strategy, in enum order, and its name ("sync", ..., "event"). */
+#define H_NSTRATEGIES 5
+extern const ss_strategy h_strategies[H_NSTRATEGIES];
+const char *h_strategy_name(ss_strategy s);
+/* Threads of this process once a first extra thread has come and gone (so a
+ * sanitizer's own background thread is counted): a baseline to return to. */
+int h_thread_baseline(void);
+/* Entries of /proc/self/task. */
+int h_task_count(void);
+
 #endif /* SS_TEST_HARNESS_H */

@@ -109,6 +109,10 @@ TEST(packet_is_the_input_udp) { packet_lines_test("udp://127.0.0.1:0", SS_SYNC);
 TEST(packet_is_the_input_unix_dgram) { packet_lines_test(h_url("unix-dgram:", "d"), SS_SYNC); }
 TEST(packet_is_the_input_threading) { packet_lines_test("udp://127.0.0.1:0", SS_THREADING); }
 TEST(packet_is_the_input_forking) { packet_lines_test("udp://127.0.0.1:0", SS_FORKING); }
+TEST(packet_is_the_input_pool) { packet_lines_test("udp://127.0.0.1:0", SS_POOL); }
+TEST(packet_is_the_input_event) { packet_lines_test("udp://127.0.0.1:0", SS_EVENT); }
+TEST(packet_is_the_input_unix_dgram_pool) { packet_lines_test(h_url("unix-dgram:", "d"), SS_POOL); }
+TEST(packet_is_the_input_unix_dgram_event) { packet_lines_test(h_url("unix-dgram:", "d"), SS_EVENT); }
 
 static int pieces_handle(ss_request *req)
 {
@@ -123,10 +127,10 @@ static int pieces_handle(ss_request *req)
 }
 
 /* read, read1 and readline_ref all read the packet, then 0 at its end. */
-TEST(packet_read_calls)
+static void packet_read_calls_test(ss_strategy strategy)
 {
     static const ss_handler h = { .handle = pieces_handle };
-    start((ss_config){ .handler = &h });
+    start((ss_config){ .handler = &h, .strategy = strategy });
     int c = h_connect(srv);
     char reply[256];
     CHECK_GT(ask(c, "abcdefgXYZ", 10, reply, sizeof reply), 0);
@@ -134,6 +138,10 @@ TEST(packet_read_calls)
     close(c);
     stop();
 }
+
+TEST(packet_read_calls) { packet_read_calls_test(SS_SYNC); }
+TEST(packet_read_calls_pool) { packet_read_calls_test(SS_POOL); }
+TEST(packet_read_calls_event) { packet_read_calls_test(SS_EVENT); }
 
 static int ref_max_handle(ss_request *req)
 {
@@ -185,6 +193,8 @@ static void reply_after_finish_test(ss_strategy strategy)
 TEST(reply_sent_after_finish_sync) { reply_after_finish_test(SS_SYNC); }
 TEST(reply_sent_after_finish_threading) { reply_after_finish_test(SS_THREADING); }
 TEST(reply_sent_after_finish_forking) { reply_after_finish_test(SS_FORKING); }
+TEST(reply_sent_after_finish_pool) { reply_after_finish_test(SS_POOL); }
+TEST(reply_sent_after_finish_event) { reply_after_finish_test(SS_EVENT); }
 
 static int who_handle(ss_request *req)
 {
@@ -196,10 +206,10 @@ static int who_handle(ss_request *req)
 }
 
 /* Each reply goes to its own sender. */
-TEST(reply_to_each_sender)
+static void reply_to_each_sender_test(ss_strategy strategy)
 {
     static const ss_handler h = { .handle = who_handle };
-    start((ss_config){ .handler = &h, .strategy = SS_THREADING });
+    start((ss_config){ .handler = &h, .strategy = strategy, .workers = 3 });
     enum { N = 5 };
     int c[N];
     for (int i = 0; i < N; i++) {
@@ -223,6 +233,11 @@ TEST(reply_to_each_sender)
     stop();
 }
 
+TEST(reply_to_each_sender) { reply_to_each_sender_test(SS_THREADING); }
+TEST(reply_to_each_sender_forking) { reply_to_each_sender_test(SS_FORKING); }
+TEST(reply_to_each_sender_pool) { reply_to_each_sender_test(SS_POOL); }
+TEST(reply_to_each_sender_event) { reply_to_each_sender_test(SS_EVENT); }
+
 static int acc_handle(ss_request *req)
 {
     S->is_dgram = ss_request_is_datagram(req);
@@ -231,10 +246,10 @@ static int acc_handle(ss_request *req)
 }
 
 /* A datagram request says so, and its fd is the server's socket. */
-static void accessors_test(const char *listen)
+static void accessors_test_s(const char *listen, ss_strategy strategy)
 {
     static const ss_handler h = { .handle = acc_handle };
-    start((ss_config){ .listen = listen, .handler = &h });
+    start((ss_config){ .listen = listen, .handler = &h, .strategy = strategy });
     int c = h_connect(srv);
     char reply[16];
     CHECK_EQ_INT(ask(c, "x", 1, reply, sizeof reply), 2);
@@ -244,8 +259,16 @@ static void accessors_test(const char *listen)
     CHECK(S->fd_is_server);
 }
 
+static void accessors_test(const char *listen)
+{
+    accessors_test_s(listen, SS_SYNC);
+}
+
 TEST(datagram_accessors_udp) { accessors_test("udp://127.0.0.1:0"); }
 TEST(datagram_accessors_unix) { accessors_test(h_url("unix-dgram:", "acc")); }
+TEST(datagram_accessors_udp_pool) { accessors_test_s("udp://127.0.0.1:0", SS_POOL); }
+TEST(datagram_accessors_udp_event) { accessors_test_s("udp://127.0.0.1:0", SS_EVENT); }
+TEST(datagram_accessors_unix_event) { accessors_test_s(h_url("unix-dgram:", "acc"), SS_EVENT); }
 
 /* ---- max_packet_size -------------------------------------------------- */
 
@@ -293,6 +316,11 @@ TEST(max_packet_size_large) { max_packet_test("udp://127.0.0.1:0", SS_SYNC, 6000
 TEST(max_packet_size_unix_dgram) { max_packet_test(h_url("unix-dgram:", "m"), SS_SYNC, 100, 100); }
 TEST(max_packet_size_threading) { max_packet_test("udp://127.0.0.1:0", SS_THREADING, 0, 8192); }
 TEST(max_packet_size_forking) { max_packet_test("udp://127.0.0.1:0", SS_FORKING, 100, 100); }
+TEST(max_packet_size_pool) { max_packet_test("udp://127.0.0.1:0", SS_POOL, 100, 100); }
+TEST(max_packet_size_event) { max_packet_test("udp://127.0.0.1:0", SS_EVENT, 100, 100); }
+TEST(max_packet_size_event_default) { max_packet_test("udp://127.0.0.1:0", SS_EVENT, 0, 8192); }
+TEST(max_packet_size_event_large) { max_packet_test("udp://127.0.0.1:0", SS_EVENT, 60000, 60000); }
+TEST(max_packet_size_unix_dgram_event) { max_packet_test(h_url("unix-dgram:", "m"), SS_EVENT, 100, 100); }
 
 /* A Unix datagram client without a name gets no reply, and the server survives. */
 TEST(unix_dgram_unnamed_client)

@@ -91,6 +91,71 @@ TEST(cloexec_tcp_forking) { cloexec_test("tcp://127.0.0.1:0", SS_FORKING); }
 TEST(cloexec_udp) { cloexec_test("udp://127.0.0.1:0", SS_THREADING); }
 TEST(cloexec_unix) { cloexec_test(h_url("unix:", "c.sock"), SS_SYNC); }
 TEST(cloexec_unix_dgram) { cloexec_test(h_url("unix-dgram:", "c.dgram"), SS_SYNC); }
+TEST(cloexec_tcp_pool) { cloexec_test("tcp://127.0.0.1:0", SS_POOL); }
+TEST(cloexec_tcp_event) { cloexec_test("tcp://127.0.0.1:0", SS_EVENT); }
+TEST(cloexec_udp_event) { cloexec_test("udp://127.0.0.1:0", SS_EVENT); }
+TEST(cloexec_unix_event) { cloexec_test(h_url("unix:", "c.sock"), SS_EVENT); }
+TEST(cloexec_unix_dgram_pool) { cloexec_test(h_url("unix-dgram:", "c.dgram"), SS_POOL); }
+
+/* Under event, the descriptors behind ss_wait_fd and ss_run_blocking (the
+ * loop's own duplicates, helper threads' wake-ups) are close-on-exec too,
+ * and none is left once the server is closed. */
+static int wf_pipe[2] = { -1, -1 };
+
+static int blocking_noop(void *arg)
+{
+    (void)arg;
+    return 7;
+}
+
+static atomic_int wf_waiting;
+
+static int waitfd_cloexec_handle(ss_request *req)
+{
+    atomic_store(&wf_waiting, 1);
+    int r = ss_wait_fd(req, wf_pipe[0], POLLIN, 5);
+    if (r < 0)
+        return r;
+    atomic_store(&handler_new_fds, check_new_fds_cloexec(&g_before, "in ss_wait_fd's handler"));
+    if (ss_run_blocking(req, blocking_noop, NULL) != 7)
+        return -EPROTO;
+    check_new_fds_cloexec(&g_before, "after ss_run_blocking");
+    return h_echo_line_handler.handle(req);
+}
+
+static void wait_fd_cloexec_test(ss_strategy strategy)
+{
+    static const ss_handler h = { .handle = waitfd_cloexec_handle };
+    CHECK_EQ_INT(pipe2(wf_pipe, O_CLOEXEC), 0);
+    int before_count = h_count_fds();
+    snapshot(&g_before);
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = strategy });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    /* The first request waits on the pipe: look at the fds meanwhile. */
+    int c = h_connect(srv);
+    h_send_str(c, "wait fd\n");
+    CHECK(WAIT_FOR(atomic_load(&wf_waiting), 5));
+    h_sleep(0.05);
+    check_new_fds_cloexec(&g_before, "while a handler waits in ss_wait_fd");
+    CHECK_EQ_INT(write(wf_pipe[1], "x", 1), 1); /* never read: stays readable */
+    char buf[32];
+    CHECK_GT(h_recv_line(c, buf, sizeof buf, 5), 0);
+    CHECK_EQ_STR(buf, "wait fd\n");
+    close(c);
+    for (int i = 0; i < 3; i++)
+        h_exchange(srv, "wait fd\n");
+    check_new_fds_cloexec(&g_before, "while serving");
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    ss_server_close(srv);
+    CHECK_EQ_INT(h_count_fds(), before_count);
+    close(wf_pipe[0]);
+    close(wf_pipe[1]);
+}
+
+TEST(cloexec_wait_fd_event) { wait_fd_cloexec_test(SS_EVENT); }
+TEST(cloexec_wait_fd_pool) { wait_fd_cloexec_test(SS_POOL); }
 
 /* In a forked child the request fd (and all else) is close-on-exec too:
  * the child reports through a pipe. */
@@ -140,10 +205,10 @@ TEST(no_fd_leak_across_servers)
     int before = h_count_fds();
     for (int round = 0; round < 3; round++) {
         for (size_t i = 0; i < 4; i++) {
-            for (int strategy = SS_SYNC; strategy <= SS_FORKING; strategy++) {
+            for (int k = 0; k < H_NSTRATEGIES; k++) {
                 ss_server *srv = h_server_new(&(ss_config){ .listen = listens[i],
                                                             .handler = &h_echo_line_handler,
-                                                            .strategy = (ss_strategy)strategy });
+                                                            .strategy = h_strategies[k] });
                 h_serve s;
                 h_serve_start(&s, srv, 0.01);
                 if (h_server_socktype(srv) == SOCK_STREAM) {

@@ -41,11 +41,11 @@ static void exchange_via(const char *ip, int port, int type)
     CHECK(WAIT_FOR(atomic_load(&seen_count) == seen + 1, 5)); /* seen_peer is written */
 }
 
-static void loopback_test(const char *listen, const char *scheme, int type)
+static void loopback_test_s(const char *listen, const char *scheme, int type, ss_strategy strategy)
 {
     need_ipv6();
     ss_server *srv = h_server_new(&(ss_config){ .listen = listen, .handler = &peer_handler,
-                                                .strategy = SS_THREADING });
+                                                .strategy = strategy });
     h_check_server_address(srv);
     int port = h_server_port(srv);
     char want[64];
@@ -60,14 +60,23 @@ static void loopback_test(const char *listen, const char *scheme, int type)
     CHECK_EQ_INT(strncmp(seen_peer, "[::1]:", 6), 0);
 }
 
+static void loopback_test(const char *listen, const char *scheme, int type)
+{
+    loopback_test_s(listen, scheme, type, SS_THREADING);
+}
+
 TEST(tcp_ipv6_loopback) { loopback_test("tcp://[::1]:0", "tcp", SOCK_STREAM); }
 TEST(udp_ipv6_loopback) { loopback_test("udp://[::1]:0", "udp", SOCK_DGRAM); }
+TEST(tcp_ipv6_loopback_pool) { loopback_test_s("tcp://[::1]:0", "tcp", SOCK_STREAM, SS_POOL); }
+TEST(tcp_ipv6_loopback_event) { loopback_test_s("tcp://[::1]:0", "tcp", SOCK_STREAM, SS_EVENT); }
+TEST(udp_ipv6_loopback_event) { loopback_test_s("udp://[::1]:0", "udp", SOCK_DGRAM, SS_EVENT); }
 
 /* [::] listens on IPv4 and IPv6 both. */
-static void dual_stack_test(const char *listen, const char *scheme, int type)
+static void dual_stack_test_s(const char *listen, const char *scheme, int type, ss_strategy strategy)
 {
     need_ipv6();
-    ss_server *srv = h_server_new(&(ss_config){ .listen = listen, .handler = &peer_handler });
+    ss_server *srv = h_server_new(&(ss_config){ .listen = listen, .handler = &peer_handler,
+                                                .strategy = strategy });
     h_check_server_address(srv);
     int port = h_server_port(srv);
     char want[64];
@@ -83,8 +92,15 @@ static void dual_stack_test(const char *listen, const char *scheme, int type)
     ss_server_close(srv);
 }
 
+static void dual_stack_test(const char *listen, const char *scheme, int type)
+{
+    dual_stack_test_s(listen, scheme, type, SS_SYNC);
+}
+
 TEST(tcp_dual_stack) { dual_stack_test("tcp://[::]:0", "tcp", SOCK_STREAM); }
 TEST(udp_dual_stack) { dual_stack_test("udp://[::]:0", "udp", SOCK_DGRAM); }
+TEST(tcp_dual_stack_event) { dual_stack_test_s("tcp://[::]:0", "tcp", SOCK_STREAM, SS_EVENT); }
+TEST(udp_dual_stack_event) { dual_stack_test_s("udp://[::]:0", "udp", SOCK_DGRAM, SS_EVENT); }
 
 /* An IPv4-only server is not reachable over IPv6. */
 TEST(ipv4_only_not_on_ipv6)

@@ -143,9 +143,11 @@ static void order_test(ss_strategy strategy)
     else
         CHECK_EQ_INT(S->ev[0].pid, getpid());
     /* The serving thread is not the test's main thread: threading and sync differ by
-     * whether the hooks ran in a thread of their own. */
-    if (strategy == SS_THREADING)
+     * whether the hooks ran in a thread of their own (pool: a worker; event: a loop). */
+    if (strategy == SS_THREADING || strategy == SS_POOL || strategy == SS_EVENT)
         CHECK_NE_INT(S->ev[0].tid, S->serving_tid);
+    if (strategy != SS_FORKING)
+        CHECK_NE_INT(S->ev[0].tid, gettid());
     if (strategy == SS_SYNC)
         CHECK_EQ_INT(S->ev[0].tid, S->serving_tid);
 }
@@ -153,6 +155,8 @@ static void order_test(ss_strategy strategy)
 TEST(order_sync) { order_test(SS_SYNC); }
 TEST(order_threading) { order_test(SS_THREADING); }
 TEST(order_forking) { order_test(SS_FORKING); }
+TEST(order_pool) { order_test(SS_POOL); }
+TEST(order_event) { order_test(SS_EVENT); }
 
 /* The index of the first event named `name` (-1 if none) and how many there are. */
 static int lc_find(const char *name, int *count)
@@ -205,6 +209,10 @@ TEST(finish_runs_when_handle_fails_forking) { handle_fails_test(SS_FORKING, fals
 TEST(handle_error_reason_sync) { handle_fails_test(SS_SYNC, true); }
 TEST(handle_error_reason_threading) { handle_fails_test(SS_THREADING, true); }
 TEST(handle_error_reason_forking) { handle_fails_test(SS_FORKING, true); }
+TEST(finish_runs_when_handle_fails_pool) { handle_fails_test(SS_POOL, false); }
+TEST(finish_runs_when_handle_fails_event) { handle_fails_test(SS_EVENT, false); }
+TEST(handle_error_reason_pool) { handle_fails_test(SS_POOL, true); }
+TEST(handle_error_reason_event) { handle_fails_test(SS_EVENT, true); }
 
 /* setup fails: neither handle nor finish runs; handle_error gets the error. */
 static void setup_fails_test(ss_strategy strategy)
@@ -224,19 +232,27 @@ static void setup_fails_test(ss_strategy strategy)
 TEST(finish_not_run_when_setup_fails_sync) { setup_fails_test(SS_SYNC); }
 TEST(finish_not_run_when_setup_fails_threading) { setup_fails_test(SS_THREADING); }
 TEST(finish_not_run_when_setup_fails_forking) { setup_fails_test(SS_FORKING); }
+TEST(finish_not_run_when_setup_fails_pool) { setup_fails_test(SS_POOL); }
+TEST(finish_not_run_when_setup_fails_event) { setup_fails_test(SS_EVENT); }
 
 /* A failing finish is reported too. */
-TEST(finish_fails_reported)
+static void finish_fails_test(ss_strategy strategy)
 {
     lc_begin();
     S->finish_ret = -EIO;
-    lc_run(SS_SYNC, 4);
+    lc_run(strategy, 4);
     lc_expect(0, "setup");
     lc_expect(1, "handle");
     lc_expect(2, "finish");
     lc_expect(3, "error");
     CHECK_EQ_INT(S->ev[3].err, -EIO);
 }
+
+TEST(finish_fails_reported) { finish_fails_test(SS_SYNC); }
+TEST(finish_fails_reported_threading) { finish_fails_test(SS_THREADING); }
+TEST(finish_fails_reported_forking) { finish_fails_test(SS_FORKING); }
+TEST(finish_fails_reported_pool) { finish_fails_test(SS_POOL); }
+TEST(finish_fails_reported_event) { finish_fails_test(SS_EVENT); }
 
 /* ss_request_fail() returns its err and records the formatted reason. */
 static int rf_ret;
@@ -285,9 +301,9 @@ TEST(request_fail_formats_reason)
 TEST(no_hooks_accepts_and_closes)
 {
     static const ss_handler empty = { 0 };
-    for (int strategy = SS_SYNC; strategy <= SS_FORKING; strategy++) {
+    for (int i = 0; i < H_NSTRATEGIES; i++) {
         ss_server *srv = h_server_new(&(ss_config){
-            .listen = "tcp://127.0.0.1:0", .handler = &empty, .strategy = (ss_strategy)strategy });
+            .listen = "tcp://127.0.0.1:0", .handler = &empty, .strategy = h_strategies[i] });
         h_serve s;
         h_serve_start(&s, srv, 0.01);
         int c = h_connect(srv);
@@ -311,10 +327,11 @@ static int de_handle(ss_request *req)
     return n < 0 ? (int)n : (int)ss_write(req, line, (size_t)n) < 0 ? -EIO : 0;
 }
 
-TEST(default_handle_error_logs_one_line)
+static void default_handle_error_test(ss_strategy strategy)
 {
     static const ss_handler h = { .handle = de_handle };
-    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h });
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = strategy });
     const char *log = h_path("stderr.log");
     fflush(stderr);
     int saved = dup(2);
@@ -329,11 +346,16 @@ TEST(default_handle_error_logs_one_line)
     getsockname(c, (struct sockaddr *)&me, &mlen);
     h_send_str(c, "fail\n");
     int r = ss_handle_request(srv);
+    /* Other strategies run the request elsewhere: wait for its end (the
+     * client's EOF, then the error counted) before taking stderr back. */
+    bool eof = h_wait_eof(c, 5);
+    bool counted = WAIT_FOR(h_stats(srv).errors == 1 && h_stats(srv).active == 0, 5);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
     CHECK_EQ_INT(r, 0);
-    CHECK(h_wait_eof(c, 5));
+    CHECK(eof);
+    CHECK(counted);
     close(c);
 
     char text[4096];
@@ -357,7 +379,14 @@ TEST(default_handle_error_logs_one_line)
     CHECK_EQ_INT(st.accepted, 2);
     CHECK_EQ_INT(st.errors, 1);
     ss_server_close(srv);
+    CHECK(h_no_children_left());
 }
+
+TEST(default_handle_error_logs_one_line) { default_handle_error_test(SS_SYNC); }
+TEST(default_handle_error_logs_one_line_threading) { default_handle_error_test(SS_THREADING); }
+TEST(default_handle_error_logs_one_line_forking) { default_handle_error_test(SS_FORKING); }
+TEST(default_handle_error_logs_one_line_pool) { default_handle_error_test(SS_POOL); }
+TEST(default_handle_error_logs_one_line_event) { default_handle_error_test(SS_EVENT); }
 
 /* Access to the request's fd, client address and server, userdata, and per-request data. */
 static struct {
@@ -450,7 +479,10 @@ static int pd_handle(ss_request *req)
     ssize_t n = ss_readline(req, buf, 128);
     if (n <= 0)
         return n < 0 ? (int)n : -EPROTO;
-    h_sleep(0.05); /* let the others overlap */
+    /* Let the others overlap (ss_sleep: under event, the loop runs them meanwhile). */
+    int r = ss_sleep(req, 0.05);
+    if (r < 0)
+        return r;
     return 0;
 }
 
@@ -462,11 +494,11 @@ static int pd_finish(ss_request *req)
     return w < 0 ? (int)w : 0;
 }
 
-TEST(per_request_data_is_per_request)
+static void per_request_data_test(ss_strategy strategy)
 {
     static const ss_handler h = { .setup = pd_setup, .handle = pd_handle, .finish = pd_finish };
     ss_server *srv = h_server_new(&(ss_config){
-        .listen = "tcp://127.0.0.1:0", .handler = &h, .strategy = SS_THREADING });
+        .listen = "tcp://127.0.0.1:0", .handler = &h, .strategy = strategy, .workers = 2 });
     h_serve s;
     h_serve_start(&s, srv, 0.01);
     enum { N = 6 };
@@ -488,13 +520,17 @@ TEST(per_request_data_is_per_request)
     ss_server_close(srv);
 }
 
+TEST(per_request_data_is_per_request) { per_request_data_test(SS_THREADING); }
+TEST(per_request_data_is_per_request_pool) { per_request_data_test(SS_POOL); }
+TEST(per_request_data_is_per_request_event) { per_request_data_test(SS_EVENT); }
+
 /* The counters: accepted, completed, errors, active. */
-TEST(stats_counters)
+static void stats_test(ss_strategy strategy)
 {
     static const ss_handler h = { .handle = de_handle };
     ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
                                                 .handler = &h,
-                                                .strategy = SS_THREADING,
+                                                .strategy = strategy,
                                                 .handle_error = rf_handle_error });
     h_serve s;
     h_serve_start(&s, srv, 0.01);
@@ -515,4 +551,11 @@ TEST(stats_counters)
     CHECK_EQ_INT(st.cancelled, 0);
     CHECK_EQ_INT(st.active, 0);
     ss_server_close(srv);
+    CHECK(h_no_children_left());
 }
+
+TEST(stats_counters) { stats_test(SS_THREADING); }
+TEST(stats_counters_sync) { stats_test(SS_SYNC); }
+TEST(stats_counters_forking) { stats_test(SS_FORKING); }
+TEST(stats_counters_pool) { stats_test(SS_POOL); }
+TEST(stats_counters_event) { stats_test(SS_EVENT); }

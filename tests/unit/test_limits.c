@@ -88,6 +88,8 @@ static void emfile_test(ss_strategy strategy)
 TEST(emfile_does_not_spin_sync) { emfile_test(SS_SYNC); }
 TEST(emfile_does_not_spin_threading) { emfile_test(SS_THREADING); }
 TEST(emfile_does_not_spin_forking) { emfile_test(SS_FORKING); }
+TEST(emfile_does_not_spin_pool) { emfile_test(SS_POOL); }
+TEST(emfile_does_not_spin_event) { emfile_test(SS_EVENT); }
 
 /* ---- URL parsing ------------------------------------------------------- */
 
@@ -216,3 +218,50 @@ TEST_T(threads_memory_flat, 90)
         CHECK_LT(rss_end - rss_warm, 16 * 1024);
     ss_server_close(srv);
 }
+
+/* The same for pool and event: memory stays flat over 2000 requests, and
+ * the thread count is the configured one (workers / loops), never more. */
+static void memory_flat_test(ss_strategy strategy, int workers)
+{
+    int baseline = h_thread_baseline();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
+                                                .handler = &h_echo_line_handler,
+                                                .strategy = strategy,
+                                                .workers = workers });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    long rss_warm = 0;
+    unsigned max_threads = 0;
+    int max_tasks = 0;
+    for (int i = 0; i < 2000; i++) {
+        h_exchange(srv, "flat\n");
+        unsigned t = h_stats(srv).threads;
+        if (t > max_threads)
+            max_threads = t;
+        if (i % 50 == 0) {
+            int n = h_task_count();
+            if (n > max_tasks)
+                max_tasks = n;
+        }
+        if (i == 199)
+            rss_warm = h_vmrss_kb();
+    }
+    long rss_end = h_vmrss_kb();
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    h_note("%s: threads at most %u (tasks %d, baseline %d); VmRSS %ld kB after 200, %ld kB after 2000",
+           h_strategy_name(strategy), max_threads, max_tasks, baseline, rss_warm, rss_end);
+    CHECK_EQ_INT(max_threads, workers);
+    /* The workers or loops, the serving thread, and nothing else. */
+    CHECK_LE(max_tasks, baseline + workers + 1);
+    CHECK_GT(rss_warm, 0);
+    if (h_sanitized())
+        h_note("sanitizer build: its allocator quarantine makes VmRSS meaningless; not checked");
+    else
+        CHECK_LT(rss_end - rss_warm, 16 * 1024);
+    ss_server_close(srv);
+    CHECK_MSG(WAIT_FOR(h_thread_count() == baseline, 5), "%d threads after close, %d before",
+              h_thread_count(), baseline);
+}
+
+TEST_T(pool_memory_flat, 90) { memory_flat_test(SS_POOL, 4); }
+TEST_T(event_memory_flat, 90) { memory_flat_test(SS_EVENT, 2); }

@@ -23,10 +23,11 @@ static void on_timeout(ss_server *srv)
     atomic_fetch_add(&timeouts, 1);
 }
 
-TEST(handle_request_timeout)
+static void handle_request_timeout_test(ss_strategy strategy)
 {
     ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
                                                 .handler = &h_echo_line_handler,
+                                                .strategy = strategy,
                                                 .timeout = 0.2,
                                                 .handle_timeout = on_timeout });
     double t0 = h_now();
@@ -45,7 +46,14 @@ TEST(handle_request_timeout)
     CHECK_EQ_INT(atomic_load(&timeouts), 1);
     close(c);
     ss_server_close(srv);
+    CHECK(h_no_children_left());
 }
+
+TEST(handle_request_timeout) { handle_request_timeout_test(SS_SYNC); }
+TEST(handle_request_timeout_threading) { handle_request_timeout_test(SS_THREADING); }
+TEST(handle_request_timeout_forking) { handle_request_timeout_test(SS_FORKING); }
+TEST(handle_request_timeout_pool) { handle_request_timeout_test(SS_POOL); }
+TEST(handle_request_timeout_event) { handle_request_timeout_test(SS_EVENT); }
 
 /* A datagram server times out the same way. */
 TEST(handle_request_timeout_udp)
@@ -112,13 +120,14 @@ static int tid_echo(ss_request *req)
 }
 
 /* verify_request sees the client; true serves it, false refuses it; it runs
- * in the serving thread, before the request's own thread. */
-TEST(verify_request_true_and_false)
+ * in the serving thread, before the request's own thread (threading, pool).
+ * Under event the loops accept: it runs on a loop, before the handler. */
+static void verify_request_test(ss_strategy strategy)
 {
     static const ss_handler h = { .handle = tid_echo };
     ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
                                                 .handler = &h,
-                                                .strategy = SS_THREADING,
+                                                .strategy = strategy,
                                                 .verify_request = verify_odd });
     h_serve s;
     h_serve_start(&s, srv, 0.01);
@@ -141,12 +150,17 @@ TEST(verify_request_true_and_false)
     CHECK_EQ_INT(st.refused, 1);
     CHECK_EQ_INT(st.accepted, 2);
     ss_server_close(srv); /* joins the request thread */
-    CHECK_NE_INT(verify_tid, handler_tid);
+    if (strategy != SS_EVENT)
+        CHECK_NE_INT(verify_tid, handler_tid);
     /* The first client, as verify_request saw it (the last one was the same host). */
     char want[64];
     snprintf(want, sizeof want, "127.0.0.1:%d", ntohs(me.sin_port));
     CHECK_EQ_STR(verified_first, want);
 }
+
+TEST(verify_request_true_and_false) { verify_request_test(SS_THREADING); }
+TEST(verify_request_true_and_false_pool) { verify_request_test(SS_POOL); }
+TEST(verify_request_true_and_false_event) { verify_request_test(SS_EVENT); }
 
 /* ---- service_actions --------------------------------------------------- */
 
@@ -158,10 +172,11 @@ static void count_actions(ss_server *srv)
     atomic_fetch_add(&actions, 1);
 }
 
-TEST(service_actions_called_repeatedly)
+static void service_actions_test(ss_strategy strategy)
 {
     ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
                                                 .handler = &h_echo_line_handler,
+                                                .strategy = strategy,
                                                 .service_actions = count_actions });
     h_serve s;
     h_serve_start(&s, srv, 0.01);
@@ -176,6 +191,10 @@ TEST(service_actions_called_repeatedly)
     CHECK_EQ_INT(h_serve_stop(&s), 0);
     ss_server_close(srv);
 }
+
+TEST(service_actions_called_repeatedly) { service_actions_test(SS_SYNC); }
+TEST(service_actions_called_repeatedly_pool) { service_actions_test(SS_POOL); }
+TEST(service_actions_called_repeatedly_event) { service_actions_test(SS_EVENT); }
 
 /* ---- Bind and activate as separate steps ------------------------------ */
 
@@ -417,11 +436,11 @@ TEST(request_queue_size)
 
 /* ---- serve_forever ---------------------------------------------------- */
 
-TEST(serve_forever_again_after_return)
+static void serve_again_test(ss_strategy strategy)
 {
     ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
                                                 .handler = &h_echo_line_handler,
-                                                .strategy = SS_THREADING });
+                                                .strategy = strategy });
     for (int round = 0; round < 3; round++) {
         h_serve s;
         h_serve_start(&s, srv, 0.01);
@@ -432,6 +451,38 @@ TEST(serve_forever_again_after_return)
     CHECK_EQ_INT(h_stats(srv).accepted, 3);
     ss_server_close(srv);
 }
+
+TEST(serve_forever_again_after_return) { serve_again_test(SS_THREADING); }
+TEST(serve_forever_again_after_return_pool) { serve_again_test(SS_POOL); }
+TEST(serve_forever_again_after_return_event) { serve_again_test(SS_EVENT); }
+
+/* Between two serve_forever calls nobody accepts: a client that connects
+ * then waits in the backlog and is served by the next call. */
+static void not_served_between_test(ss_strategy strategy)
+{
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0",
+                                                .handler = &h_echo_line_handler,
+                                                .strategy = strategy });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    h_exchange(srv, "first\n");
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    int c = h_connect(srv);
+    h_send_str(c, "between\n");
+    char buf[32];
+    CHECK_EQ_INT(h_recv_line(c, buf, sizeof buf, 0.3), -ETIMEDOUT);
+    CHECK_EQ_INT(h_stats(srv).accepted, 1);
+    h_serve_start(&s, srv, 0.01);
+    CHECK_GT(h_recv_line(c, buf, sizeof buf, 5), 0);
+    CHECK_EQ_STR(buf, "between\n");
+    close(c);
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    ss_server_close(srv);
+}
+
+TEST(not_served_between_serve_forever_calls_threading) { not_served_between_test(SS_THREADING); }
+TEST(not_served_between_serve_forever_calls_pool) { not_served_between_test(SS_POOL); }
+TEST(not_served_between_serve_forever_calls_event) { not_served_between_test(SS_EVENT); }
 
 TEST(serve_forever_twice_at_once_refused)
 {
@@ -462,15 +513,15 @@ static int tagged(ss_request *req)
     return ss_writef(req, "%s:%s", tag, line) < 0 ? -EIO : 0;
 }
 
-TEST(two_servers_independent)
+static void two_servers_test(ss_strategy sa_strategy, ss_strategy sb_strategy)
 {
     static const ss_handler h = { .handle = tagged };
     static char tag_a[] = "A", tag_b[] = "B";
     ss_server *a = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
-                                              .strategy = SS_THREADING, .userdata = tag_a,
+                                              .strategy = sa_strategy, .userdata = tag_a,
                                               .timeout = 0.05 });
     ss_server *b = h_server_new(&(ss_config){ .listen = h_url("unix:", "b.sock"), .handler = &h,
-                                              .strategy = SS_SYNC, .userdata = tag_b,
+                                              .strategy = sb_strategy, .userdata = tag_b,
                                               .timeout = 5 });
     h_serve sa, sb;
     h_serve_start(&sa, a, 0.01);
@@ -499,6 +550,11 @@ TEST(two_servers_independent)
     CHECK_EQ_INT(h_stats(b).accepted, 6);
     ss_server_close(b);
 }
+
+TEST(two_servers_independent) { two_servers_test(SS_THREADING, SS_SYNC); }
+TEST(two_servers_independent_event_pool) { two_servers_test(SS_EVENT, SS_POOL); }
+TEST(two_servers_independent_pool_event) { two_servers_test(SS_POOL, SS_EVENT); }
+TEST(two_servers_independent_event_event) { two_servers_test(SS_EVENT, SS_EVENT); }
 
 /* ---- Helpers ----------------------------------------------------------- */
 

@@ -11,10 +11,23 @@
 static ss_server *srv;
 static h_serve sv;
 
+/* Every case runs under sync, threading, pool and event (handlers here keep
+ * their results in this process's memory: forking is left out). */
+static ss_strategy g_strategy = SS_SYNC;
+
+#define TEST_S(name)                                                          \
+    static void body_##name(void);                                            \
+    TEST(name) { g_strategy = SS_SYNC; body_##name(); }                       \
+    TEST(name##_threading) { g_strategy = SS_THREADING; body_##name(); }      \
+    TEST(name##_pool) { g_strategy = SS_POOL; body_##name(); }                \
+    TEST(name##_event) { g_strategy = SS_EVENT; body_##name(); }              \
+    static void body_##name(void)
+
 static void start(ss_config cfg)
 {
     if (!cfg.listen)
         cfg.listen = "tcp://127.0.0.1:0";
+    cfg.strategy = g_strategy;
     srv = h_server_new(&cfg);
     h_serve_start(&sv, srv, 0.01);
 }
@@ -76,7 +89,7 @@ static int read_handle(ss_request *req)
 }
 
 /* read(n) waits for exactly n bytes across chunks, is short at EOF, then 0. */
-TEST(read_exact_and_short_at_eof)
+TEST_S(read_exact_and_short_at_eof)
 {
     static const ss_handler h = { .handle = read_handle };
     start((ss_config){ .handler = &h });
@@ -102,7 +115,7 @@ static int read1_handle(ss_request *req)
 }
 
 /* read1(n) returns what one receive brings, without waiting for n bytes. */
-TEST(read1_single_receive)
+TEST_S(read1_single_receive)
 {
     static const ss_handler h = { .handle = read1_handle };
     start((ss_config){ .handler = &h, .request_timeout = 3 });
@@ -145,7 +158,7 @@ static int readline_handle(ss_request *req)
 }
 
 /* readline(limit) cuts long lines at size - 1 bytes, and returns a last line without '\n'. */
-TEST(readline_limit_and_last_line)
+TEST_S(readline_limit_and_last_line)
 {
     static const ss_handler h = { .handle = readline_handle };
     start((ss_config){ .handler = &h });
@@ -155,7 +168,7 @@ TEST(readline_limit_and_last_line)
 }
 
 /* The same with the input arriving one byte at a time. */
-TEST(readline_bytewise)
+TEST_S(readline_bytewise)
 {
     static const ss_handler h = { .handle = readline_handle };
     rl_size = 100;
@@ -199,7 +212,7 @@ static int ref_bytewise_handle(ss_request *req)
 }
 
 /* Lines split across arbitrary TCP chunking (one byte per segment). */
-TEST(readline_ref_bytewise)
+TEST_S(readline_ref_bytewise)
 {
     static const ss_handler h = { .handle = ref_bytewise_handle };
     start((ss_config){ .handler = &h });
@@ -247,7 +260,7 @@ static int ref_max_handle(ss_request *req)
 }
 
 /* -EMSGSIZE when no '\n' comes within max bytes; nothing is consumed then. */
-TEST(readline_ref_max)
+TEST_S(readline_ref_max)
 {
     static const ss_handler h = { .handle = ref_max_handle };
     start((ss_config){ .handler = &h });
@@ -287,7 +300,7 @@ static int ref_long_handle(ss_request *req)
 }
 
 /* A line longer than the read buffer (default 8192) within max is returned whole. */
-TEST(readline_ref_longer_than_rbufsize)
+TEST_S(readline_ref_longer_than_rbufsize)
 {
     static const ss_handler h = { .handle = ref_long_handle };
     for (int small = 0; small < 2; small++) {
@@ -317,7 +330,7 @@ static int small_buf_handle(ss_request *req)
     return ss_writef(req, "%zd %zd %zd %s\n", a, b, c, ok ? "ok" : "bad") < 0 ? -EIO : 0;
 }
 
-TEST(small_rbufsize)
+TEST_S(small_rbufsize)
 {
     static const ss_handler h = { .handle = small_buf_handle };
     start((ss_config){ .handler = &h, .rbufsize = 16 });
@@ -344,7 +357,7 @@ static int mixed_handle(ss_request *req)
                      n2, b, n3, (int)(n3 > 0 ? n3 : 0), n3 > 0 ? line : "") < 0 ? -EIO : 0;
 }
 
-TEST(mixed_reads_share_one_buffer)
+TEST_S(mixed_reads_share_one_buffer)
 {
     static const ss_handler h = { .handle = mixed_handle };
     start((ss_config){ .handler = &h });
@@ -369,7 +382,7 @@ static int read_all_handle(ss_request *req)
 }
 
 /* read_all returns the rest until EOF, buffered bytes included. */
-TEST(read_all)
+TEST_S(read_all)
 {
     static const ss_handler h = { .handle = read_all_handle };
     start((ss_config){ .handler = &h });
@@ -395,7 +408,7 @@ static int read_all_max_handle(ss_request *req)
 }
 
 /* -EMSGSIZE past max bytes; exactly max is fine. */
-TEST(read_all_max)
+TEST_S(read_all_max)
 {
     static const ss_handler h = { .handle = read_all_max_handle };
     char text[3001];
@@ -430,7 +443,7 @@ static int big_handle(ss_request *req)
 }
 
 /* A big write never short-writes: every byte arrives, in order. */
-TEST(write_big_buffer)
+TEST_S(write_big_buffer)
 {
     static const ss_handler h = { .handle = big_handle };
     big_buf = malloc(BIG_WRITE);
@@ -463,7 +476,7 @@ static int many_handle(ss_request *req)
 }
 
 /* Many small writes arrive complete and in order. */
-TEST(write_many_small)
+TEST_S(write_many_small)
 {
     static const ss_handler h = { .handle = many_handle };
     start((ss_config){ .handler = &h });
@@ -506,7 +519,7 @@ static int wbuf_handle(ss_request *req)
 }
 
 /* wbufsize > 0 buffers writes until ss_flush() (or the end of the request). */
-TEST(wbufsize_buffers_until_flush)
+TEST_S(wbufsize_buffers_until_flush)
 {
     static const ss_handler h = { .handle = wbuf_handle };
     start((ss_config){ .handler = &h, .wbufsize = 1024 });
@@ -537,7 +550,7 @@ static int flush_nothing_handle(ss_request *req)
 }
 
 /* ss_flush with nothing buffered (wbufsize 0) succeeds. */
-TEST(flush_unbuffered)
+TEST_S(flush_unbuffered)
 {
     static const ss_handler h = { .handle = flush_nothing_handle };
     start((ss_config){ .handler = &h });
@@ -558,7 +571,7 @@ static int writef_handle(ss_request *req)
 }
 
 /* ss_writef formats any length and returns the byte count. */
-TEST(writef)
+TEST_S(writef)
 {
     static const ss_handler h = { .handle = writef_handle };
     start((ss_config){ .handler = &h });
@@ -604,7 +617,7 @@ static int timeout_handle(ss_request *req)
 }
 
 /* request_timeout bounds every read with -ETIMEDOUT. */
-TEST(request_timeout_reads)
+TEST_S(request_timeout_reads)
 {
     static const ss_handler h = { .handle = timeout_handle };
     start((ss_config){ .handler = &h, .request_timeout = 0.2 });
@@ -620,6 +633,7 @@ TEST(request_timeout_reads)
 
 static ssize_t tw_ret;
 static double tw_elapsed;
+static atomic_int tw_done;
 
 static int timeout_write_handle(ss_request *req)
 {
@@ -629,17 +643,20 @@ static int timeout_write_handle(ss_request *req)
     tw_ret = ss_write(req, big, n);
     tw_elapsed = h_now() - t0;
     free(big);
+    atomic_store(&tw_done, 1);
     return 0;
 }
 
 /* A write to a client that never reads fails with -ETIMEDOUT too. */
-TEST(request_timeout_write)
+TEST_S(request_timeout_write)
 {
     static const ss_handler h = { .handle = timeout_write_handle };
-    ss_server *s = h_server_new(&(ss_config){
-        .listen = "tcp://127.0.0.1:0", .handler = &h, .request_timeout = 0.3 });
+    ss_server *s = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                              .request_timeout = 0.3, .strategy = g_strategy });
     int c = h_connect(s);
     CHECK_EQ_INT(ss_handle_request(s), 0);
+    /* (Returns once the request started elsewhere under other strategies.) */
+    CHECK(WAIT_FOR(atomic_load(&tw_done), 20));
     CHECK_EQ_INT(tw_ret, -ETIMEDOUT);
     CHECK_LT_DBL(tw_elapsed, 5.0);
     close(c);
@@ -658,7 +675,7 @@ static int nodelay_handle(ss_request *req)
 }
 
 /* tcp_nodelay sets TCP_NODELAY on the request's socket; not set by default. */
-TEST(tcp_nodelay)
+TEST_S(tcp_nodelay)
 {
     static const ss_handler h = { .handle = nodelay_handle };
     start((ss_config){ .handler = &h, .tcp_nodelay = true });
@@ -671,7 +688,7 @@ TEST(tcp_nodelay)
 
 /* ---- SIGPIPE ----------------------------------------------------------- */
 
-static atomic_int sp_client_gone;
+static atomic_int sp_client_gone, sp_done;
 static int sp_err, sp_flush_err;
 
 static int sigpipe_handle(ss_request *req)
@@ -686,6 +703,7 @@ static int sigpipe_handle(ss_request *req)
             sp_err = (int)w;
     }
     sp_flush_err = ss_flush(req);
+    atomic_store(&sp_done, 1);
     return 0;
 }
 
@@ -693,20 +711,22 @@ static void sigpipe_test(const char *listen, size_t wbufsize)
 {
     static const ss_handler h = { .handle = sigpipe_handle };
     CHECK(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
-    ss_server *s = h_server_new(&(ss_config){ .listen = listen, .handler = &h, .wbufsize = wbufsize });
+    ss_server *s = h_server_new(&(ss_config){ .listen = listen, .handler = &h, .wbufsize = wbufsize,
+                                              .strategy = g_strategy });
     int c = h_connect(s);
     close(c);
     atomic_store(&sp_client_gone, 1);
     CHECK_EQ_INT(ss_handle_request(s), 0);
+    CHECK(WAIT_FOR(atomic_load(&sp_done), 20));
     /* We are still alive, and the write failed. */
     CHECK_MSG(sp_err == -EPIPE || sp_err == -ECONNRESET, "ss_write to a closed client returned %d",
               sp_err);
     ss_server_close(s);
 }
 
-TEST(sigpipe_never_kills_tcp) { sigpipe_test("tcp://127.0.0.1:0", 0); }
-TEST(sigpipe_never_kills_tcp_buffered) { sigpipe_test("tcp://127.0.0.1:0", 100000); }
-TEST(sigpipe_never_kills_unix) { sigpipe_test(h_url("unix:", "s"), 0); }
+TEST_S(sigpipe_never_kills_tcp) { sigpipe_test("tcp://127.0.0.1:0", 0); }
+TEST_S(sigpipe_never_kills_tcp_buffered) { sigpipe_test("tcp://127.0.0.1:0", 100000); }
+TEST_S(sigpipe_never_kills_unix) { sigpipe_test(h_url("unix:", "s"), 0); }
 
 /* ---- ss_sleep ---------------------------------------------------------- */
 
@@ -718,7 +738,7 @@ static int sleep_handle(ss_request *req)
     return ss_writef(req, "%d %s\n", r, el >= 0.09 && el < 3 ? "ok" : "badtime") < 0 ? -EIO : 0;
 }
 
-TEST(sleep_sleeps)
+TEST_S(sleep_sleeps)
 {
     static const ss_handler h = { .handle = sleep_handle };
     start((ss_config){ .handler = &h });

@@ -55,21 +55,30 @@ static void serve_one_exchange(ss_server *srv)
 }
 
 /* A socket file nobody listens on (a dead server's) is replaced. */
-static void stale_test(const char *scheme, int type)
+static void stale_test_s(const char *scheme, int type, ss_strategy strategy)
 {
     const char *path = h_path("stale.sock");
     close(bind_at(path, type, true)); /* the file stays, the socket is gone */
     CHECK(h_exists(path));
     char url[600];
     snprintf(url, sizeof url, "%s%s", scheme, path);
-    ss_server *srv = h_server_new(&(ss_config){ .listen = url, .handler = &h_echo_line_handler });
+    ss_server *srv = h_server_new(&(ss_config){ .listen = url, .handler = &h_echo_line_handler,
+                                                .strategy = strategy });
     serve_one_exchange(srv);
     ss_server_close(srv);
     CHECK(!h_exists(path));
 }
 
+static void stale_test(const char *scheme, int type)
+{
+    stale_test_s(scheme, type, SS_SYNC);
+}
+
 TEST(stale_socket_replaced_stream) { stale_test("unix:", SOCK_STREAM); }
 TEST(stale_socket_replaced_dgram) { stale_test("unix-dgram:", SOCK_DGRAM); }
+TEST(stale_socket_replaced_stream_pool) { stale_test_s("unix:", SOCK_STREAM, SS_POOL); }
+TEST(stale_socket_replaced_stream_event) { stale_test_s("unix:", SOCK_STREAM, SS_EVENT); }
+TEST(stale_socket_replaced_dgram_event) { stale_test_s("unix-dgram:", SOCK_DGRAM, SS_EVENT); }
 
 /* A socket file a live server listens on is left alone: EADDRINUSE. */
 static void live_test(const char *scheme, int type)

@@ -1,8 +1,11 @@
 /* chat.c: the chat handler: each line the client sends goes to the room, which relays it. */
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -44,7 +47,8 @@ static int chat_setup(ss_request *req)
         free(c);
         return ss_request_fail(req, err, "cannot join the chat room: %s", ss_strerror(err));
     }
-    int rc = room_join(c->room, c->id, ss_request_fd(req), c->ack, ss_request_peer_str(req));
+    int rc = room_join(c->room, req, c->id, ss_request_fd(req), c->ack,
+                       ss_request_peer_str(req));
     if (rc < 0) {
         close(c->ack);
         free(c);
@@ -69,7 +73,7 @@ static int chat_handle(ss_request *req)
         }
         if (is_quit(line, len))
             return 0;
-        int rc = room_say(c->room, c->id, line, len);
+        int rc = room_say(c->room, req, c->id, line, len);
         if (rc < 0)
             return ss_request_fail(req, rc, "cannot reach the chat room: %s", ss_strerror(rc));
     }
@@ -78,27 +82,40 @@ static int chat_handle(ss_request *req)
     return (int)n;
 }
 
+static double now_secs(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Wait until the broker has sent what it queued for us, since the
- * connection is shut down once finish returns. ss_sleep() lets the wait
- * yield to an event loop and ends at a drain deadline. */
+ * connection is shut down once finish returns. ss_wait_fd() yields to an
+ * event loop (or polls, elsewhere) and ends at a drain deadline; `ack` is
+ * non-blocking, so reading it never blocks either. */
 static void wait_broker(ss_request *req, int ack)
 {
-    double step = 0.0002, waited = 0;
+    double give_up = now_secs() + LEAVE_WAIT_SECS;
     uint64_t count;
 
-    while (read(ack, &count, sizeof count) < 0 && (errno == EAGAIN || errno == EINTR)) {
-        if (waited >= LEAVE_WAIT_SECS || ss_sleep(req, step) < 0)
+    for (;;) {
+        if (read(ack, &count, sizeof count) == (ssize_t)sizeof count)
             return;
-        waited += step;
-        if (step < 0.02)
-            step *= 2;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return;
+        double left = give_up - now_secs();
+        if (left <= 0 || ss_wait_fd(req, ack, POLLIN, left) < 0)
+            return;
     }
 }
 
 static int chat_finish(ss_request *req)
 {
     struct chatter *c = ss_request_data(req);
-    int rc = room_leave(c->room, c->id);
+    int rc = room_leave(c->room, req, c->id);
 
     if (rc == 0)
         wait_broker(req, c->ack);

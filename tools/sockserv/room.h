@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sockserv.h"
+
 /*
  * The broker runs in a thread of the serving process and owns one end of a
  * Unix datagram socketpair. Handlers, in any thread or in a forked child,
@@ -18,6 +20,9 @@ struct room;
 
 /* How long the output still queued for a member that left may take. */
 #define ROOM_LEAVE_SECS 3
+/* How long a handler waits for room in the broker's queue before giving up
+ * on a message (the broker never blocks, so only a flood makes it wait). */
+#define ROOM_SEND_SECS 10.0
 
 /* Create the room and start its broker thread. `max_text` is the longest
  * line room_say() takes; `backlog` the most bytes queued for one member.
@@ -29,18 +34,28 @@ void room_stop(struct room *room);
 
 /* A member id unique across threads and forked children. */
 uint64_t room_new_id(struct room *room);
+
+/*
+ * The three calls below are made by a request's hooks, under any strategy.
+ * They never block the calling thread: a message that does not fit in the
+ * broker's queue now is retried after ss_wait_fd(req, ...), which under the
+ * event strategy yields to the loop (a blocking send would stall every
+ * client of the loop) and elsewhere polls. They fail with -ETIMEDOUT after
+ * ROOM_SEND_SECS, or -ECANCELED past a drain deadline.
+ */
 /* Enter the room: the broker takes a copy of `fd` (the client's connection)
  * to write to it, `peer` to name the member, and a copy of `ack`, an eventfd
  * it adds 1 to once it is done with the member after room_leave(): the
  * connection must stay open until then. Returns 0 or -errno. */
-int room_join(struct room *room, uint64_t id, int fd, int ack, const char *peer);
+int room_join(struct room *room, ss_request *req, uint64_t id, int fd, int ack,
+              const char *peer);
 /* Send a line (without its end of line) to every member, the sender
  * included, as "PEER TEXT\n". Returns 0 or -errno (-EMSGSIZE past max_text). */
-int room_say(struct room *room, uint64_t id, const char *text, size_t len);
+int room_say(struct room *room, ss_request *req, uint64_t id, const char *text, size_t len);
 /* Leave the room: no more lines go to the member; what is queued for it is
  * sent (for at most ROOM_LEAVE_SECS), then its `ack` eventfd is signalled.
  * Returns 0 or -errno. */
-int room_leave(struct room *room, uint64_t id);
+int room_leave(struct room *room, ss_request *req, uint64_t id);
 
 /* The connected members' peer strings, one a line, then a count line, in a
  * malloc'd string the caller frees; NULL with errno set when out of memory. */

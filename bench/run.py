@@ -1,0 +1,810 @@
+#!/usr/bin/env python3
+"""run.py: sockserv's side-by-side benchmark: our echo in each strategy against peer servers, interleaved round by round.
+
+Run by `make bench` (see docs/PERFORMANCE.md for what is measured and how to
+read it). Python 3 standard library only.
+
+For each workload, every server it concerns runs once per round, in an order
+that rotates from round to round; a run starts the server pinned to CPU 0,
+runs bench/loadgen pinned to CPU 1 for a warm-up and a measured window, and
+samples the server's CPU time (user+sys of the process, its threads and its
+children, reaped ones included) and memory from /proc at the window's edges.
+The medians over the rounds and their ratios to the peers, checked against
+the targets of issue 3, go into docs/PERFORMANCE.md between the markers.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import select
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+APT_HINT = "apt-get install libuv1-dev libst-dev"
+BEGIN = "<!-- bench:results:begin (written by bench/run.py: do not edit by hand) -->"
+END = "<!-- bench:results:end -->"
+SERVER_CPU, LOAD_CPU = 0, 1
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- what runs
+
+class Workload:
+    def __init__(self, name, title, args, servers, setup_timeout=30.0):
+        self.name, self.title, self.args, self.servers = name, title, args, servers
+        self.setup_timeout = setup_timeout
+
+    def connections(self):
+        return int(self.args[self.args.index("--connections") + 1])
+
+
+# Source addresses for connect-per-request: a client opening ~30,000
+# connections a second to one address:port spends its time searching the
+# 28,000 ephemeral ports (all in TIME_WAIT) for a free 4-tuple; spreading over
+# 127.0.0.1..16 (loopback, like the rest) removes that client-side cost.
+WORKLOADS = [
+    Workload("pingpong50", "50 connections, 64-byte lines, ping-pong",
+             ["--mode", "pingpong", "--connections", "50", "--size", "64"],
+             ["event", "threading", "epoll", "libuv", "st", "py-threading"]),
+    Workload("pingpong10k", "10,000 concurrent connections, 64-byte ping-pong",
+             ["--mode", "pingpong", "--connections", "10000", "--size", "64"],
+             ["event", "epoll", "libuv", "st"], setup_timeout=60.0),
+    Workload("connect50", "new connection per request (connect, one line, close), 50 at a time",
+             ["--mode", "connect", "--connections", "50", "--size", "64", "--src-addrs", "16"],
+             ["event", "threading", "forking", "pool", "epoll", "libuv", "st",
+              "py-threading", "py-forking"]),
+    Workload("msg16k", "10 connections, 16 KiB messages, ping-pong",
+             ["--mode", "pingpong", "--connections", "10", "--size", "16384"],
+             ["event", "threading", "epoll", "libuv", "st"]),
+    Workload("pool50", "pool, 50 connections (64-byte ping-pong, each connection 100 requests then a new one)",
+             ["--mode", "pingpong", "--connections", "50", "--size", "64", "--per-conn", "100"],
+             ["pool", "threading"]),
+]
+WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
+FORKING = ("forking", "py-forking")  # servers with child processes
+# A run during which other work took more than this share of either core is
+# run again (at most --retries times); the last attempt counts.
+DISTURBED = 0.05
+
+
+def server_commands(build):
+    """name -> (argv, kind, description). kind: ours | peer | cpeer (built here)."""
+    ss = os.path.join(build, "sockserv")
+    listen = ["--listen", "tcp://127.0.0.1:0"]
+    peers = os.path.join(build, "bench", "peers")
+    py = [sys.executable, os.path.join(HERE, "peers", "py_echo.py")]
+    return {
+        "event": ([ss, "echo", "--mode", "event", "--workers", "1"] + listen, "ours",
+                  "sockserv echo --mode event --workers 1 (one loop: the server has one core)"),
+        "threading": ([ss, "echo", "--mode", "threading"] + listen, "ours",
+                      "sockserv echo --mode threading"),
+        "forking": ([ss, "echo", "--mode", "forking"] + listen, "ours",
+                    "sockserv echo --mode forking (max_children 40)"),
+        "pool": ([ss, "echo", "--mode", "pool"] + listen, "ours",
+                 "sockserv echo --mode pool (default: 2 x %d CPUs = %d workers; a worker holds "
+                 "a connection for its life, so --workers 1 would serve one client at a time)"
+                 % (os.cpu_count() or 1, 2 * (os.cpu_count() or 1))),
+        "epoll": ([os.path.join(peers, "epoll_echo"), "0"], "peer",
+                  "bench/peers/epoll_echo.c: raw epoll, one thread, level-triggered"),
+        "libuv": ([os.path.join(peers, "uv_echo"), "0"], "cpeer",
+                  "bench/peers/uv_echo.c: libuv %s, one loop" % pkg_version("libuv")),
+        "st": ([os.path.join(peers, "st_echo"), "0"], "cpeer",
+               "bench/peers/st_echo.c: State Threads %s, a green thread per connection, one thread"
+               % pkg_version("st")),
+        "py-threading": (py + ["threading", "0"], "peer",
+                         "bench/peers/py_echo.py: Python %s socketserver.ThreadingTCPServer"
+                         % platform.python_version()),
+        "py-forking": (py + ["forking", "0"], "peer",
+                       "bench/peers/py_echo.py: Python %s socketserver.ForkingTCPServer"
+                       % platform.python_version()),
+    }
+
+
+# Targets of issue 3. kind "ratio": metric(a) / metric(b) compared with the
+# bound; kind "abs": metric(a) compared with the bound.
+TARGETS = [
+    ("pingpong50", "ratio", "event", "st", "rps", ">=", 1.0, "event requests/s >= State Threads"),
+    ("pingpong50", "ratio", "event", "st", "cpu_us", "<=", 1.0, "event CPU/request <= State Threads"),
+    ("pingpong50", "ratio", "threading", "py-threading", "rps", ">=", 1.5,
+     "threading requests/s >= 1.5x Python ThreadingTCPServer"),
+    ("pingpong50", "ratio", "threading", "py-threading", "cpu_us", "<=", 0.6,
+     "threading CPU/request <= 0.6x Python ThreadingTCPServer"),
+    ("pingpong10k", "ratio", "event", "epoll", "rps", ">=", 0.9, "event requests/s >= 0.9x raw epoll"),
+    ("pingpong10k", "abs", "event", None, "rss_per_conn_kib", "<=", 10.0, "event RSS <= 10 KiB per connection"),
+    ("connect50", "ratio", "event", "epoll", "rps", ">=", 1.0, "event requests/s >= raw epoll"),
+    ("connect50", "ratio", "threading", "py-threading", "rps", ">=", 1.5,
+     "threading requests/s >= 1.5x Python threading"),
+    ("connect50", "ratio", "forking", "py-forking", "rps", ">=", 10.0,
+     "forking requests/s >= 10x Python ForkingTCPServer"),
+    ("msg16k", "ratio", "event", "st", "mbps", ">=", 0.9, "event MB/s >= 0.9x State Threads"),
+    ("pool50", "ratio", "pool", "threading", "rps", ">=", 0.9, "pool requests/s >= 0.9x threading"),
+    ("pool50", "threads", "pool", "threading", "threads", "<=", None, "pool thread count bounded"),
+]
+
+METRIC_NAMES = {"rps": "requests/s", "cpu_us": "CPU/request", "mbps": "MB/s",
+                "rss_per_conn_kib": "KiB/connection", "threads": "threads"}
+
+
+# ---------------------------------------------------------------- helpers
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def pkg_version(name):
+    if not shutil.which("pkg-config"):
+        return "?"
+    r = subprocess.run(["pkg-config", "--modversion", name], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else "?"
+
+
+def build_c_peers(build, wanted):
+    """Compile the peers that need Debian packages; returns {name: reason} for
+    those that cannot be built (they are skipped, loudly)."""
+    missing = {}
+    out = os.path.join(build, "bench", "peers")
+    os.makedirs(out, exist_ok=True)
+    cc = os.environ.get("CC") or "cc"
+    flags = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-g", "-Wall", "-Wextra", "-Wshadow",
+             "-Wstrict-prototypes", "-Wmissing-prototypes"]
+    for name, src, pkg, deb in (("libuv", "uv_echo.c", "libuv", "libuv1-dev"),
+                                ("st", "st_echo.c", "st", "libst-dev")):
+        if name not in wanted:
+            continue
+        source = os.path.join(HERE, "peers", src)
+        binary = os.path.join(out, src[:-2])
+        have_pc = shutil.which("pkg-config") and subprocess.run(
+            ["pkg-config", "--exists", pkg]).returncode == 0
+        if not have_pc:
+            missing[name] = "%s is not installed" % deb
+            continue
+        if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(source):
+            continue
+        pc = subprocess.run(["pkg-config", "--cflags", "--libs", pkg], capture_output=True, text=True)
+        cmd = [cc] + flags + ["-o", binary, source] + pc.stdout.split()
+        log("building the %s peer: %s" % (name, " ".join(shlex.quote(c) for c in cmd)))
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.stderr.write(r.stdout + r.stderr)
+            missing[name] = "could not be built (%s)" % (r.stderr.strip().splitlines() or ["?"])[-1]
+    return missing
+
+
+class LineReader:
+    """Lines from a pipe, each wait bounded by a deadline."""
+
+    def __init__(self, f):
+        self.fd = f.fileno()
+        self.buf = b""
+        self.eof = False
+
+    def readline(self, deadline):
+        while b"\n" not in self.buf:
+            if self.eof:
+                line, self.buf = self.buf, b""
+                return line.decode(errors="replace") or None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no output in time")
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    self.eof = True
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode(errors="replace")
+
+
+# ---------------------------------------------------------------- /proc
+
+def read_stat(pid):
+    """(own ticks, reaped children's ticks, threads) of a process."""
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    rest = s[s.rindex(")") + 2:].split()
+    # rest[i] is field i+3 of proc(5): utime 14, stime 15, cutime 16, cstime 17, num_threads 20.
+    return int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14]), int(rest[17])
+
+
+def descendants(pid):
+    """Every live descendant of pid (children files if the kernel has them, else a /proc scan)."""
+    kids = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                s = f.read()
+        except OSError:
+            continue
+        ppid = int(s[s.rindex(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for k in kids.get(p, []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def core_ticks(cpu):
+    """(busy, softirq+irq) ticks of one CPU from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%d " % cpu):
+                v = [int(x) for x in line.split()[1:]]
+                # user nice system idle iowait irq softirq steal ...
+                return sum(v[:8]) - v[3] - v[4], v[5] + v[6]
+    return 0, 0
+
+
+def cpu_seconds(pid, children):
+    """User+sys seconds of pid, its threads, the children it reaped and (children:
+    True) its live descendants."""
+    for _ in range(10):
+        own, reaped, _ = read_stat(pid)
+        total = 0
+        for k in (descendants(pid) if children else ()):
+            try:
+                kown, kreaped, _ = read_stat(k)
+            except (OSError, ValueError, IndexError):
+                continue
+            total += kown + kreaped
+        own2, reaped2, _ = read_stat(pid)
+        if reaped2 == reaped:  # no child was reaped while we looked
+            return (own2 + reaped2 + total) / CLK_TCK
+    return (own2 + reaped2 + total) / CLK_TCK
+
+
+def status_kib(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def memory(pid, children):
+    """(RSS KiB of pid and (children: True) its descendants, VmHWM KiB of pid,
+    threads, processes)."""
+    rss = status_kib(pid, "VmRSS")
+    hwm = status_kib(pid, "VmHWM")
+    threads = read_stat(pid)[2]
+    procs = 1
+    for k in (descendants(pid) if children else ()):
+        try:
+            rss += status_kib(k, "VmRSS")
+            threads += read_stat(k)[2]
+            procs += 1
+        except (OSError, ValueError, IndexError):
+            pass
+    return rss, hwm, threads, procs
+
+
+class Sampler(threading.Thread):
+    """Peaks of memory, threads and processes while the window runs."""
+
+    def __init__(self, pid, children):
+        super().__init__(daemon=True)
+        self.pid, self.children = pid, children
+        self.stop = threading.Event()
+        self.rss = self.threads = self.procs = 0
+
+    def take(self):
+        try:
+            rss, _, threads, procs = memory(self.pid, self.children)
+        except (OSError, ValueError, IndexError):
+            return
+        self.rss = max(self.rss, rss)
+        self.threads = max(self.threads, threads)
+        self.procs = max(self.procs, procs)
+
+    def run(self):
+        while not self.stop.wait(0.1):
+            self.take()
+
+
+# ---------------------------------------------------------------- one run
+
+def pin(cpu, argv, pinned):
+    return (["taskset", "-c", str(cpu)] + argv) if pinned else argv
+
+
+def start_server(argv, pinned):
+    err = tempfile.TemporaryFile()
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.Popen(pin(SERVER_CPU, argv, pinned), stdout=subprocess.PIPE, stderr=err,
+                            stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    reader = LineReader(proc.stdout)
+    deadline = time.monotonic() + 15
+    try:
+        while True:
+            line = reader.readline(deadline)
+            if line is None:
+                raise RuntimeError("exited before its ready line")
+            m = re.search(r"tcp://127\.0\.0\.1:(\d+)", line)
+            if m:
+                return proc, int(m.group(1)), err, line.strip()
+    except Exception:
+        stop_server(proc)
+        err.seek(0)
+        raise RuntimeError("server %s did not start: %s" % (argv[0], err.read().decode(errors="replace")[-500:]))
+
+
+def stop_server(proc):
+    """SIGTERM, then SIGKILL for anything of its process group still there."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # its group: leftover forked children
+    except ProcessLookupError:
+        pass
+    if proc.poll() is None:
+        proc.wait(10)
+    if proc.stdout:
+        proc.stdout.close()
+    return proc.returncode
+
+
+def run_once(args, workload, name, argv, round_no):
+    pinned = args.pinned
+    kids = name in FORKING  # only then is /proc scanned for descendants
+    proc, port, err, ready = start_server(argv, pinned)
+    lg = None
+    sampler = Sampler(proc.pid, kids)
+    try:
+        time.sleep(0.2)
+        rss_idle = memory(proc.pid, kids)[0]
+        lg_argv = [args.loadgen, "--port", str(port), "--duration", str(args.duration),
+                   "--warmup", str(args.warmup), "--setup-timeout", str(workload.setup_timeout),
+                   "--hold", "--label", "%s/%s" % (workload.name, name)] + workload.args
+        lg = subprocess.Popen(pin(LOAD_CPU, lg_argv, pinned), stdout=subprocess.PIPE,
+                              stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        reader = LineReader(lg.stdout)
+        deadline = time.monotonic() + workload.setup_timeout + args.warmup + args.duration + 60
+        cpu0 = cpu1 = None
+        mem_end = (0, 0, 0, 0)
+        result = None
+        while True:
+            line = reader.readline(deadline)
+            if line is None:
+                break
+            if line.startswith("# window start"):
+                core0, lcore0 = core_ticks(SERVER_CPU), core_ticks(LOAD_CPU)
+                me0 = time.process_time()
+                cpu0 = cpu_seconds(proc.pid, kids)
+                sampler.start()
+            elif line.startswith("# window end"):
+                cpu1 = cpu_seconds(proc.pid, kids)
+                core1, lcore1 = core_ticks(SERVER_CPU), core_ticks(LOAD_CPU)
+                me1 = time.process_time()
+                sampler.take()
+                mem_end = memory(proc.pid, kids)
+                sampler.stop.set()
+                lg.stdin.write(b"\n")
+                lg.stdin.flush()
+            elif line.startswith('{"loadgen"'):
+                result = json.loads(line)
+        lg.wait(30)
+        lg_err = lg.stderr.read().decode(errors="replace").strip()
+    finally:
+        sampler.stop.set()
+        if lg and lg.poll() is None:
+            lg.kill()
+            lg.wait()
+        status = stop_server(proc)
+    err.seek(0)
+    server_err = err.read().decode(errors="replace").strip()
+    err.close()
+    if result is None or cpu0 is None or cpu1 is None:
+        raise RuntimeError("loadgen gave no result: %s" % lg_err[-500:])
+    req = result["requests"]
+    secs = result["seconds"]
+    rss_end = mem_end[0]
+    core_busy = (core1[0] - core0[0]) / CLK_TCK
+    core_irq = (core1[1] - core0[1]) / CLK_TCK
+    # CPU 1 runs loadgen and this script; anything else there is others' load.
+    load_other = ((lcore1[0] - lcore0[0]) - (lcore1[1] - lcore0[1])) / CLK_TCK \
+        - result["client_cpu_seconds"] - (me1 - me0)
+    return {
+        "workload": workload.name, "server": name, "round": round_no,
+        "rps": result["rps"], "mbps": result["mb_per_s"], "requests": req,
+        "p50_us": result["latency_us"]["p50"], "p99_us": result["latency_us"]["p99"],
+        "p999_us": result["latency_us"]["p999"],
+        "errors": result["errors"], "error_kinds": result["error_kinds"],
+        "cpu_s": cpu1 - cpu0,
+        "cpu_us": (cpu1 - cpu0) / req * 1e6 if req else None,
+        "cpu_util": (cpu1 - cpu0) / secs if secs else None,
+        "client_cpu_util": result["client_cpu_seconds"] / secs if secs else None,
+        # Everything CPU 0 did in the window: the server, the network stack's
+        # softirq work done there (not charged to any process), and any other
+        # task that ran there (others' load: shown so a disturbed run shows).
+        "core_us": core_busy / req * 1e6 if req and pinned else None,
+        "core_softirq_util": core_irq / secs if secs and pinned else None,
+        "core_other_util": max(0.0, core_busy - core_irq - (cpu1 - cpu0)) / secs if secs and pinned else None,
+        "load_core_other_util": max(0.0, load_other) / secs if secs and pinned else None,
+        "ready_line": ready,
+        "rss_idle_kib": rss_idle, "rss_end_kib": rss_end,
+        "rss_peak_kib": max(sampler.rss, rss_end), "hwm_kib": mem_end[1],
+        "threads": max(sampler.threads, mem_end[2]), "procs": max(sampler.procs, mem_end[3]),
+        "rss_per_conn_kib": (rss_end - rss_idle) / workload.connections(),
+        "server_stderr_lines": len(server_err.splitlines()) if server_err else 0,
+        "server_stderr_tail": server_err[-300:], "loadgen_stderr": lg_err[-300:],
+        "exit_status": status,
+    }
+
+
+def disturbance(r):
+    """The larger share of a core that other work took during the window."""
+    return max(r.get("core_other_util") or 0.0, r.get("load_core_other_util") or 0.0)
+
+
+def log_run(done, total, r):
+    log("[%d/%d] %-11s r%d %-12s %9s req/s %8.1f MB/s  p99 %7.0f us  cpu %6.2f us/req"
+        "  core0 %s us/req  rss %7.1f MiB  thr %5d  err %d  others %s/%s%s"
+        % (done, total, r["workload"], r["round"], r["server"], fmt_int(r["rps"]), r["mbps"], r["p99_us"],
+           r["cpu_us"] or 0, fmt(r["core_us"], "%.2f"), r["rss_peak_kib"] / 1024, r["threads"], r["errors"],
+           fmt(pct(r["core_other_util"]), "%.0f%%"), fmt(pct(r["load_core_other_util"]), "%.0f%%"),
+           "  (server stderr: %s)" % r["server_stderr_tail"].splitlines()[-1]
+           if r["server_stderr_lines"] else ""))
+
+
+# ---------------------------------------------------------------- summary
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(runs):
+    """(workload, server) -> medians over the rounds."""
+    by = {}
+    for r in runs:
+        by.setdefault((r["workload"], r["server"]), []).append(r)
+    out = {}
+    for key, rs in by.items():
+        m = {k: median([r[k] for r in rs]) for k in
+             ("rps", "mbps", "p50_us", "p99_us", "p999_us", "cpu_us", "cpu_util", "client_cpu_util",
+              "core_us", "core_softirq_util", "core_other_util", "load_core_other_util",
+              "rss_peak_kib", "rss_end_kib", "rss_idle_kib", "rss_per_conn_kib")}
+        m["threads"] = max(r["threads"] for r in rs)
+        m["procs"] = max(r["procs"] for r in rs)
+        m["errors"] = sum(r["errors"] for r in rs)
+        m["server_stderr_lines"] = sum(r["server_stderr_lines"] for r in rs)
+        m["rounds"] = len(rs)
+        m["per_round"] = {r["round"]: r for r in rs}
+        out[key] = m
+    return out
+
+
+def evaluate(summary, skipped):
+    """One row per target: (workload, text, measured text, verdict, detail)."""
+    rows = []
+    for wl, kind, a, b, metric, op, bound, text in TARGETS:
+        sa = summary.get((wl, a))
+        sb = summary.get((wl, b)) if b else None
+        if sa is None or (b and sb is None):
+            why = []
+            for n in (a, b):
+                if n and (wl, n) not in summary:
+                    why.append("%s %s" % (n, "skipped: " + skipped[n] if n in skipped else "not run"))
+            rows.append((wl, text, "not measured (%s)" % "; ".join(why), "n/a", None))
+            continue
+        if kind == "threads":
+            cpus = os.cpu_count() or 1
+            limit = 2 * cpus + 2  # the workers, the serving thread, and one to spare
+            ok = sa["threads"] <= limit
+            measured = "pool %d threads at most (%d workers); threading %d" % (
+                sa["threads"], 2 * cpus, sb["threads"])
+            rows.append((wl, text, measured, "met" if ok else "missed (limit %d)" % limit, None))
+            continue
+        va = sa[metric]
+        if kind == "abs":
+            ratio, unit = va, " KiB"
+        else:
+            vb = sb[metric]
+            ratio, unit = (va / vb if va is not None and vb else None), "x"
+        if ratio is None:
+            rows.append((wl, text, "no data", "n/a", None))
+            continue
+        if op == ">=":
+            ok = ratio >= bound
+            miss = (bound - ratio) / bound * 100
+        else:
+            ok = ratio <= bound
+            miss = (ratio - bound) / bound * 100
+        rng = ""
+        if kind == "ratio":
+            pr = []
+            for rnd, ra in sa["per_round"].items():
+                rb = sb["per_round"].get(rnd)
+                if rb and ra.get(metric) is not None and rb.get(metric):
+                    pr.append(ra[metric] / rb[metric])
+            if len(pr) > 1:
+                rng = " (rounds %.2f-%.2f)" % (min(pr), max(pr))
+            measured = "%.2f%s%s: %s %s vs %s %s" % (ratio, unit, rng, a, fmt_metric(metric, va), b,
+                                                    fmt_metric(metric, sb[metric]))
+        else:
+            measured = "%.1f%s" % (ratio, unit)
+        verdict = "met" if ok else "missed by %s%%" % ("%.1f" % miss if miss < 9.95 else "%.0f" % miss)
+        rows.append((wl, text, measured, verdict, ratio))
+    return rows
+
+
+def fmt_metric(metric, v):
+    if v is None:
+        return "-"
+    if metric == "rps":
+        return "%s/s" % fmt_int(v)
+    if metric == "cpu_us":
+        return "%.2f us" % v
+    if metric == "mbps":
+        return "%.0f MB/s" % v
+    return "%.1f" % v
+
+
+def pct(v):
+    return None if v is None else v * 100
+
+
+def fmt_int(v):
+    return "-" if v is None else "{:,}".format(int(round(v)))
+
+
+def fmt(v, spec):
+    return "-" if v is None else spec % v
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+            "python": platform.python_version()}
+
+
+def markdown(args, summary, rows, skipped, commands, started):
+    m = machine()
+    lines = [BEGIN, "", "## Results", ""]
+    lines.append("- Command: `%s`" % args.command)
+    lines.append("- Date: %s" % started.strftime("%Y-%m-%d %H:%M UTC"))
+    lines.append("- Machine: %s CPUs (`nproc`), %s, Linux %s" % (m["nproc"], m["cpu"], m["kernel"]))
+    lines.append("- %d round%s; each run: %.1f s warm-up, then a %.1f s measured window"
+                 % (args.rounds, "" if args.rounds == 1 else "s", args.warmup, args.duration))
+    if args.pinned:
+        lines.append("- Server pinned to CPU %d, load generator to CPU %d (`taskset -c`)"
+                     % (SERVER_CPU, LOAD_CPU))
+    else:
+        lines.append("- **Not pinned** (taskset missing or --no-pin): figures are noisier")
+    lines.append("- Servers:")
+    for name in sorted(commands):
+        if any(k[1] == name for k in summary) or name in skipped:
+            ready = [r["ready_line"] for k, v in summary.items() if k[1] == name
+                     for r in v["per_round"].values()]
+            extra = ""
+            if name == "st" and ready:
+                m = re.search(r"\((\w+)\)", ready[0])
+                extra = " (event system: %s%s)" % (m.group(1) if m else "?",
+                                                   ", as Debian builds libst: no epoll" if m and m.group(1) == "poll" else "")
+            lines.append("  - `%s`: %s%s%s" % (name, commands[name][2], extra,
+                                             " **(skipped: %s; %s)**" % (skipped[name], APT_HINT)
+                                             if name in skipped else ""))
+    lines += ["", "### Targets (issue 3)", "",
+              "| workload | target | measured (ratio of medians) | verdict |", "|---|---|---|---|"]
+    for wl, text, measured, verdict, _ in rows:
+        lines.append("| %s | %s | %s | %s |" % (wl, text, measured,
+                                                 "**%s**" % verdict if verdict.startswith("missed") else verdict))
+    for w in WORKLOADS:
+        names = [s for s in w.servers if (w.name, s) in summary]
+        if not names:
+            continue
+        lines += ["", "### %s: %s" % (w.name, w.title), "",
+                  "`loadgen %s`" % " ".join(w.args), "",
+                  "| server | requests/s | MB/s | p50 us | p99 us | p99.9 us | server CPU us/req "
+                  "| server CPU | CPU 0 us/req | others' load | loadgen CPU | RSS peak MiB | %sthreads | errors |"
+                  % ("KiB/conn | " if w.name == "pingpong10k" else ""),
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|%s---:|---:|"
+                  % ("---:|" if w.name == "pingpong10k" else "")]
+        for s in names:
+            v = summary[(w.name, s)]
+            threads = "%d" % v["threads"] + (" (%d procs)" % v["procs"] if v["procs"] > 1 else "")
+            errs = "%d" % v["errors"] + (" (stderr: %d lines)" % v["server_stderr_lines"]
+                                         if v["server_stderr_lines"] else "")
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%s | %s |" % (
+                s, fmt_int(v["rps"]), fmt(v["mbps"], "%.1f"), fmt(v["p50_us"], "%.0f"),
+                fmt(v["p99_us"], "%.0f"), fmt(v["p999_us"], "%.0f"), fmt(v["cpu_us"], "%.2f"),
+                fmt(v["cpu_util"] and v["cpu_util"] * 100, "%.0f%%"),
+                fmt(v["core_us"], "%.2f"),
+                "%s / %s" % (fmt(pct(v["core_other_util"]), "%.0f%%"), fmt(pct(v["load_core_other_util"]), "%.0f%%")),
+                fmt(v["client_cpu_util"] and v["client_cpu_util"] * 100, "%.0f%%"),
+                fmt(v["rss_peak_kib"] and v["rss_peak_kib"] / 1024, "%.1f"),
+                fmt(v["rss_per_conn_kib"], "%.2f") + " | " if w.name == "pingpong10k" else "",
+                threads, errs))
+    lines += ["", "Medians over the rounds; errors, threads and processes: total or maximum over the rounds. "
+              "Server CPU: user+sys of the server's process, threads and children per request; "
+              "CPU 0: all the busy time of the server's core per request (the server plus the "
+              "network stack's softirq work done there); others' load: the share of CPU 0 / CPU 1 "
+              "that went to anything but the server / loadgen and this script (other processes, "
+              "ksoftirqd). A run where either passed %d%% was run again (at most %d times): %d of %d "
+              "runs were repeated." % (DISTURBED * 100, args.retries, args.repeated, args.nruns),
+              "Raw per-run figures: `%s`." % os.path.relpath(args.json, ROOT), "", END]
+    return "\n".join(lines)
+
+
+def write_doc(path, section):
+    text = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
+    if BEGIN in text and END in text:
+        head = text[:text.index(BEGIN)]
+        tail = text[text.index(END) + len(END):]
+        text = head + section + tail
+    else:
+        text = (text.rstrip("\n") + "\n\n" if text else "# Performance\n\n") + section + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# ---------------------------------------------------------------- main
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="sockserv's side-by-side echo benchmark (see docs/PERFORMANCE.md)")
+    p.add_argument("--quick", action="store_true", help="1 round of 1 s windows (a look, not a result)")
+    p.add_argument("--rounds", type=int, help="rounds (default 5)")
+    p.add_argument("--duration", type=float, help="measured window per run, seconds (default 3)")
+    p.add_argument("--warmup", type=float, help="warm-up per run, seconds (default 0.5)")
+    p.add_argument("--only", help="comma-separated workloads: " + ",".join(WORKLOAD_BY_NAME))
+    p.add_argument("--servers", help="comma-separated servers to run (default: all a workload concerns)")
+    p.add_argument("--build-dir", default=os.path.join(ROOT, "build"), help="CMake build directory")
+    p.add_argument("--output", default=os.path.join(ROOT, "docs", "PERFORMANCE.md"),
+                   help="the markdown file whose marked section is replaced")
+    p.add_argument("--no-write", action="store_true", help="print the table, do not touch --output")
+    p.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
+    p.add_argument("--retries", type=int, default=2,
+                   help="run again a run that other work disturbed (>%d%% of a core), at most this "
+                        "many times (default 2)" % (DISTURBED * 100))
+    p.add_argument("--json", help="raw results (default BUILD/bench/results.json)")
+    args = p.parse_args(argv)
+    args.rounds = args.rounds or (1 if args.quick else 5)
+    args.duration = args.duration or (1.0 if args.quick else 3.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
+    if args.rounds < 1 or args.duration <= 0 or args.warmup < 0:
+        p.error("--rounds must be >= 1, --duration > 0, --warmup >= 0")
+    args.build_dir = os.path.abspath(args.build_dir)
+    args.json = args.json or os.path.join(args.build_dir, "bench", "results.json")
+    args.workloads = WORKLOADS
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        bad = [n for n in names if n not in WORKLOAD_BY_NAME]
+        if bad:
+            p.error("unknown workload %s (have: %s)" % (", ".join(bad), ", ".join(WORKLOAD_BY_NAME)))
+        args.workloads = [WORKLOAD_BY_NAME[n] for n in names]
+    args.server_filter = None
+    if args.servers:
+        args.server_filter = {s.strip() for s in args.servers.split(",") if s.strip()}
+    args.command = "make bench" if os.environ.get("SOCKSERV_BENCH_VIA_MAKE") and not argv else \
+        " ".join(["python3 bench/run.py"] + [shlex.quote(a) for a in argv])
+    if os.environ.get("SOCKSERV_BENCH_VIA_MAKE") and argv:
+        args.command = "make bench BENCH_ARGS=%s" % shlex.quote(" ".join(argv))
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    args.loadgen = os.path.join(args.build_dir, "bench", "loadgen")
+    for need in (args.loadgen, os.path.join(args.build_dir, "sockserv")):
+        if not os.access(need, os.X_OK):
+            sys.exit("run.py: %s is missing: run `make` first" % need)
+    args.pinned = not args.no_pin
+    if args.pinned and not shutil.which("taskset"):
+        log("WARNING: taskset not found (util-linux): running unpinned")
+        args.pinned = False
+    if args.pinned and (os.cpu_count() or 1) < 2:
+        log("WARNING: fewer than 2 CPUs: running unpinned")
+        args.pinned = False
+    if args.pinned:
+        try:
+            os.sched_setaffinity(0, {LOAD_CPU})  # keep this script off the server's core
+        except OSError:
+            pass
+
+    commands = server_commands(args.build_dir)
+    plan = []
+    for w in args.workloads:
+        names = [s for s in w.servers if args.server_filter is None or s in args.server_filter]
+        if names:
+            plan.append((w, names))
+    wanted = {s for _, names in plan for s in names}
+    skipped = build_c_peers(args.build_dir, wanted)
+    for name, why in sorted(skipped.items()):
+        log("SKIPPING the %s peer: %s. To include it: %s" % (name, why, APT_HINT))
+    for name in sorted(wanted - set(skipped)):
+        if not os.access(commands[name][0][0], os.X_OK):
+            skipped[name] = "%s is missing (run `make`)" % commands[name][0][0]
+            log("SKIPPING %s: %s" % (name, skipped[name]))
+
+    total = sum(len([s for s in names if s not in skipped]) for _, names in plan) * args.rounds
+    log("%d runs: %d round(s) x %.1f s (+%.1f s warm-up), server on CPU %s, load on CPU %s"
+        % (total, args.rounds, args.duration, args.warmup,
+           SERVER_CPU if args.pinned else "any", LOAD_CPU if args.pinned else "any"))
+    runs = []
+    done = 0
+    for w, names in plan:
+        names = [s for s in names if s not in skipped]
+        for rnd in range(1, args.rounds + 1):
+            k = (rnd - 1) % len(names)
+            for name in names[k:] + names[:k]:  # the order rotates each round
+                done += 1
+                r = None
+                for attempt in range(1 + args.retries):
+                    try:
+                        r = run_once(args, w, name, commands[name][0], rnd)
+                    except Exception as e:  # a failed run is reported, the others go on
+                        log("[%d/%d] %s r%d %s: FAILED: %s" % (done, total, w.name, rnd, name, e))
+                        r = {"workload": w.name, "server": name, "round": rnd, "failed": str(e)}
+                        break
+                    r["attempt"] = attempt + 1
+                    log_run(done, total, r)
+                    if disturbance(r) <= DISTURBED:
+                        break
+                    if attempt < args.retries:
+                        log("    disturbed: %.0f%% of a core went to other work during the window: again"
+                            % (disturbance(r) * 100))
+                runs.append(r)
+    good = [r for r in runs if "failed" not in r]
+    args.nruns = len(runs)
+    args.repeated = sum(1 for r in good if r.get("attempt", 1) > 1)
+    summary = summarize(good)
+    rows = evaluate(summary, skipped)
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump({"machine": machine(), "date": started.isoformat(), "command": args.command,
+                   "runs": runs, "skipped": skipped}, f, indent=1)
+    section = markdown(args, summary, rows, skipped, commands, started)
+    log("")
+    log("Targets:")
+    for wl, text, measured, verdict, _ in rows:
+        log("  %-12s %-58s %s -> %s" % (wl, text, measured, verdict))
+    for name, why in sorted(skipped.items()):
+        log("(the %s peer was skipped: %s; %s)" % (name, why, APT_HINT))
+    if args.no_write:
+        log("")
+        log(section)
+    else:
+        write_doc(args.output, section)
+        log("wrote %s" % os.path.relpath(args.output, os.getcwd()))
+    failed = [r for r in runs if "failed" in r]
+    errors = sum(r["errors"] for r in good)
+    if failed or errors:
+        log("%d run(s) failed, %d loadgen error(s)" % (len(failed), errors))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""smoke.py: the bench smoke test (ctest bench.smoke): the bench tools work, in about a second per run.
+
+Runs bench/loadgen for about a second against `sockserv echo` in threading
+and event mode and against the raw epoll peer, in each load shape, and checks
+every run reports requests and no error. Then checks that loadgen does catch
+a corrupted echo, and that bench/run.py works end to end (without pinning, on
+servers that need no extra package, writing nothing). Needs only what the
+build needs plus python3: no taskset, no libuv, no State Threads.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAILURES = []
+PASSED = []
+
+
+def check(ok, what):
+    print("%s: %s" % ("ok" if ok else "FAIL", what), flush=True)
+    (PASSED if ok else FAILURES).append(what)
+
+
+def start(argv):
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    line = proc.stdout.readline().decode(errors="replace")  # the ready line comes first
+    m = re.search(r"tcp://127\.0\.0\.1:(\d+)", line)
+    if not m:
+        stop(proc)
+        raise RuntimeError("%s printed %r, not a ready line" % (argv[0], line))
+    return proc, int(m.group(1))
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if proc.poll() is None:
+        proc.wait(10)
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stdout.close()
+    proc.stderr.close()
+    return proc.returncode, err
+
+
+def loadgen(args, port, extra):
+    argv = [args.loadgen, "--port", str(port), "--duration", "1", "--warmup", "0.2",
+            "--timeout", "20"] + extra
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith('{"loadgen"')]
+    if len(results) != 1:
+        raise RuntimeError("loadgen %s printed no result: %s" % (extra, r.stdout + r.stderr))
+    return r.returncode, results[0], r.stdout + r.stderr
+
+
+SHAPES = [
+    ("ping-pong, 20 connections", ["--connections", "20"]),
+    ("pipelined, depth 8", ["--mode", "pipeline", "--connections", "4", "--depth", "8"]),
+    ("connect per request", ["--mode", "connect", "--connections", "8"]),
+    ("16 KiB lines", ["--connections", "4", "--size", "16384"]),
+]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--sockserv", required=True)
+    p.add_argument("--loadgen", required=True)
+    p.add_argument("--epoll-echo", required=True)
+    p.add_argument("--build-dir", required=True)
+    args = p.parse_args()
+
+    servers = [
+        ("sockserv threading", [args.sockserv, "echo", "--mode", "threading", "--listen", "tcp://127.0.0.1:0"]),
+        ("sockserv event", [args.sockserv, "echo", "--mode", "event", "--listen", "tcp://127.0.0.1:0"]),
+        ("raw epoll peer", [args.epoll_echo, "0"]),
+    ]
+    for name, argv in servers:
+        proc, port = start(argv)
+        try:
+            for shape, extra in SHAPES:
+                rc, res, text = loadgen(args, port, extra)
+                ok = rc == 0 and res["errors"] == 0 and res["requests"] > 0
+                check(ok, "%s, %s: %d requests (%.0f/s), %d errors"
+                      % (name, shape, res["requests"], res["rps"], res["errors"]))
+                if not ok:
+                    print(text)
+        finally:
+            status, err = stop(proc)
+        if name.startswith("sockserv"):
+            check(status == 0, "%s exits 0 on SIGTERM (got %s)" % (name, status))
+            check(err.strip() == "", "%s wrote nothing on stderr%s" % (name, (": " + err[-300:]) if err.strip() else ""))
+
+    # The checking itself: a server that corrupts one read in 50 must be caught.
+    proc, port = start([args.epoll_echo, "0", "--corrupt", "50"])
+    try:
+        rc, res, text = loadgen(args, port, ["--connections", "10"])
+    finally:
+        stop(proc)
+    check(rc == 1 and res["error_kinds"]["mismatch"] > 0 and "mismatch" in text,
+          "a corrupted echo is reported (%d mismatches, exit %d)" % (res["error_kinds"]["mismatch"], rc))
+
+    # run.py end to end, on what any machine has, writing only to a temp dir.
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "PERFORMANCE.md")
+        argv = [sys.executable, os.path.join(HERE, "run.py"), "--build-dir", args.build_dir,
+                "--rounds", "1", "--duration", "0.5", "--warmup", "0.1", "--only", "pingpong50",
+                "--servers", "event,threading,epoll", "--no-pin", "--output", out,
+                "--json", os.path.join(tmp, "results.json")]
+        t0 = time.monotonic()
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=90)
+        doc = open(out).read() if os.path.exists(out) else ""
+        ok = r.returncode == 0 and "| event |" in doc and "| epoll |" in doc and "bench:results:end" in doc
+        check(ok, "bench/run.py runs and writes its table (%.1f s)" % (time.monotonic() - t0))
+        if not ok:
+            print(r.stdout[-3000:] + r.stderr[-3000:])
+
+    print("%d passed, %d failed" % (len(PASSED), len(FAILURES)))
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
