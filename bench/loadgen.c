@@ -966,5 +966,6 @@ int main(int argc, char **argv)
            "\"ready_connections\":%d}\n",
            unfinished, unclosed, setup_secs, cpu, opt.per_conn ? opt.conns : setup_ready);
     fflush(stdout);
+    free(evs);
     return errors_total ? 1 : 0;
 }

@@ -451,6 +451,32 @@ def run_once(args, workload, name, argv, round_no):
     }
 
 
+def machine_busy(seconds=0.5):
+    """The busiest CPU's busy share over a short look (nothing of ours runs then)."""
+    before = [core_ticks(c) for c in (SERVER_CPU, LOAD_CPU)]
+    time.sleep(seconds)
+    after = [core_ticks(c) for c in (SERVER_CPU, LOAD_CPU)]
+    return max((a[0] - b[0]) / CLK_TCK / seconds for a, b in zip(after, before))
+
+
+def wait_for_quiet(args):
+    """Before a run, wait (at most --quiet-wait seconds) until other work leaves the cores alone."""
+    if not args.pinned or args.quiet_wait <= 0:
+        return
+    deadline = time.monotonic() + args.quiet_wait
+    busy = machine_busy()
+    if busy <= DISTURBED:
+        return
+    log("    the machine is busy (%.0f%% of a core): waiting up to %.0f s for it to calm down"
+        % (busy * 100, args.quiet_wait))
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        busy = machine_busy()
+        if busy <= DISTURBED:
+            return
+    log("    still busy (%.0f%%): running anyway" % (busy * 100))
+
+
 def disturbance(r):
     """The larger share of a core that other work took during the window."""
     return max(r.get("core_other_util") or 0.0, r.get("load_core_other_util") or 0.0)
@@ -494,10 +520,12 @@ def summarize(runs):
     return out
 
 
-def evaluate(summary, skipped):
-    """One row per target: (workload, text, measured text, verdict, detail)."""
+def evaluate(summary, skipped, workloads):
+    """One row per target of the workloads run: (workload, text, measured text, verdict, ratio)."""
     rows = []
     for wl, kind, a, b, metric, op, bound, text in TARGETS:
+        if wl not in workloads:
+            continue
         sa = summary.get((wl, a))
         sb = summary.get((wl, b)) if b else None
         if sa is None or (b and sb is None):
@@ -619,6 +647,7 @@ def markdown(args, summary, rows, skipped, commands, started):
                                                  "**%s**" % verdict if verdict.startswith("missed") else verdict))
     for w in WORKLOADS:
         names = [s for s in w.servers if (w.name, s) in summary]
+        names += sorted({k[1] for k in summary if k[0] == w.name} - set(names))  # --extra ones
         if not names:
             continue
         lines += ["", "### %s: %s" % (w.name, w.title), "",
@@ -679,14 +708,21 @@ def parse_args(argv):
     p.add_argument("--warmup", type=float, help="warm-up per run, seconds (default 0.5)")
     p.add_argument("--only", help="comma-separated workloads: " + ",".join(WORKLOAD_BY_NAME))
     p.add_argument("--servers", help="comma-separated servers to run (default: all a workload concerns)")
+    p.add_argument("--extra", action="append", default=[], metavar="NAME=COMMAND",
+                   help="one more server, in every workload run (e.g. a patched build to compare: "
+                        "'event-new=/tmp/b/sockserv echo --mode event --workers 1 --listen "
+                        "tcp://127.0.0.1:0'); it must print a ready line with tcp://127.0.0.1:PORT")
     p.add_argument("--build-dir", default=os.path.join(ROOT, "build"), help="CMake build directory")
     p.add_argument("--output", default=os.path.join(ROOT, "docs", "PERFORMANCE.md"),
                    help="the markdown file whose marked section is replaced")
     p.add_argument("--no-write", action="store_true", help="print the table, do not touch --output")
     p.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     p.add_argument("--retries", type=int, default=2,
-                   help="run again a run that other work disturbed (>%d%% of a core), at most this "
-                        "many times (default 2)" % (DISTURBED * 100))
+                   help="run again a run that other work disturbed (more than %d percent of a core), "
+                        "at most this many times (default 2)" % (DISTURBED * 100))
+    p.add_argument("--quiet-wait", type=float, default=60,
+                   help="before each run, wait up to this many seconds for other work to leave the "
+                        "cores alone (default 60; 0: do not wait)")
     p.add_argument("--json", help="raw results (default BUILD/bench/results.json)")
     args = p.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 5)
@@ -715,6 +751,8 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
+    # SIGTERM unwinds like ^C, so the server and loadgen of the run in progress are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     started = datetime.datetime.now(datetime.timezone.utc)
     args.loadgen = os.path.join(args.build_dir, "bench", "loadgen")
     for need in (args.loadgen, os.path.join(args.build_dir, "sockserv")):
@@ -734,9 +772,16 @@ def main(argv):
             pass
 
     commands = server_commands(args.build_dir)
+    extras = []
+    for spec in args.extra:
+        name, sep, cmd = spec.partition("=")
+        if not sep or not name or not cmd.strip() or name in commands:
+            sys.exit("run.py: --extra wants NAME=COMMAND with a new NAME, not %r" % spec)
+        commands[name] = (shlex.split(cmd), "extra", "`%s`" % cmd.strip())
+        extras.append(name)
     plan = []
     for w in args.workloads:
-        names = [s for s in w.servers if args.server_filter is None or s in args.server_filter]
+        names = [s for s in w.servers if args.server_filter is None or s in args.server_filter] + extras
         if names:
             plan.append((w, names))
     wanted = {s for _, names in plan for s in names}
@@ -756,12 +801,15 @@ def main(argv):
     done = 0
     for w, names in plan:
         names = [s for s in names if s not in skipped]
+        if not names:
+            continue
         for rnd in range(1, args.rounds + 1):
             k = (rnd - 1) % len(names)
             for name in names[k:] + names[:k]:  # the order rotates each round
                 done += 1
                 r = None
                 for attempt in range(1 + args.retries):
+                    wait_for_quiet(args)
                     try:
                         r = run_once(args, w, name, commands[name][0], rnd)
                     except Exception as e:  # a failed run is reported, the others go on
@@ -780,7 +828,7 @@ def main(argv):
     args.nruns = len(runs)
     args.repeated = sum(1 for r in good if r.get("attempt", 1) > 1)
     summary = summarize(good)
-    rows = evaluate(summary, skipped)
+    rows = evaluate(summary, skipped, {w.name for w, _ in plan})
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"machine": machine(), "date": started.isoformat(), "command": args.command,

@@ -26,6 +26,7 @@ void ss__server_release(ss_server *srv)
 {
     if (atomic_fetch_sub_explicit(&srv->refs, 1, memory_order_acq_rel) != 1)
         return;
+    ss__socket_close(srv);
     if (srv->wake_fd >= 0)
         close(srv->wake_fd);
     if (srv->cancel_fd >= 0)
@@ -262,7 +263,11 @@ void ss_server_close(ss_server *srv)
         return;
     if (srv->st && srv->st_state && srv->st->release_listener)
         srv->st->release_listener(srv);
-    ss__socket_close(srv);
+    /* A stream listener closes now (stop accepting); a datagram socket is
+     * also every in-flight request's way to reply: it closes with the last
+     * reference (below, or when the last request ends). */
+    if (srv->url.socktype == SOCK_STREAM)
+        ss__socket_close(srv);
     if (srv->st) {
         if (srv->st_state)
             srv->st->reap(srv);

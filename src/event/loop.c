@@ -293,7 +293,8 @@ static void set_accepting(ss__loop *loop, bool on)
 static void on_listener(ss__loop *loop)
 {
     ss_server *srv = loop->srv;
-    for (int i = 0; i < ACCEPT_BATCH; i++)
+    /* serve_forever may have returned meanwhile: then accept nothing more. */
+    for (int i = 0; i < ACCEPT_BATCH && atomic_load(&loop->want_accept); i++)
         if (ss__handle_one(srv) < 0)
             break;
     int64_t paused = atomic_load(&srv->accept_paused_until);

@@ -1,4 +1,4 @@
-"""test_concurrency.py: many clients at once: one event loop serves 500 connections; two pool workers serve 50 clients in turn."""
+"""test_concurrency.py: many clients at once: one event loop serves 500; two pool workers serve 50 in turn."""
 import os
 import random
 import resource
@@ -132,8 +132,9 @@ class EventLoop(Case):
         # and a half-close: each gets back exactly its own bytes, then EOF.
         for rnd in range(3):
             for c in many.clients:
-                lines = [b"client %d round %d " % (c.i, rnd) + rng.randbytes(rng.randrange(0, 20000)).replace(b"\n", b".")
-                         + b"\n" for _ in range(rng.randrange(1, 4))]
+                lines = [b"client %d round %d " % (c.i, rnd)
+                         + rng.randbytes(rng.randrange(0, 20000)).replace(b"\n", b".") + b"\n"
+                         for _ in range(rng.randrange(1, 4))]
                 c.out = c.want = b"".join(lines)
             many.exchange(timeout=60 * SLOW)
             if rnd == 0:

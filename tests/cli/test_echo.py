@@ -270,8 +270,12 @@ def exchange(test, srv, clients=3, lines=3):
         return
     conns = [test.connect(srv) for _ in range(clients)]
     joins = [in_thread(one, i, c) for i, c in enumerate(conns)]
-    for j in joins:
-        j()
+    try:
+        for j in joins:
+            j()
+    except AssertionError as e:
+        raise AssertionError("%s\nclients %s\n%s" % (e, [c.sock.getsockname() for c in conns],
+                                                  srv.describe())) from None
     for c in conns:
         c.close()
 

@@ -10,7 +10,6 @@ the chat example's room, a list in memory, is per client there).
 import os
 import signal
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

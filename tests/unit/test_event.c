@@ -1144,3 +1144,98 @@ TEST(shutdown_while_a_handler_holds_its_loop)
     CHECK_MSG(returned, "serve_forever returned %.2f s after ss_shutdown, once the handler "
               "let go of its loop (held: %d)", el, held);
 }
+
+/* serve_forever started and stopped at once, then close, many times over:
+ * close may only close the listener once no loop touches it any more (a
+ * loop still turning accepting on or off while the fd is closed would work
+ * on a closed, or reused, descriptor). Meant for TSan. */
+TEST(serve_stop_close_at_once_repeatedly)
+{
+    enum { K = 20 };
+    static const ss_handler empty = { 0 };
+    int fds = h_count_fds();
+    for (int round = 0; round < 5; round++) {
+        ss_server *s[K];
+        h_serve hs[K];
+        for (int i = 0; i < K; i++)
+            s[i] = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &empty,
+                                              .strategy = SS_EVENT, .workers = 2 });
+        for (int i = 0; i < K; i++) {
+            h_serve_start(&hs[i], s[i], 0.01);
+            ss_shutdown(s[i]);
+        }
+        for (int i = 0; i < K; i++) {
+            CHECK_EQ_INT(h_serve_join(&hs[i], 10), 0);
+            ss_server_close(s[i]);
+        }
+    }
+    CHECK_EQ_INT(h_count_fds(), fds);
+}
+
+/* Once serve_forever has returned, nothing more is accepted until it is
+ * called again, even when a loop was held by a handler at the time (the
+ * stop and a new client then reach the loop together). */
+static int hold_handle(ss_request *req)
+{
+    char line[32];
+    ssize_t n = ss_readline(req, line, sizeof line);
+    if (n <= 0)
+        return n < 0 ? (int)n : -EPROTO;
+    if (strcmp(line, "hold\n") == 0) {
+        atomic_store(&S->started, 1);
+        h_sleep(0.5); /* not through the library: the loop is held */
+    }
+    return ss_write(req, line, (size_t)n) < 0 ? -EIO : 0;
+}
+
+TEST(nothing_accepted_after_serve_forever_returned)
+{
+    static const ss_handler h = { .handle = hold_handle };
+    begin();
+    start((ss_config){ .handler = &h, .workers = 1 });
+    int held = send_line("hold\n");
+    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    CHECK_EQ_INT(h_serve_stop(&sv), 0);
+    int c = send_line("between\n");
+    expect_line(held, "hold\n", 5);
+    char buf[32];
+    CHECK_EQ_INT(h_recv_line(c, buf, sizeof buf, 0.5), -ETIMEDOUT);
+    CHECK_EQ_INT(h_stats(srv).accepted, 1);
+    h_serve_start(&sv, srv, 0.01);
+    expect_line(c, "between\n", 5);
+    close(c);
+    close(held);
+    stop();
+}
+
+/* The same with the loop busy in the accept path itself (a slow
+ * verify_request) when serve_forever returns: the rest of its accept batch
+ * must not take the client that connects afterwards. */
+static bool slow_verify(ss_server *s, ss_request *req)
+{
+    (void)s;
+    (void)req;
+    if (atomic_fetch_add(&S->waiting, 1) == 0)
+        h_sleep(0.5);
+    return true;
+}
+
+TEST(nothing_accepted_after_serve_forever_returned_slow_verify)
+{
+    static const ss_handler h = { .handle = hold_handle };
+    begin();
+    start((ss_config){ .handler = &h, .workers = 1, .verify_request = slow_verify });
+    int first = send_line("first\n");
+    CHECK(WAIT_FOR(atomic_load(&S->waiting) == 1, 5));
+    CHECK_EQ_INT(h_serve_stop(&sv), 0);
+    int c = send_line("between\n");
+    expect_line(first, "first\n", 5);
+    char buf[32];
+    CHECK_EQ_INT(h_recv_line(c, buf, sizeof buf, 0.5), -ETIMEDOUT);
+    CHECK_EQ_INT(h_stats(srv).accepted, 1);
+    h_serve_start(&sv, srv, 0.01);
+    expect_line(c, "between\n", 5);
+    close(c);
+    close(first);
+    stop();
+}
