@@ -75,7 +75,7 @@ WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
 FORKING = ("forking", "py-forking")  # servers with child processes
 # A run during which other work took more than this share of either core is
 # run again (at most --retries times); the last attempt counts.
-DISTURBED = 0.05
+DISTURBED = 0.10
 
 
 def server_commands(build):

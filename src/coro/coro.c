@@ -34,6 +34,13 @@ void __tsan_destroy_fiber(void *fiber);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h> /* macros only: no run-time dependency */
+#define SS_VALGRIND 1
+#endif
+#endif
+
 void ss__coro_switch(void **save_sp, void *load_sp);
 void ss__coro_boot(void);
 
@@ -45,6 +52,9 @@ struct ss__coro {
     void (*fn)(void *);
     void *arg;
     bool done;
+#ifdef SS_VALGRIND
+    unsigned vg_stack;        /* the stack as registered with valgrind */
+#endif
 #ifdef SS_ASAN
     void *fake_stack;
     const void *caller_bottom;
@@ -144,6 +154,9 @@ ss__coro *ss__coro_new(size_t stack_size, void (*fn)(void *), void *arg)
     }
     co->map_size = size;
     co->guard = guard;
+#ifdef SS_VALGRIND
+    co->vg_stack = VALGRIND_STACK_REGISTER(co->map + guard, co->map + size);
+#endif
     ss__coro_reset(co, fn, arg);
     return co;
 }
@@ -199,6 +212,9 @@ void ss__coro_free(ss__coro *co)
 #ifdef SS_TSAN
     if (co->fiber)
         __tsan_destroy_fiber(co->fiber);
+#endif
+#ifdef SS_VALGRIND
+    VALGRIND_STACK_DEREGISTER(co->vg_stack);
 #endif
     munmap(co->map, co->map_size);
     free(co);

@@ -287,7 +287,6 @@ static void set_accepting(ss__loop *loop, bool on)
         epoll_ctl(loop->epfd, EPOLL_CTL_DEL, srv->fd, NULL);
     }
     loop->accepting = on;
-    atomic_store(&loop->accept_on, on);
 }
 
 static void on_listener(ss__loop *loop)
@@ -335,11 +334,13 @@ static void *loop_thread(void *arg)
     struct epoll_event evs[MAX_EVENTS];
     current_loop = loop;
     for (;;) {
+        unsigned gen = atomic_load(&loop->want_gen); /* before want_accept */
         bool quit = atomic_load(&loop->quit);
         bool want = atomic_load(&loop->want_accept) && !quit;
         if (loop->accept_resume_at && ss__now() >= loop->accept_resume_at)
             loop->accept_resume_at = 0;
         set_accepting(loop, want && loop->accept_resume_at == 0);
+        atomic_store(&loop->ack_gen, gen);
         if (quit && loop->live == NULL) {
             pthread_mutex_lock(&loop->lock);
             bool empty = loop->inbox_len == 0;

@@ -37,7 +37,8 @@ struct ss__loop {
     atomic_bool want_accept;
     atomic_bool quit;          /* leave once no task is left */
     bool accepting;            /* the listener is in epoll */
-    atomic_bool accept_on;     /* accepting, for other threads */
+    atomic_uint want_gen;      /* bumped by whoever changes want_accept and */
+    atomic_uint ack_gen;       /* echoed by the loop once it applied it */
     int64_t accept_resume_at;  /* after EMFILE and friends */
     ss__heap timers;
     ss__task *ready, *ready_tail;

@@ -115,16 +115,21 @@ static void event_serve_end(ss_server *srv)
     set_want_accept(srv, false);
 }
 
-/* Before the listener is closed: wait until no loop has it in its epoll. */
+/* Before the listener is closed: wait until every loop has seen that it
+ * must not accept (and so dropped the listener from its epoll). */
 static void event_release_listener(ss_server *srv)
 {
     event_state *es = srv->st_state;
-    set_want_accept(srv, false);
-    for (int i = 0; i < es->started; i++)
-        while (atomic_load(&es->loops[i].accept_on)) {
+    for (int i = 0; i < es->started; i++) {
+        ss__loop *loop = &es->loops[i];
+        atomic_store(&loop->want_accept, false);
+        unsigned gen = atomic_fetch_add(&loop->want_gen, 1) + 1;
+        ss__loop_wake(loop);
+        while ((int)(atomic_load(&loop->ack_gen) - gen) < 0) {
             struct timespec ts = {0, 200000};
             nanosleep(&ts, NULL);
         }
+    }
 }
 
 /* Loops leave once their tasks are done (a drain deadline cuts those
