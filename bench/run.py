@@ -742,10 +742,14 @@ def parse_args(argv):
     args.server_filter = None
     if args.servers:
         args.server_filter = {s.strip() for s in args.servers.split(",") if s.strip()}
-    args.command = "make bench" if os.environ.get("SOCKSERV_BENCH_VIA_MAKE") and not argv else \
-        " ".join(["python3 bench/run.py"] + [shlex.quote(a) for a in argv])
-    if os.environ.get("SOCKSERV_BENCH_VIA_MAKE") and argv:
-        args.command = "make bench BENCH_ARGS=%s" % shlex.quote(" ".join(argv))
+    args.command = " ".join(["python3 bench/run.py"] + [shlex.quote(a) for a in argv])
+    if os.environ.get("SOCKSERV_BENCH_VIA_MAKE"):
+        # The Makefile runs: run.py --build-dir $(BUILD) $(BENCH_ARGS)
+        rest, build = list(argv), None
+        if rest[:1] == ["--build-dir"] and len(rest) > 1:
+            build, rest = rest[1], rest[2:]
+        args.command = "make bench" + ("" if build in (None, "build") else " BUILD=%s" % shlex.quote(build)) \
+            + (" BENCH_ARGS=%s" % shlex.quote(" ".join(rest)) if rest else "")
     return args
 
 
