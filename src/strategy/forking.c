@@ -108,7 +108,7 @@ static void run_child(ss_server *srv, ss_request *req)
 static void forking_process_request(ss_server *srv, ss_request *req)
 {
     forking_state *fs = state_of(srv);
-    forking_reap(srv);
+    /* The serve loop reaps after every batch; only a full table waits here. */
     while (fs->n >= fs->cap)
         wait_children(srv, -1);
     fflush(NULL); /* or the child would write the parent's buffered output again */
