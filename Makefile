@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 SAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 
-.PHONY: all build run test install asan tsan clean
+.PHONY: all build run test install asan tsan clean fuzz lint valgrind
 
 all: build
 
@@ -40,5 +40,22 @@ tsan:
 	$(MAKE) build BUILD=$(TSAN_BUILD) CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=Debug -DSS_SANITIZE=thread $(CMAKE_FLAGS)"
 	cd $(TSAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^(unit|cli)\.'
 
+# The libFuzzer targets (tests/fuzz/), built with clang + ASan + UBSan in FUZZ_BUILD, FUZZ_SECONDS each.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz:
+	@tests/fuzz/run.sh --check
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DSS_FUZZ=ON -DSS_SANITIZE=address,undefined $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# Static checks: cppcheck and clang-tidy (.clang-tidy) over the C sources; fails on any finding.
+lint: build
+	tools/check/lint.sh $(BUILD)
+
+# A representative subset (unit tests of every strategy, the CLI) under valgrind memcheck: no error, no leak.
+valgrind: build
+	tools/check/valgrind.sh $(BUILD)
+
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

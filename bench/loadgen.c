@@ -27,7 +27,7 @@
  * receiver recomputes what each byte must be and compares.
  */
 #define PATTERN_SPAN 65536u         /* offsets a message may start at */
-#define RECV_BUF (256u * 1024u)     /* one receive buffer for every connection */
+#define RECV_BUF ((size_t)256 * 1024) /* one receive buffer for every connection */
 #define MAX_EVENTS 1024
 #define HIST_SUB_BITS 7             /* 128 buckets per power of two: < 0.8% error */
 #define HIST_SUB (1u << HIST_SUB_BITS)
@@ -108,7 +108,7 @@ static int64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static double cpu_seconds(void)
@@ -787,7 +787,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct epoll_event *evs = xcalloc(MAX_EVENTS, sizeof *evs);
+    static struct epoll_event evs[MAX_EVENTS];
     int64_t t0 = now_ns();
     int64_t now = t0, phase_end = 0, next_tick = t0 + TICK_NS;
     int64_t setup_end = t0 + (int64_t)(opt.setup_timeout * 1e9);
@@ -966,6 +966,5 @@ int main(int argc, char **argv)
            "\"ready_connections\":%d}\n",
            unfinished, unclosed, setup_secs, cpu, opt.per_conn ? opt.conns : setup_ready);
     fflush(stdout);
-    free(evs);
     return errors_total ? 1 : 0;
 }

@@ -96,7 +96,7 @@ static int handle(ss_request *req)
 
     while ((n = ss_readline_ref(req, &line, 4096)) > 0) {
         size_t len = (size_t)n; /* the text: the line without its end of line */
-        if (len > 0 && line[len - 1] == '\n')
+        if (line[len - 1] == '\n')
             len--;
         if (len > 0 && line[len - 1] == '\r')
             len--;
@@ -105,7 +105,7 @@ static int handle(ss_request *req)
             b++;
         while (e > b && isspace((unsigned char)line[e - 1]))
             e--;
-        if (e - b == 4 && memcmp(line + b, "quit", 4) == 0)
+        if (e == b + 4 && memcmp(line + b, "quit", 4) == 0)
             break;
         /* "HOST:PORT TEXT\n", the sender as the server sees it. */
         int head = snprintf(msg, 256, "%s ", ss_request_peer_str(req));

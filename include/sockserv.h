@@ -57,7 +57,8 @@ typedef enum ss_strategy {
     SS_SYNC = 0,    /* one request at a time, in the serving thread */
     SS_THREADING,   /* a thread per request (ThreadingMixIn) */
     SS_FORKING,     /* a process per request (ForkingMixIn) */
-    SS_POOL,        /* a fixed set of worker threads and a bounded queue */
+    SS_POOL,        /* a fixed set of worker threads fed by a bounded queue;
+                       a request waiting for I/O parks (holds no thread) */
     SS_EVENT        /* each request a coroutine on one of `workers` epoll loops */
 } ss_strategy;
 
@@ -69,13 +70,33 @@ typedef enum ss_strategy {
  * passed to the server's handle_error hook. All hooks are optional: a handler
  * with no hooks accepts and closes. All of a handler's I/O must go through the
  * request calls below (ss_read, ss_write, ...): that is what lets the same
- * handler run under every strategy.
+ * handler run under every strategy. Under the pool and event strategies a
+ * request waiting in these calls holds no thread. A handler that blocks
+ * outside them (a blocking library call, long computing) holds its thread:
+ * under pool its worker, and the requests parked on that worker resume (and
+ * time out) only once it returns, while other workers keep serving; under
+ * event use ss_run_blocking for such calls.
  */
 typedef struct ss_handler {
     int (*setup)(ss_request *req);
     int (*handle)(ss_request *req);
     int (*finish)(ss_request *req);
 } ss_handler;
+
+/* Counters, read with ss_server_stats(). */
+typedef struct ss_stats {
+    uint64_t accepted;       /* requests taken from the socket */
+    uint64_t refused;        /* refused by verify_request */
+    uint64_t completed;      /* requests whose handler ran to the end */
+    uint64_t errors;         /* calls of handle_error */
+    uint64_t accept_errors;  /* failed accept()/recvfrom() calls */
+    uint64_t cancelled;      /* requests cut short at a drain deadline */
+    unsigned active;         /* requests in flight now */
+    unsigned threads;        /* request threads not yet joined; pool: the
+                                workers; event: the loops */
+    unsigned children;       /* child processes not yet reaped (reaping happens
+                                in the serve loop and in ss_server_close) */
+} ss_stats;
 
 /*
  * Server configuration. Fill it with designated initializers; every field
@@ -105,8 +126,20 @@ typedef struct ss_config {
      * handle_timeout; 0 waits forever (Python's timeout = None). */
     double timeout;
 
+    /* Limits. At max_connections requests in flight the server stops
+     * accepting (clients wait in the listen backlog; none is accepted and
+     * closed) and resumes as soon as one ends; 0 = no limit. */
+    int max_connections;
+    /* Unix socket files: the permission bits (e.g. 0660) the file is created
+     * with, never wider at any moment; 0 = 0777 less the umask. */
+    unsigned socket_mode;
+
     /* Stream requests (StreamRequestHandler). */
-    double request_timeout;              /* per I/O call, seconds; 0 = none */
+    double request_timeout;              /* seconds; 0 = none. A read call
+                                            that has not completed within it
+                                            fails (bytes trickling in do not
+                                            extend it); a write fails once no
+                                            byte went out for that long */
     bool tcp_nodelay;                    /* disable_nagle_algorithm */
     size_t rbufsize;                     /* read buffer; default 8192 */
     size_t wbufsize;                     /* 0 = every ss_write goes out at
@@ -124,17 +157,27 @@ typedef struct ss_config {
     /* Forking strategy. */
     int max_children;                    /* default 40 */
     /* Pool and event strategies. */
-    int workers;                         /* pool: worker threads (default 2 x
-                                            online CPUs); event: loops, each a
-                                            thread (default online CPUs) */
-    int queue_size;                      /* pool: accepted requests waiting for
-                                            a worker (default 4 x workers); when
-                                            full, the server stops accepting */
-    size_t stack_size;                   /* event: each coroutine's stack
-                                            (default 64 KiB; a 64 KiB guard
+    int workers;                         /* pool: worker threads, the only ones
+                                            that run handlers: at most this many
+                                            run at once, while any number wait
+                                            for I/O (default 2 x online CPUs);
+                                            event: loops, each a thread
+                                            (default online CPUs) */
+    int queue_size;                      /* pool: accepted requests not yet
+                                            started (default 4 x workers); it
+                                            fills only while every worker is
+                                            held; when full, the server stops
+                                            accepting */
+    size_t stack_size;                   /* pool and event: each coroutine's
+                                            stack (default 256 KiB under pool,
+                                            64 KiB under event; a 64 KiB guard
                                             region below it faults on
                                             overflow; frames larger than that
                                             need -fstack-clash-protection) */
+
+    /* If set, ss_server_close() stores the final counters here once every
+     * request it waits for has ended. */
+    ss_stats *final_stats;
 
     /* Server hooks (BaseServer methods); all optional. */
     /* Return false to refuse the client: the request is shut down and closed
@@ -150,19 +193,6 @@ typedef struct ss_config {
     void (*service_actions)(ss_server *srv);
 } ss_config;
 
-/* Counters, read with ss_server_stats(). */
-typedef struct ss_stats {
-    uint64_t accepted;       /* requests taken from the socket */
-    uint64_t refused;        /* refused by verify_request */
-    uint64_t completed;      /* requests whose handler ran to the end */
-    uint64_t errors;         /* calls of handle_error */
-    uint64_t accept_errors;  /* failed accept()/recvfrom() calls */
-    uint64_t cancelled;      /* requests cut short at a drain deadline */
-    unsigned active;         /* requests in flight now */
-    unsigned threads;        /* request threads not yet joined */
-    unsigned children;       /* child processes not yet reaped (reaping happens
-                                in the serve loop and in ss_server_close) */
-} ss_stats;
 
 /* ---- Server life cycle ------------------------------------------------ */
 
@@ -262,8 +292,9 @@ SS_API const char *ss_request_error(const ss_request *req);
 /* ---- Request I/O ------------------------------------------------------
  * Stream requests read from a buffer over the connection and write to it;
  * datagram requests read the received packet and write into the reply,
- * which is sent to the client after finish. Every call waits at most
- * cfg->request_timeout (-ETIMEDOUT), retries EINTR, and never short-writes.
+ * which is sent to the client after finish. A read waits at most
+ * cfg->request_timeout in all, a write at most that long without progress
+ * (-ETIMEDOUT); every call retries EINTR and never short-writes.
  * A read returns 0 at end of input. */
 
 /* Read exactly n bytes, fewer only at end of input (rfile.read(n)). */
@@ -295,12 +326,13 @@ SS_API int ss_flush(ss_request *req);
 SS_API int ss_sleep(ss_request *req, double seconds);
 /* Wait until fd (any descriptor, e.g. a pipe or another socket) is ready for
  * events (POLLIN, POLLOUT), at most timeout seconds (<= 0: no limit).
- * Returns 0, -ETIMEDOUT or -ECANCELED. Under the event strategy the
- * coroutine yields to its loop meanwhile. */
+ * Returns 0, -ETIMEDOUT or -ECANCELED. Under the event and pool strategies
+ * the request yields to its loop (worker) meanwhile. */
 SS_API int ss_wait_fd(ss_request *req, int fd, short events, double timeout);
 /* Run fn(arg), a truly blocking function (a DNS lookup, disk I/O), and
  * return its result. Under the event strategy it runs on a helper thread
- * while the loop serves other requests; elsewhere it runs right here. */
+ * while the loop serves other requests; elsewhere (pool included: the
+ * worker is held meanwhile) it runs right here. */
 SS_API int ss_run_blocking(ss_request *req, int (*fn)(void *arg), void *arg);
 
 /* ---- Helpers ---------------------------------------------------------- */

@@ -62,6 +62,9 @@ typedef struct ss__strategy {
     void (*serve_begin)(ss_server *srv);
     void (*serve_end)(ss_server *srv); /* accept no more (soon) */
     void (*release_listener)(ss_server *srv); /* returns once nobody uses it */
+    /* A connection slot freed below max_connections: re-check accepting
+     * (loops that stopped at the limit). Any thread or process may call it. */
+    void (*accept_resume)(ss_server *srv);
     /* Before a request's connection is closed (event: leave epoll). */
     void (*before_close)(ss_request *req);
     /* ss_run_blocking(); NULL: call fn in place. */
@@ -110,6 +113,8 @@ struct ss_server {
     bool in_child;
     ss_request *child_req;
     volatile sig_atomic_t child_cancel;
+    _Atomic unsigned char *child_slot; /* shared with the parent: set by
+                                          whichever gives the slot back */
 };
 
 struct ss_request {
@@ -162,6 +167,8 @@ void ss__report(ss_request *req, int err);
 /* server internals (src/core/server.c) */
 void ss__server_release(ss_server *srv);
 int ss__handle_one(ss_server *srv);
+bool ss__at_capacity(ss_server *srv);
+void ss__slot_release(ss_server *srv);
 bool ss__cancelled(ss_server *srv);
 
 /* time (src/core/clock.c) */

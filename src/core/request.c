@@ -84,7 +84,7 @@ void ss__request_done(ss_request *req)
     if (req->srv->st->before_close)
         req->srv->st->before_close(req);
     req->srv->tp->close_request(req);
-    atomic_fetch_sub_explicit(&req->srv->sh->active, 1, memory_order_relaxed);
+    ss__slot_release(req->srv);
     ss__request_free(req);
 }
 

@@ -61,6 +61,9 @@ static int server_init(ss_server *srv, const ss_config *cfg)
     if (rc < 0)
         return rc;
     srv->tp = ss__transport_for(&srv->url);
+    if (cfg->max_connections < 0 || cfg->socket_mode > 0777 ||
+        (cfg->socket_mode && (srv->url.family != AF_UNIX || srv->url.path[0] == '@')))
+        return -EINVAL;
     if (srv->cfg.max_packet_size == 0)
         srv->cfg.max_packet_size = SS__DEFAULT_PACKET;
     if (srv->cfg.rbufsize == 0)
@@ -125,14 +128,56 @@ static bool accept_error_is_persistent(int err)
     }
 }
 
+bool ss__at_capacity(ss_server *srv)
+{
+    unsigned max = (unsigned)srv->cfg.max_connections;
+    return max > 0 && atomic_load_explicit(&srv->sh->active, memory_order_relaxed) >= max;
+}
+
+/* Reserve a place among max_connections; false when none is free. */
+static bool slot_take(ss_server *srv)
+{
+    unsigned max = (unsigned)srv->cfg.max_connections;
+    unsigned cur = atomic_load_explicit(&srv->sh->active, memory_order_relaxed);
+    do {
+        if (max > 0 && cur >= max)
+            return false;
+    } while (!atomic_compare_exchange_weak(&srv->sh->active, &cur, cur + 1));
+    return true;
+}
+
+/* A request ended: give its slot back. In a forked child the slot goes
+ * back only if the parent has not reaped it for a child that died (the
+ * first to flip child_slot does it). Leaving a full server wakes whoever
+ * stopped accepting. */
+void ss__slot_release(ss_server *srv)
+{
+    if (srv->in_child && (!srv->child_slot || atomic_exchange(srv->child_slot, 1)))
+        return;
+    unsigned old = atomic_fetch_sub_explicit(&srv->sh->active, 1, memory_order_acq_rel);
+    if (srv->cfg.max_connections > 0 && old == (unsigned)srv->cfg.max_connections) {
+        uint64_t one = 1;
+        if (write(srv->wake_fd, &one, sizeof one) < 0) {
+            /* EAGAIN: a wake is pending anyway. */
+        }
+        if (srv->st->accept_resume)
+            srv->st->accept_resume(srv);
+    }
+}
+
 /* Take one request and pass it to the strategy: get_request ->
- * verify_request -> process_request. Returns 0, or get_request's error. */
+ * verify_request -> process_request. Returns 0, -EBUSY when max_connections
+ * are in flight (nothing is accepted), or get_request's error. */
 int ss__handle_one(ss_server *srv)
 {
     ss_request *req;
+    if (!slot_take(srv))
+        return -EBUSY;
     int rc = srv->tp->get_request(srv, &req);
     if (rc < 0) {
-        if (rc == -EAGAIN)
+        ss__slot_release(srv);
+        /* A listener shut down by a stop fails accept() (EINVAL): no error. */
+        if (rc == -EAGAIN || atomic_load(&srv->stop_requested))
             return rc;
         atomic_fetch_add_explicit(&srv->sh->accept_errors, 1, memory_order_relaxed);
         if (accept_error_is_persistent(rc))
@@ -140,7 +185,6 @@ int ss__handle_one(ss_server *srv)
         return rc;
     }
     atomic_fetch_add_explicit(&srv->sh->accepted, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&srv->sh->active, 1, memory_order_relaxed);
     if (srv->cfg.verify_request && !srv->cfg.verify_request(srv, req)) {
         atomic_fetch_add_explicit(&srv->sh->refused, 1, memory_order_relaxed);
         req->early_err = -EACCES; /* nothing to send */
@@ -165,9 +209,10 @@ int ss_serve_forever(ss_server *srv, double poll_interval)
     while (!atomic_load(&srv->stop_requested)) {
         int64_t now = ss__now();
         int64_t paused_until = atomic_load(&srv->accept_paused_until);
-        bool paused = loops_accept || paused_until > now;
+        bool backoff = paused_until > now;
+        bool paused = loops_accept || backoff || ss__at_capacity(srv);
         int64_t wake_at = interval ? now + interval : 0;
-        if (!loops_accept && paused && (wake_at == 0 || paused_until < wake_at))
+        if (!loops_accept && backoff && (wake_at == 0 || paused_until < wake_at))
             wake_at = paused_until;
         struct pollfd p[2] = {{.fd = srv->wake_fd, .events = POLLIN},
                               {.fd = paused ? -1 : srv->fd, .events = POLLIN}};
@@ -176,6 +221,10 @@ int ss_serve_forever(ss_server *srv, double poll_interval)
             rc = -errno;
             break;
         }
+        uint64_t count;
+        if (n > 0 && p[0].revents) /* a stop, or a slot freed: re-check */
+            while (read(srv->wake_fd, &count, sizeof count) > 0)
+                ;
         if (n > 0 && p[1].revents) {
             for (int i = 0; i < ACCEPT_BATCH && !atomic_load(&srv->stop_requested); i++)
                 if (ss__handle_one(srv) < 0)
@@ -201,7 +250,9 @@ int ss_handle_request(ss_server *srv)
         return -EINVAL;
     int64_t deadline = ss__deadline(srv->cfg.timeout);
     for (;;) {
-        struct pollfd p = {.fd = srv->fd, .events = POLLIN};
+        /* At max_connections, wait for a slot to free up first. */
+        bool full = ss__at_capacity(srv);
+        struct pollfd p = {.fd = full ? srv->wake_fd : srv->fd, .events = POLLIN};
         int n = poll(&p, 1, ss__ms_until(deadline));
         if (n < 0 && errno == EINTR)
             continue;
@@ -212,8 +263,14 @@ int ss_handle_request(ss_server *srv)
                 srv->cfg.handle_timeout(srv);
             return -ETIMEDOUT;
         }
+        uint64_t count;
+        if (full) {
+            while (read(srv->wake_fd, &count, sizeof count) > 0)
+                ;
+            continue;
+        }
         int rc = ss__handle_one(srv);
-        if (rc == -EAGAIN)
+        if (rc == -EAGAIN || rc == -EBUSY)
             continue;
         srv->st->reap(srv);
         return rc;
@@ -231,6 +288,7 @@ void ss_server_stop(ss_server *srv, double drain)
         errno = saved;
         return;
     }
+    atomic_store(&srv->stop_requested, true); /* before the shutdown below */
     if (drain >= 0) {
         /* Stopping for good: refuse new connections now, even while a sync
          * handler keeps the serve loop busy (the fd stays open until close). */
@@ -244,7 +302,6 @@ void ss_server_stop(ss_server *srv, double drain)
             timerfd_settime(srv->cancel_fd, TFD_TIMER_ABSTIME, &its, NULL);
         }
     }
-    atomic_store(&srv->stop_requested, true);
     uint64_t one = 1;
     if (write(srv->wake_fd, &one, sizeof one) < 0) {
         /* Only EAGAIN is possible (the counter is full): a wake is pending. */
@@ -273,6 +330,8 @@ void ss_server_close(ss_server *srv)
             srv->st->reap(srv);
         srv->st->close(srv, !srv->cfg.no_block_on_close);
     }
+    if (srv->cfg.final_stats && srv->sh)
+        ss_server_stats(srv, srv->cfg.final_stats);
     ss__server_release(srv);
 }
 
@@ -314,6 +373,6 @@ void ss_server_stats(const ss_server *srv, ss_stats *out)
     out->accept_errors = atomic_load(&sh->accept_errors);
     out->cancelled = atomic_load(&sh->cancelled);
     out->active = atomic_load(&sh->active);
-    if (srv->st_state)
+    if (srv->st && srv->st_state)
         srv->st->stats(srv, out);
 }

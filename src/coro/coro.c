@@ -98,14 +98,14 @@ static void coro_main(ss__coro *co)
 
 void ss__coro_reset(ss__coro *co, void (*fn)(void *), void *arg)
 {
-    uintptr_t top = ((uintptr_t)co->map + co->map_size) & ~(uintptr_t)15;
+    char *top = co->map + co->map_size; /* page-aligned, so 16-byte aligned */
     co->fn = fn;
     co->arg = arg;
     co->done = false;
 #if defined(__x86_64__)
     /* The frame ss__coro_switch pops: control words, r15, r14, r13 (entry),
      * r12 (coroutine), rbx, rbp, return address. */
-    uint64_t *frame = (uint64_t *)(top - 64);
+    uint64_t *frame = (uint64_t *)(void *)(top - 64);
     frame[0] = 0x1F80u | ((uint64_t)0x037F << 32); /* MXCSR, x87 control word */
     frame[1] = frame[2] = 0;
     frame[3] = (uint64_t)(uintptr_t)coro_main;
@@ -114,7 +114,7 @@ void ss__coro_reset(ss__coro *co, void (*fn)(void *), void *arg)
     frame[7] = (uint64_t)(uintptr_t)ss__coro_boot;
     co->sp = frame;
 #elif defined(__aarch64__)
-    uint64_t *frame = (uint64_t *)(top - 176);
+    uint64_t *frame = (uint64_t *)(void *)(top - 176);
     for (int i = 0; i < 22; i++)
         frame[i] = 0;
     frame[0] = (uint64_t)(uintptr_t)co;        /* x19 */

@@ -8,7 +8,7 @@
 typedef struct ss__coro ss__coro;
 
 /* The PROT_NONE region below each stack: costs address space only. */
-#define SS__CORO_GUARD (64 * 1024)
+#define SS__CORO_GUARD ((size_t)64 * 1024)
 
 /* A coroutine with a stack of stack_size bytes (rounded up to pages) above a
  * PROT_NONE guard of SS__CORO_GUARD bytes, that will run fn(arg) when first resumed. NULL with

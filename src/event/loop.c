@@ -12,7 +12,7 @@
 #define ACCEPT_BATCH 64
 
 /* epoll data tags for the loop's own descriptors; tasks use their address. */
-static char tag_listener, tag_wake, tag_cancel;
+static char tag_listener, tag_wake, tag_cancel, tag_feed;
 
 static _Thread_local ss__loop *current_loop;
 static _Thread_local ss__task *current_task;
@@ -33,10 +33,9 @@ static int epoll_add(ss__loop *loop, int fd, uint32_t events, void *tag)
     return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-int ss__loop_init(ss__loop *loop, ss_server *srv)
+int ss__loop_init(ss__loop *loop)
 {
-    loop->srv = srv;
-    loop->efd = -1;
+    ss_server *srv = loop->srv;
     pthread_mutex_init(&loop->lock, NULL);
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0)
@@ -47,6 +46,8 @@ int ss__loop_init(ss__loop *loop, ss_server *srv)
     int rc = epoll_add(loop, loop->efd, EPOLLIN, &tag_wake);
     if (rc == 0) /* edge-triggered: the timer stays readable once it fired */
         rc = epoll_add(loop, srv->cancel_fd, EPOLLIN | EPOLLET, &tag_cancel);
+    if (rc == 0 && loop->feed) /* level-triggered; one idle loop woken per signal */
+        rc = epoll_add(loop, loop->feed->efd, EPOLLIN | EPOLLEXCLUSIVE, &tag_feed);
     return rc;
 }
 
@@ -107,8 +108,7 @@ void ss__loop_spawn(ss__loop *loop, ss_request *req)
         ss__coro_reset(t->co, task_main, t);
     } else {
         t = calloc(1, sizeof *t);
-        size_t stack = loop->srv->cfg.stack_size ? loop->srv->cfg.stack_size : SS__DEFAULT_STACK;
-        if (!t || !(t->co = ss__coro_new(stack, task_main, t))) {
+        if (!t || !(t->co = ss__coro_new(loop->stack_size, task_main, t))) {
             free(t);
             ss__report(req, -ENOMEM);
             ss__request_done(req);
@@ -289,13 +289,37 @@ static void set_accepting(ss__loop *loop, bool on)
     loop->accepting = on;
 }
 
+/* max_connections requests are in flight: leave the listener alone (it is
+ * level-triggered) until ss__loop_accept_resume. A slot freed between our
+ * check and the flag would find no flag set: so look again after setting
+ * it (the seq_cst fences pair with the one before ss__loop_accept_resume). */
+static void stop_at_limit(ss__loop *loop)
+{
+    atomic_store(&loop->at_limit, true);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (ss__at_capacity(loop->srv))
+        set_accepting(loop, false);
+    else
+        atomic_store(&loop->at_limit, false);
+}
+
+void ss__loop_accept_resume(ss__loop *loop)
+{
+    if (atomic_exchange(&loop->at_limit, false))
+        ss__loop_wake(loop);
+}
+
 static void on_listener(ss__loop *loop)
 {
     ss_server *srv = loop->srv;
     /* serve_forever may have returned meanwhile: then accept nothing more. */
-    for (int i = 0; i < ACCEPT_BATCH && atomic_load(&loop->want_accept); i++)
-        if (ss__handle_one(srv) < 0)
+    for (int i = 0; i < ACCEPT_BATCH && atomic_load(&loop->want_accept); i++) {
+        int rc = ss__handle_one(srv);
+        if (rc == -EBUSY)
+            stop_at_limit(loop);
+        if (rc < 0)
             break;
+    }
     int64_t paused = atomic_load(&srv->accept_paused_until);
     if (paused > ss__now()) {
         set_accepting(loop, false);
@@ -339,25 +363,36 @@ static void *loop_thread(void *arg)
         bool want = atomic_load(&loop->want_accept) && !quit;
         if (loop->accept_resume_at && ss__now() >= loop->accept_resume_at)
             loop->accept_resume_at = 0;
-        set_accepting(loop, want && loop->accept_resume_at == 0);
+        set_accepting(loop, want && !loop->listener_shut && loop->accept_resume_at == 0 &&
+                                !atomic_load(&loop->at_limit));
         atomic_store(&loop->ack_gen, gen);
         if (quit && loop->live == NULL) {
             pthread_mutex_lock(&loop->lock);
             bool empty = loop->inbox_len == 0;
             pthread_mutex_unlock(&loop->lock);
-            if (empty)
+            /* Queued requests are still served; take them without waiting
+             * (another loop may take the last one while we sleep). */
+            ss_request *req = empty && loop->feed ? ss__queue_take(loop->feed) : NULL;
+            if (req)
+                ss__loop_spawn(loop, req);
+            else if (empty)
                 break;
         }
         int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, next_timeout(loop));
         for (int i = 0; i < n; i++) {
             void *tag = evs[i].data.ptr;
             if (tag == &tag_listener) {
-                if (loop->accepting)
+                /* ss_server_stop shut it down: accept would only fail. */
+                if (evs[i].events & EPOLLHUP)
+                    loop->listener_shut = true;
+                else if (loop->accepting)
                     on_listener(loop);
             } else if (tag == &tag_wake) {
                 on_wake(loop);
             } else if (tag == &tag_cancel) {
                 on_cancel(loop);
+            } else if (tag == &tag_feed) {
+                loop->fed = true;
             } else {
                 ss__task *t = tag;
                 if (t->waiting && !t->blocking && (evs[i].events & (t->wait_events | EPOLLERR | EPOLLHUP)))
@@ -366,6 +401,15 @@ static void *loop_thread(void *arg)
         }
         expire_timers(loop);
         run_ready(loop);
+        /* A new request from the feed only once nothing else is ready (so a
+         * loop held by a long handler takes none), one per turn (so idle
+         * loops share them); it runs in the next turn. */
+        if (loop->fed) {
+            loop->fed = false;
+            ss_request *req = ss__queue_take(loop->feed);
+            if (req)
+                ss__loop_spawn(loop, req);
+        }
     }
     set_accepting(loop, false);
     current_loop = NULL;

@@ -1,10 +1,11 @@
-/* loop.h: the event strategy's loops: epoll, timers, and requests run as coroutines (internal). */
+/* loop.h: an event loop (epoll, timers, requests run as coroutines), the engine of the event and pool strategies (internal). */
 #ifndef SS_LOOP_H
 #define SS_LOOP_H
 
 #include "core/internal.h"
 #include "coro/coro.h"
 #include "event/heap.h"
+#include "event/queue.h"
 
 typedef struct ss__loop ss__loop;
 
@@ -23,10 +24,15 @@ typedef struct ss__task {
     struct ss__task *prev_live, *next_live;
 } ss__task;
 
+/* A loop gets new requests from the listener (while want_accept: the event
+ * strategy), from its inbox (ss__loop_post), and from a queue shared with
+ * other loops (feed: the pool). A task stays on the loop that started it. */
 struct ss__loop {
     ss_server *srv;
-    void *owner;               /* the strategy's state */
+    void *owner;               /* the set of loops it belongs to */
     void (*on_exit)(ss__loop *loop); /* last thing the loop thread does */
+    ss__queue *feed;           /* new requests shared with other loops, or NULL */
+    size_t stack_size;         /* of each task's coroutine */
     int epfd;
     int efd;                   /* eventfd: inbox, finished blocking calls, commands */
     pthread_t tid;
@@ -35,8 +41,11 @@ struct ss__loop {
     int inbox_len, inbox_cap;
     ss__task *finished;        /* tasks whose blocking call returned */
     atomic_bool want_accept;
+    atomic_bool at_limit;      /* listener dropped at max_connections */
     atomic_bool quit;          /* leave once no task is left */
     bool accepting;            /* the listener is in epoll */
+    bool listener_shut;        /* shut down by a stop for good: never again */
+    bool fed;                  /* the feed was readable in this turn */
     atomic_uint want_gen;      /* bumped by whoever changes want_accept and */
     atomic_uint ack_gen;       /* echoed by the loop once it applied it */
     int64_t accept_resume_at;  /* after EMFILE and friends */
@@ -48,10 +57,14 @@ struct ss__loop {
     atomic_uint nlive;
 };
 
-int ss__loop_init(ss__loop *loop, ss_server *srv);
+/* Set srv, owner, on_exit, feed and stack_size first. */
+int ss__loop_init(ss__loop *loop);
 int ss__loop_start(ss__loop *loop);
 /* Ask the loop (from any thread) to apply want_accept/quit or read its inbox. */
 void ss__loop_wake(ss__loop *loop);
+/* From any thread, after a connection slot was freed (and a seq_cst fence):
+ * a loop that stopped accepting at max_connections takes the listener back. */
+void ss__loop_accept_resume(ss__loop *loop);
 /* Hand a request to the loop from another thread. */
 int ss__loop_post(ss__loop *loop, ss_request *req);
 /* Start a task for req on the loop running this thread. */

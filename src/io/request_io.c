@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Each call's deadline: request_timeout from its start. */
+/* A read call's deadline: request_timeout from its start (a write's: from
+ * its last progress). */
 static int64_t io_deadline(const ss_request *req)
 {
     return ss__deadline(req->srv->cfg.request_timeout);
@@ -225,7 +226,7 @@ ssize_t ss_readline_ref(ss_request *req, const char **line, size_t max)
         if (r < 0)
             return r;
         if (r == 0) { /* end of input: the last line has no '\n' */
-            *line = req->rbuf + req->rpos;
+            *line = have ? req->rbuf + req->rpos : ""; /* no buffer, maybe */
             consume(req, have);
             req->scan = 0;
             return (ssize_t)have;
@@ -239,13 +240,9 @@ ssize_t ss_read_all(ss_request *req, char **out, size_t max)
     char *buf = NULL;
     int64_t deadline = io_deadline(req);
     for (;;) {
-        if (len == cap) {
-            if (cap > max) {
-                free(buf);
-                return -EMSGSIZE;
-            }
+        if (len == cap) { /* cap <= max + 1: len > max returned below */
             size_t ncap = cap ? cap * 2 : rbufsize(req);
-            if (ncap > max + 1)
+            if (max < SIZE_MAX && ncap > max + 1) /* SIZE_MAX: no limit */
                 ncap = max + 1;
             char *p = realloc(buf, ncap + 1);
             if (!p) {
@@ -280,16 +277,19 @@ ssize_t ss_read_all(ss_request *req, char **out, size_t max)
     return (ssize_t)len;
 }
 
-/* Send all of buf on the connection. */
-static int send_all(ss_request *req, const char *buf, size_t n, int64_t deadline)
+/* Send all of buf on the connection; fail after request_timeout without
+ * progress (a slow reader that keeps taking bytes is waited for). */
+static int send_all(ss_request *req, const char *buf, size_t n)
 {
     if (ss__cancelled(req->srv))
         return -ECANCELED;
+    int64_t deadline = io_deadline(req);
     while (n > 0) {
         ssize_t w = send(req->fd, buf, n, MSG_NOSIGNAL);
         if (w >= 0) {
             buf += w;
             n -= (size_t)w;
+            deadline = io_deadline(req);
             continue;
         }
         if (errno == EINTR)
@@ -306,6 +306,8 @@ static int send_all(ss_request *req, const char *buf, size_t n, int64_t deadline
 /* Append to the output buffer, growing it up to cap. */
 static int buffer_out(ss_request *req, const void *buf, size_t n, size_t cap)
 {
+    if (n == 0) /* nothing to copy, maybe no buffer yet */
+        return 0;
     if (req->wcap - req->wlen < n) {
         size_t ncap = req->wcap ? req->wcap : 1024;
         while (ncap - req->wlen < n)
@@ -339,9 +341,8 @@ ssize_t ss_write(ss_request *req, const void *buf, size_t n)
         rc = buffer_out(req, buf, n, wbufsize);
         return rc < 0 ? rc : (ssize_t)n;
     }
-    int64_t deadline = io_deadline(req);
     if (req->wlen) {
-        rc = send_all(req, req->wbuf, req->wlen, deadline);
+        rc = send_all(req, req->wbuf, req->wlen);
         if (rc < 0)
             return rc;
         req->wlen = 0;
@@ -350,13 +351,13 @@ ssize_t ss_write(ss_request *req, const void *buf, size_t n)
         rc = buffer_out(req, buf, n, wbufsize);
         return rc < 0 ? rc : (ssize_t)n;
     }
-    rc = send_all(req, buf, n, deadline);
+    rc = send_all(req, buf, n);
     return rc < 0 ? rc : (ssize_t)n;
 }
 
 ssize_t ss_writef(ss_request *req, const char *fmt, ...)
 {
-    char small[512], *text = small;
+    char small[512], *text = small, *big = NULL;
     va_list ap;
     va_start(ap, fmt);
     int len = vsnprintf(small, sizeof small, fmt, ap);
@@ -364,16 +365,15 @@ ssize_t ss_writef(ss_request *req, const char *fmt, ...)
     if (len < 0)
         return -EINVAL;
     if ((size_t)len >= sizeof small) {
-        text = malloc((size_t)len + 1);
-        if (!text)
+        text = big = malloc((size_t)len + 1);
+        if (!big)
             return -ENOMEM;
         va_start(ap, fmt);
         vsnprintf(text, (size_t)len + 1, fmt, ap);
         va_end(ap);
     }
     ssize_t rc = ss_write(req, text, (size_t)len);
-    if (text != small)
-        free(text);
+    free(big);
     return rc;
 }
 
@@ -381,7 +381,7 @@ int ss_flush(ss_request *req)
 {
     if (req->dgram || req->wlen == 0)
         return 0;
-    int rc = send_all(req, req->wbuf, req->wlen, io_deadline(req));
+    int rc = send_all(req, req->wbuf, req->wlen);
     if (rc == 0)
         req->wlen = 0;
     return rc;

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,11 +11,17 @@
 typedef struct child {
     pid_t pid;
     int pidfd;              /* readable when the child exits; -1 if unsupported */
+    int slot;               /* its flag in held[] */
 } child;
 
 typedef struct forking_state {
     child *kids;
     int n, cap;             /* used by the serving thread only */
+    /* Shared with the children, one flag per place in kids: set by whichever
+     * process gives the child's connection slot back (the child when its
+     * request ends, the parent when it reaps a child that died first). */
+    _Atomic unsigned char *held;
+    int *free_slots, nfree;
     atomic_uint live;       /* n, for ss_server_stats() from any thread */
     bool no_pidfd;          /* the kernel (or valgrind) lacks pidfd_open */
 } forking_state;
@@ -30,12 +37,16 @@ static int forking_init(ss_server *srv)
     if (!fs)
         return -ENOMEM;
     fs->cap = srv->cfg.max_children > 0 ? srv->cfg.max_children : SS__DEFAULT_MAX_CHILDREN;
-    fs->kids = calloc((size_t)fs->cap, sizeof *fs->kids);
-    if (!fs->kids) {
-        free(fs);
-        return -ENOMEM;
-    }
     srv->st_state = fs;
+    fs->kids = calloc((size_t)fs->cap, sizeof *fs->kids);
+    fs->free_slots = calloc((size_t)fs->cap, sizeof *fs->free_slots);
+    fs->held = mmap(NULL, (size_t)fs->cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (fs->held == MAP_FAILED)
+        fs->held = NULL;
+    if (!fs->kids || !fs->free_slots || !fs->held)
+        return -ENOMEM;
+    for (int i = 0; i < fs->cap; i++)
+        fs->free_slots[fs->nfree++] = fs->cap - 1 - i;
     return 0;
 }
 
@@ -45,15 +56,24 @@ static void forking_reap(ss_server *srv)
 {
     forking_state *fs = state_of(srv);
     for (int i = 0; i < fs->n;) {
-        pid_t r = waitpid(fs->kids[i].pid, NULL, WNOHANG);
+        int status = 0;
+        pid_t r = waitpid(fs->kids[i].pid, &status, WNOHANG);
         if (r == 0 || (r < 0 && errno == EINTR)) {
             i++;
             continue;
         }
-        if (fs->kids[i].pidfd >= 0)
-            close(fs->kids[i].pidfd);
+        child gone = fs->kids[i];
+        if (gone.pidfd >= 0)
+            close(gone.pidfd);
         fs->kids[i] = fs->kids[--fs->n];
         atomic_store(&fs->live, (unsigned)fs->n);
+        /* A child killed mid-request (kill -9, a crash) reported nothing
+         * and still holds its connection slot. */
+        if (r > 0 && WIFSIGNALED(status))
+            atomic_fetch_add_explicit(&srv->sh->errors, 1, memory_order_relaxed);
+        if (atomic_exchange(&fs->held[gone.slot], 1) == 0)
+            ss__slot_release(srv);
+        fs->free_slots[fs->nfree++] = gone.slot;
     }
 }
 
@@ -112,18 +132,23 @@ static void forking_process_request(ss_server *srv, ss_request *req)
     while (fs->n >= fs->cap)
         wait_children(srv, -1);
     fflush(NULL); /* or the child would write the parent's buffered output again */
+    int slot = fs->free_slots[--fs->nfree];
+    atomic_store(&fs->held[slot], 0);
     pid_t pid = fork();
     if (pid < 0) {
+        fs->free_slots[fs->nfree++] = slot;
         ss__report(req, -errno);
         ss__request_done(req);
         return;
     }
-    if (pid == 0)
+    if (pid == 0) {
+        srv->child_slot = &fs->held[slot];
         run_child(srv, req);
+    }
     int pidfd = fs->no_pidfd ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0 && errno == ENOSYS)
         fs->no_pidfd = true;
-    fs->kids[fs->n++] = (child){.pid = pid, .pidfd = pidfd};
+    fs->kids[fs->n++] = (child){.pid = pid, .pidfd = pidfd, .slot = slot};
     atomic_store(&fs->live, (unsigned)fs->n);
     /* The child owns the request now (and its place in the counters). */
     if (!req->dgram)
@@ -143,9 +168,9 @@ static void forking_close(ss_server *srv, bool block)
         if (kill_at && ss__now() >= kill_at) { /* past the drain and its grace */
             for (int i = 0; i < fs->n; i++)
                 kill(fs->kids[i].pid, SIGKILL);
-            for (int i = 0; i < fs->n; i++)
-                while (waitpid(fs->kids[i].pid, NULL, 0) < 0 && errno == EINTR)
-                    ;
+            /* cppcheck-suppress knownConditionTrueFalse ; wait_children lowers fs->n through srv */
+            while (fs->n > 0)
+                wait_children(srv, 10);
             break;
         }
         wait_children(srv, ss__ms_until(kill_at));
@@ -154,6 +179,9 @@ static void forking_close(ss_server *srv, bool block)
         if (fs->kids[i].pidfd >= 0)
             close(fs->kids[i].pidfd);
     free(fs->kids);
+    free(fs->free_slots);
+    if (fs->held)
+        munmap(fs->held, (size_t)fs->cap);
     free(fs);
     srv->st_state = NULL;
 }

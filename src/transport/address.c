@@ -108,16 +108,12 @@ static int parse_unix(const char *path, ss__url *u, const char **why)
         *why = "socket path too long (at most 107 bytes)";
         return -EINVAL;
     }
-    if (memchr(path, '\0', len) != NULL) {
-        *why = "bad socket path";
-        return -EINVAL;
-    }
     memcpy(u->path, path, len + 1);
     u->family = AF_UNIX;
     return 0;
 }
 
-int ss__url_parse(const char *text, ss__url *u, const char **why)
+int ss__url_parse(const char *text, ss__url *out, const char **why)
 {
     static const struct {
         const char *prefix;
@@ -129,7 +125,7 @@ int ss__url_parse(const char *text, ss__url *u, const char **why)
         {"unix-dgram:", SOCK_DGRAM, false},
         {"unix:", SOCK_STREAM, false},
     };
-    memset(u, 0, sizeof *u);
+    memset(out, 0, sizeof *out);
     if (!text || !*text) {
         *why = "empty URL";
         return -EINVAL;
@@ -138,8 +134,8 @@ int ss__url_parse(const char *text, ss__url *u, const char **why)
         size_t n = strlen(schemes[i].prefix);
         if (strncmp(text, schemes[i].prefix, n) != 0)
             continue;
-        u->socktype = schemes[i].socktype;
-        return schemes[i].inet ? parse_inet(text + n, u, why) : parse_unix(text + n, u, why);
+        out->socktype = schemes[i].socktype;
+        return schemes[i].inet ? parse_inet(text + n, out, why) : parse_unix(text + n, out, why);
     }
     *why = "unknown scheme (expected tcp://, udp://, unix: or unix-dgram:)";
     return -EINVAL;

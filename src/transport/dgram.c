@@ -15,6 +15,9 @@ static int dgram_get_request(ss_server *srv, ss_request **out)
         return -ENOMEM;
     }
     req->rcap = max;
+    /* An unnamed Unix sender comes with no address at all (namelen 0):
+     * still a Unix peer, shown as unix:#N. */
+    req->peer.ss_family = srv->addr.ss_family;
     struct iovec iov = {.iov_base = req->rbuf, .iov_len = max};
     struct msghdr msg = {.msg_name = &req->peer, .msg_namelen = sizeof req->peer,
                          .msg_iov = &iov, .msg_iovlen = 1};

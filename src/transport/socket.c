@@ -1,6 +1,7 @@
 /* socket.c: the listening socket's life: create, bind (stale Unix files replaced), listen, close. */
 #include "core/internal.h"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -78,6 +79,31 @@ static int set_int_opt(int fd, int level, int name, int value)
     return setsockopt(fd, level, name, &value, sizeof value) < 0 ? -errno : 0;
 }
 
+/* Give the socket file just bound exactly cfg.socket_mode. The file is
+ * reached through an O_PATH descriptor checked to be our socket, so a path
+ * swapped meanwhile (a symlink planted in a shared directory) is not
+ * followed. */
+static int exact_mode(ss_server *srv)
+{
+    mode_t want = (mode_t)srv->cfg.socket_mode;
+    int pfd = open(srv->url.path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (pfd < 0)
+        return -errno;
+    struct stat st;
+    int rc = fstat(pfd, &st) < 0 ? -errno : 0;
+    if (rc == 0 && (!S_ISSOCK(st.st_mode) || st.st_ino != srv->sock_ino || st.st_dev != srv->sock_dev))
+        rc = -EEXIST;
+    if (rc == 0 && (st.st_mode & 07777) != want) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+        rc = chmod(proc, want) < 0 ? -errno : 0;
+        if (rc == -ENOENT) /* no /proc: the path it is */
+            rc = chmod(srv->url.path, want) < 0 ? -errno : 0;
+    }
+    close(pfd);
+    return rc;
+}
+
 int ss__socket_bind(ss_server *srv)
 {
     int fd = srv->fd, rc;
@@ -90,6 +116,11 @@ int ss__socket_bind(ss_server *srv)
     if (srv->addr.ss_family == AF_INET6 && (rc = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0)) < 0)
         return rc;
     bool is_file = srv->url.family == AF_UNIX && srv->url.path[0] != '@';
+    /* The file takes the socket's mode less the umask at bind: set it first,
+     * so the file is never wider than socket_mode; exact_mode() restores
+     * what the umask took away. */
+    if (srv->cfg.socket_mode && fchmod(fd, (mode_t)srv->cfg.socket_mode) < 0)
+        return -errno;
     rc = bind(fd, (const struct sockaddr *)&srv->addr, srv->addrlen) < 0 ? -errno : 0;
     if (rc == -EADDRINUSE && is_file && unix_path_is_stale(srv)) {
         unlink(srv->url.path);
@@ -104,6 +135,8 @@ int ss__socket_bind(ss_server *srv)
             srv->sock_ino = st.st_ino;
             srv->unlink_on_close = true;
         }
+        if (srv->cfg.socket_mode && (rc = exact_mode(srv)) < 0)
+            return rc;
     }
     srv->addrlen = sizeof srv->addr;
     if (getsockname(fd, (struct sockaddr *)&srv->addr, &srv->addrlen) < 0)

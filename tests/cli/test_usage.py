@@ -45,7 +45,25 @@ USAGE_ERRORS = [
     (["chat", "--mode", "bogus"], ["bogus"]),
     (["chat", "--listen", "udp://127.0.0.1:0"], ["udp", "datagram", "stream"]),
     (["chat", "--listen", "unix-dgram:/tmp/sockserv-never.sock"], ["unix-dgram", "datagram", "stream"]),
-    (["chat", "--max-line", "100"], ["--max-line"]),  # not a chat option in the synopsis
+    (["chat", "--max-line", "0"], ["--max-line"]),
+    (["echo", "--max-connections"], ["--max-connections"]),
+    (["echo", "--max-connections", "0"], ["--max-connections"]),
+    (["echo", "--max-connections", "1000001"], ["--max-connections"]),
+    (["chat", "--max-connections", "-5"], ["--max-connections"]),
+    (["echo", "--timeout", "-1"], ["--timeout"]),
+    (["echo", "--timeout", "1e999"], ["--timeout"]),
+    (["chat", "--timeout", "soon"], ["--timeout", "soon"]),
+    (["echo", "--allow", ""], ["--allow", "empty"]),
+    (["echo", "--allow", "1.2.3.4/33"], ["--allow", "prefix"]),
+    (["echo", "--allow", "::1/129"], ["--allow", "prefix"]),
+    (["echo", "--allow", "localhost"], ["--allow", "address"]),
+    (["echo", "--allow", "10.0.0.0/8,"], ["--allow", "empty"]),
+    (["echo", "--allow", "10.0.0.0/8", "--listen", "unix:/tmp/sockserv-never.sock"], ["--allow", "unix"]),
+    (["echo", "--socket-mode", "0660"], ["--socket-mode", "tcp://127.0.0.1:9999"]),
+    (["echo", "--socket-mode", "0660", "--listen", "unix:@abstract"], ["--socket-mode", "@abstract"]),
+    (["echo", "--socket-mode", "0", "--listen", "unix:/tmp/sockserv-never.sock"], ["--socket-mode", "octal"]),
+    (["echo", "--socket-mode", "0800", "--listen", "unix:/tmp/sockserv-never.sock"], ["--socket-mode", "octal"]),
+    (["echo", "--socket-mode", "1777", "--listen", "unix:/tmp/sockserv-never.sock"], ["--socket-mode", "octal"]),
     (["echo", "--workers"], ["--workers"]),
     (["echo", "--workers", "0"], ["--workers"]),
     (["echo", "--workers", "-1"], ["--workers"]),
@@ -125,16 +143,19 @@ class Workers(Case):
                 c.close()
                 srv.stop()
 
-    def test_one_pool_worker_serves_one_client_at_a_time(self):
+    def test_one_pool_worker_serves_clients_waiting_for_input(self):
+        # A client the worker waits on (a holds its connection, sending
+        # nothing) parks: the one worker serves b meanwhile.
         srv = self.server("echo", "--listen", L, "--mode", "pool", "--workers", "1")
         a = self.connect(srv)
         a.send(b"a\n")
         self.assertEqual(a.recv_line(), b"a\n")
-        b = self.connect(srv)  # queued: the only worker is busy with a
+        b = self.connect(srv)
         b.send(b"b\n")
-        b.assert_open(0.5)
-        a.close()
         self.assertEqual(b.recv_line(), b"b\n")
+        a.send(b"a again\n")
+        self.assertEqual(a.recv_line(), b"a again\n")
+        a.close()
         b.close()
         srv.stop()
 

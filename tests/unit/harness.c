@@ -326,6 +326,7 @@ void h_check_server_address(const ss_server *srv)
     CHECK_NOT_NULL(sa);
     CHECK_GT(len, 0);
     struct sockaddr_storage real;
+    memset(&real, 0, sizeof real); /* clang-analyzer 14 does not see getsockname fill it */
     socklen_t rlen = sizeof real;
     CHECK_EQ_INT(getsockname(ss_server_fd(srv), (struct sockaddr *)&real, &rlen), 0);
     CHECK_MSG(h_addr_equal(sa, len, (struct sockaddr *)&real, rlen),
@@ -575,6 +576,39 @@ void h_exchange(const ss_server *srv, const char *line)
     close(fd);
 }
 
+void h_connect_clients(const ss_server *srv, int *fds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        fds[i] = h_connect(srv);
+        char line[32];
+        snprintf(line, sizeof line, "client %d\n", i);
+        h_send_str(fds[i], line);
+    }
+}
+
+#define BIG_STACK (200 * 1024)
+
+unsigned h_use_big_stack(void)
+{
+    char big[BIG_STACK];
+    memset(big, 0, sizeof big);
+    for (size_t i = 0; i < sizeof big; i += 4096)
+        big[i] = (char)(i / 4096);
+    __asm__ volatile("" : : "r"(big) : "memory");
+    unsigned sum = 0;
+    for (size_t i = 0; i < sizeof big; i += 4096)
+        sum += (unsigned char)big[i];
+    return sum;
+}
+
+unsigned h_big_stack_sum(void)
+{
+    unsigned sum = 0;
+    for (unsigned i = 0; i < BIG_STACK / 4096; i++)
+        sum += i;
+    return sum;
+}
+
 /* ---- Process helpers -------------------------------------------------- */
 
 int h_count_fds(void)
@@ -612,12 +646,15 @@ static bool h_proc_stat(pid_t pid, char *state, pid_t *ppid)
     char *p = strrchr(buf, ')');
     if (!p)
         return false;
-    char st = 0;
-    int pp = 0;
-    if (sscanf(p + 1, " %c %d", &st, &pp) != 2)
+    /* ") S 1234 ...": the state letter, then the parent pid. */
+    if (p[1] != ' ' || p[2] == '\0' || p[3] != ' ')
         return false;
-    *state = st;
-    *ppid = pp;
+    char *end;
+    long pp = strtol(p + 4, &end, 10);
+    if (end == p + 4)
+        return false;
+    *state = p[2];
+    *ppid = (pid_t)pp;
     return true;
 }
 
@@ -650,7 +687,9 @@ char h_proc_state(pid_t pid)
 {
     char st;
     pid_t pp;
-    return h_proc_stat(pid, &st, &pp) ? st : 0;
+    if (!h_proc_stat(pid, &st, &pp))
+        return '\0';
+    return st;
 }
 
 bool h_no_children_left(void)

@@ -242,6 +242,14 @@ bool h_wait_eof(int fd, double timeout);
 /* Exchange one line with a server (send, receive the answer line); fails the case
  * if the answer differs. */
 void h_exchange(const ss_server *srv, const char *line);
+/* Connect n clients, each sending "client I\n" (I its index), into fds[]. */
+void h_connect_clients(const ss_server *srv, int *fds, int n);
+
+/* Put 200 KiB of locals on the calling stack (a handler's: a thread's or a
+ * coroutine's), touching every page; returns a sum of them, the same every
+ * time (h_big_stack_sum() without the stack). */
+unsigned h_use_big_stack(void);
+unsigned h_big_stack_sum(void);
 
 /* ---- Process helpers -------------------------------------------------- */
 

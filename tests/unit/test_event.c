@@ -1,4 +1,4 @@
-/* test_event.c: what only the event strategy has: coroutine stacks (guard page, stack_size), ss_wait_fd, ss_run_blocking, many connections on one loop, datagrams on several loops, timers, drain, close. */
+/* test_event.c: what only the event strategy has: coroutine stacks (guard page, stack_size), ss_wait_fd, ss_run_blocking, many connections on one loop, datagrams on several loops, timers, drain, close; and max_connections under every strategy. */
 #include "harness.h"
 
 #include <errno.h>
@@ -130,7 +130,8 @@ static void ov_on_segv(int sig, siginfo_t *si, void *uc)
     /* SA_RESETHAND: returning re-runs the access, which now kills us. */
 }
 
-static __attribute__((noinline)) int ov_recurse(int depth)
+/* Unbounded on purpose: it runs until the coroutine's stack overflows. */
+static __attribute__((noinline)) int ov_recurse(int depth) /* NOLINT(misc-no-recursion) */
 {
     char buf[ov_frame];
     memset(buf, depth & 0x7f, sizeof buf);
@@ -174,12 +175,15 @@ static int ov_handle(ss_request *req)
 static bool ov_mapping(uintptr_t addr, uintptr_t *lo, uintptr_t *hi, char perms[5])
 {
     for (const char *p = OV->maps; p && *p;) {
-        unsigned long a, b;
-        char pr[5] = "";
-        if (sscanf(p, "%lx-%lx %4s", &a, &b, pr) == 3 && addr >= a && addr < b) {
+        /* "lo-hi perms ..." in hex */
+        char *end;
+        unsigned long a = strtoul(p, &end, 16);
+        unsigned long b = *end == '-' ? strtoul(end + 1, &end, 16) : 0;
+        if (*end == ' ' && end[1] && end[2] && end[3] && end[4] && addr >= a && addr < b) {
             *lo = a;
             *hi = b;
-            memcpy(perms, pr, 5);
+            memcpy(perms, end + 1, 4);
+            perms[4] = '\0';
             return true;
         }
         p = strchr(p, '\n');
@@ -292,9 +296,9 @@ TEST(stack_overflow_faults_small_frames)
 {
     OV = h_shared_alloc(sizeof *OV);
     char why[512];
-    const char *r = overflow_run(512, 32 * 1024, why, sizeof why);
+    const char *r = overflow_run(512, (size_t)32 * 1024, why, sizeof why);
     CHECK_MSG(r == NULL, "%s", r);
-    r = overflow_run(2000, 64 * 1024, why, sizeof why);
+    r = overflow_run(2000, (size_t)64 * 1024, why, sizeof why);
     CHECK_MSG(r == NULL, "%s", r);
 }
 
@@ -309,7 +313,7 @@ TEST(stack_overflow_faults_large_frames)
     char report[2048] = "", why[512];
     int bad = 0;
     for (size_t i = 0; i < sizeof frames / sizeof *frames; i++) {
-        const char *r = overflow_run(frames[i], 64 * 1024, why, sizeof why);
+        const char *r = overflow_run(frames[i], (size_t)64 * 1024, why, sizeof why);
         if (r) {
             bad++;
             size_t len = strlen(report);
@@ -323,14 +327,7 @@ TEST(stack_overflow_faults_large_frames)
 /* cfg.stack_size is honoured: ~200 KiB of locals work with a 1 MiB stack. */
 static int big_stack_handle(ss_request *req)
 {
-    char big[200 * 1024];
-    memset(big, 0, sizeof big);
-    for (size_t i = 0; i < sizeof big; i += 4096)
-        big[i] = (char)(i / 4096);
-    __asm__ volatile("" : : "r"(big) : "memory");
-    unsigned sum = 0;
-    for (size_t i = 0; i < sizeof big; i += 4096)
-        sum += (unsigned char)big[i];
+    unsigned sum = h_use_big_stack();
     return ss_writef(req, "sum %u\n", sum) < 0 ? -EIO : 0;
 }
 
@@ -338,9 +335,7 @@ TEST(stack_size_honoured)
 {
     static const ss_handler h = { .handle = big_stack_handle };
     start((ss_config){ .handler = &h, .workers = 1, .stack_size = 1 << 20 });
-    unsigned want = 0;
-    for (unsigned i = 0; i < 200 * 1024 / 4096; i++)
-        want += i;
+    unsigned want = h_big_stack_sum();
     char line[64];
     snprintf(line, sizeof line, "sum %u\n", want);
     for (int i = 0; i < 3; i++) {
@@ -683,8 +678,11 @@ static int timer_handle(ss_request *req)
     ssize_t n = ss_readline(req, line, sizeof line);
     if (n <= 0)
         return -EPROTO;
-    int idx = atoi(line);
-    double secs = 0.2 * (idx + 1);
+    char *end;
+    long idx = strtol(line, &end, 10);
+    if (end == line || idx < 0 || idx >= (long)(sizeof S->t_done / sizeof S->t_done[0]))
+        return -EPROTO;
+    double secs = 0.2 * (double)(idx + 1);
     double t0 = h_now();
     int r = ss_wait_fd(req, g_pipe[0], POLLIN, secs);
     S->t_done[idx] = h_now();
@@ -868,10 +866,12 @@ static void dgram_loops_test(const char *listen)
             ssize_t n = h_recv_timeout(c[i], reply, sizeof reply - 1, 10);
             CHECK_GT(n, 0);
             reply[n] = '\0';
-            int ci = -1, mi = -1;
-            CHECK_MSG(sscanf(reply, "echo:c%d-m%d", &ci, &mi) == 2, "bad reply %s", reply);
-            CHECK_EQ_INT(ci, i);
-            CHECK(mi >= 0 && mi < NM);
+            char head[32]; /* "echo:c<i>-m<m>" */
+            int hlen = snprintf(head, sizeof head, "echo:c%d-m", i);
+            CHECK_MSG(strncmp(reply, head, (size_t)hlen) == 0, "bad reply %s", reply);
+            char *end;
+            long mi = strtol(reply + hlen, &end, 10);
+            CHECK_MSG(*end == '\0' && end != reply + hlen && mi >= 0 && mi < NM, "bad reply %s", reply);
             CHECK_MSG(!seen[mi], "reply %s twice", reply);
             seen[mi] = true;
         }
@@ -1239,3 +1239,110 @@ TEST(nothing_accepted_after_serve_forever_returned_slow_verify)
     close(first);
     stop();
 }
+
+/* ---- max_connections ------------------------------------------------------------ */
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* A client leaves: shutdown first, as a forked server's children hold
+ * copies of this process's descriptors. */
+static void leave(int c)
+{
+    shutdown(c, SHUT_RDWR);
+    close(c);
+}
+
+/* n clients connected and held (each echo is a request in flight): the
+ * next client's connect succeeds (the backlog) but it is not accepted, and
+ * nothing spins meanwhile; once one of the n leaves, it is served. Nothing
+ * is accepted and closed or refused on the way. (Under sync the one
+ * request in flight holds the serving thread anyway: n is 1 there.) */
+static void max_connections_test(ss_strategy strategy, int n)
+{
+    begin();
+    g_strategy = strategy;
+    start((ss_config){ .handler = &h_echo_lines_handler, .max_connections = n, .workers = 2 });
+    int c[8];
+    for (int i = 0; i < n; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "held %d\n", i);
+        c[i] = send_line(line);
+        expect_line(c[i], line, 10);
+    }
+    CHECK_EQ_INT(h_stats(srv).accepted, n);
+    double w0 = h_now(), c0 = cpu_seconds();
+    int extra = send_line("extra\n");
+    char buf[32];
+    CHECK_EQ_INT(h_recv_line(extra, buf, sizeof buf, 0.5), -ETIMEDOUT);
+    double wall = h_now() - w0, cpu = cpu_seconds() - c0;
+    h_note("%s: %.3f s of CPU in %.3f s at the limit", h_strategy_name(strategy), cpu, wall);
+    CHECK_MSG(cpu < 0.5 * wall, "%.3f s of CPU in %.3f s at the limit: something spins", cpu, wall);
+    ss_stats st = h_stats(srv);
+    CHECK_EQ_INT(st.accepted, n);
+    CHECK_EQ_INT(st.active, n);
+    h_send_str(c[0], "still served\n"); /* those in flight go on */
+    expect_line(c[0], "still served\n", 10);
+    leave(c[n - 1]);
+    expect_line(extra, "extra\n", 10);
+    /* At the limit again: the next one waits for the next to leave. */
+    int extra2 = send_line("extra2\n");
+    CHECK_EQ_INT(h_recv_line(extra2, buf, sizeof buf, 0.3), -ETIMEDOUT);
+    CHECK_EQ_INT(h_stats(srv).accepted, n + 1);
+    leave(extra);
+    expect_line(extra2, "extra2\n", 10);
+    leave(extra2);
+    for (int i = 0; i < n - 1; i++)
+        leave(c[i]);
+    CHECK(WAIT_FOR(h_stats(srv).active == 0, 10));
+    st = h_stats(srv);
+    CHECK_EQ_INT(st.accepted, n + 2);
+    CHECK_EQ_INT(st.completed, n + 2);
+    CHECK_EQ_INT(st.accept_errors, 0);
+    CHECK_EQ_INT(st.refused, 0);
+    CHECK_EQ_INT(st.errors, 0);
+    stop();
+}
+
+TEST(max_connections_event) { max_connections_test(SS_EVENT, 3); }
+TEST(max_connections_pool) { max_connections_test(SS_POOL, 3); }
+TEST(max_connections_threading) { max_connections_test(SS_THREADING, 3); }
+TEST(max_connections_forking) { max_connections_test(SS_FORKING, 3); }
+TEST(max_connections_sync) { max_connections_test(SS_SYNC, 1); }
+
+/* Many short clients from several threads against a limit of 2: every
+ * release must let a waiting client in (a wake lost between a loop's
+ * "full" and a slot freeing would leave the listener dropped for good). */
+static void *churn_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 50; i++)
+        h_exchange(srv, "churn\n");
+    return NULL;
+}
+
+static void max_connections_churn_test(ss_strategy strategy)
+{
+    enum { T = 4 };
+    g_strategy = strategy;
+    start((ss_config){ .handler = &h_echo_line_handler, .max_connections = 2, .workers = 2 });
+    pthread_t t[T];
+    for (int i = 0; i < T; i++)
+        CHECK_EQ_INT(pthread_create(&t[i], NULL, churn_thread, NULL), 0);
+    for (int i = 0; i < T; i++)
+        pthread_join(t[i], NULL);
+    CHECK(WAIT_FOR(h_stats(srv).active == 0, 10));
+    ss_stats st = h_stats(srv);
+    CHECK_EQ_INT(st.accepted, T * 50);
+    CHECK_EQ_INT(st.completed, T * 50);
+    CHECK_EQ_INT(st.accept_errors, 0);
+    stop();
+}
+
+TEST(max_connections_churn_event) { max_connections_churn_test(SS_EVENT); }
+TEST(max_connections_churn_pool) { max_connections_churn_test(SS_POOL); }

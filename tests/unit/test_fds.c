@@ -23,10 +23,9 @@ static void snapshot(fdset *s)
     int self = dirfd(d);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        int fd = atoi(e->d_name);
-        if (fd != self && fd >= 0 && fd < 1024)
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (end != e->d_name && *end == '\0' && fd != self && fd >= 0 && fd < 1024)
             s->open[fd] = 1;
     }
     closedir(d);

@@ -112,6 +112,15 @@ static const char *const good_urls[] = {
 static char long_path[300];
 static char max_path[120];
 
+/* buf = "unix:/" followed by n copies of c. */
+static void make_path_url(char *buf, size_t size, char c, size_t n)
+{
+    int head = snprintf(buf, size, "unix:/");
+    CHECK(head > 0 && (size_t)head + n < size);
+    memset(buf + head, c, n);
+    buf[(size_t)head + n] = '\0';
+}
+
 static const char *const bad_urls[] = {
     "",
     "tcp://127.0.0.1",         /* missing port */
@@ -137,8 +146,7 @@ static const char *const bad_urls[] = {
 
 TEST(url_errors)
 {
-    memcpy(long_path, "unix:/", 6);
-    memset(long_path + 6, 'p', 200);
+    make_path_url(long_path, sizeof long_path, 'p', 200);
     for (size_t i = 0; i < sizeof good_urls / sizeof *good_urls; i++)
         CHECK_MSG(ss_url_error(good_urls[i]) == NULL, "ss_url_error(\"%s\") = \"%s\"", good_urls[i],
                   ss_url_error(good_urls[i]));
@@ -147,9 +155,7 @@ TEST(url_errors)
         CHECK_MSG(e != NULL && e[0] != '\0', "ss_url_error(\"%.60s\") accepted it", bad_urls[i]);
     }
     /* The longest path that fits (107 bytes) is fine. */
-    memcpy(max_path, "unix:/", 6);
-    memset(max_path + 6, 'm', 106);
-    max_path[112] = '\0';
+    make_path_url(max_path, sizeof max_path, 'm', 106);
     CHECK_EQ_INT(strlen(max_path + 5), 107);
     CHECK_MSG(ss_url_error(max_path) == NULL, "107-byte path refused: %s", ss_url_error(max_path));
     /* The text names the problem. */
@@ -159,8 +165,7 @@ TEST(url_errors)
 
 TEST(server_new_rejects_bad_urls)
 {
-    memcpy(long_path, "unix:/", 6);
-    memset(long_path + 6, 'p', 200);
+    make_path_url(long_path, sizeof long_path, 'p', 200);
     static const ss_handler empty = { 0 };
     int fds = h_count_fds();
     for (size_t i = 0; i < sizeof bad_urls / sizeof *bad_urls; i++) {

@@ -206,7 +206,7 @@ TEST(defer_activate)
     int fd = ss_server_fd(srv);
     CHECK_GE(fd, 0);
     /* Not bound yet: the caller may set socket options now. */
-    struct sockaddr_in a;
+    struct sockaddr_in a = { 0 }; /* clang-analyzer 14 does not see getsockname fill it */
     socklen_t len = sizeof a;
     CHECK_EQ_INT(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     CHECK_EQ_INT(ntohs(a.sin_port), 0);
@@ -401,9 +401,12 @@ static int established(const ss_server *srv, int n)
     socklen_t len = 0;
     const struct sockaddr *sa = ss_server_address(srv, &len);
     int *fds = calloc((size_t)n, sizeof *fds);
+    CHECK_NOT_NULL(fds);
     for (int i = 0; i < n; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        connect(fds[i], sa, len);
+        CHECK_GE(fds[i], 0);
+        int r = connect(fds[i], sa, len);
+        CHECK_MSG(r == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
     }
     h_sleep(0.3);
     int ok = 0;

@@ -266,7 +266,7 @@ TEST_S(readline_ref_max)
     start((ss_config){ .handler = &h });
     char big[200];
     memset(big, 'a', 100);
-    strcpy(big + 100, "\n123456789\n1234567890\n");
+    snprintf(big + 100, sizeof big - 100, "\n123456789\n1234567890\n");
     int c = h_connect(srv);
     int one = 1;
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -339,7 +339,7 @@ TEST_S(small_rbufsize)
     text[100] = '\n';
     for (int i = 0; i < 50; i++)
         text[101 + i] = (char)('0' + i % 10);
-    strcpy(text + 151, "!\n");
+    snprintf(text + 151, sizeof text - 151, "!\n");
     client_check((const char *const[]){ text, NULL }, false, "101 50 2 ok\n");
     stop();
 }
@@ -387,7 +387,8 @@ TEST_S(read_all)
     static const ss_handler h = { .handle = read_all_handle };
     start((ss_config){ .handler = &h });
     char *text = malloc(3006);
-    strcpy(text, "head\n");
+    CHECK_NOT_NULL(text);
+    snprintf(text, 3006, "head\n");
     for (int i = 0; i < 3000; i++)
         text[5 + i] = (char)('a' + i % 26);
     text[3005] = '\0';
@@ -486,7 +487,7 @@ TEST_S(write_many_small)
     for (int i = 0; i < 10000; i++) {
         char rec[16];
         snprintf(rec, sizeof rec, "%08d\n", i);
-        CHECK_EQ_MEM(got + i * 9, rec, 9);
+        CHECK_EQ_MEM(got + (size_t)i * 9, rec, 9);
     }
     free(got);
     close(c);

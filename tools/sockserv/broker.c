@@ -30,6 +30,10 @@ static struct member *find_member(const struct room *room, uint64_t id)
     return NULL;
 }
 
+/* epoll tags: a member's connection is tagged with the member itself, its
+ * ack pair with the member's address plus this bit. */
+#define ACK_TAG ((uintptr_t)1)
+
 /* Start or stop waiting for the member's connection to take more output. */
 static int watch(struct room *room, struct member *m, bool on)
 {
@@ -72,8 +76,13 @@ static void retire(struct room *room, struct member *m)
     uint64_t one = 1;
 
     drop(room, m, -1);
-    if (m->ack >= 0 && write(m->ack, &one, sizeof one) < 0) {
-        /* Only EAGAIN (a full counter) is possible: the handler is told already. */
+    if (m->ack >= 0) {
+        /* Explicitly: forked children may hold copies of the fd, which
+         * would keep a closed fd's registration alive. */
+        epoll_ctl(room->ep, EPOLL_CTL_DEL, m->ack, NULL);
+        if (send(m->ack, &one, sizeof one, MSG_NOSIGNAL) < 0) {
+            /* The handler is gone, or was told already: nothing to do. */
+        }
     }
     m->next = room->dead;
     room->dead = m;
@@ -83,9 +92,10 @@ static void unlink_leaving(struct room *room, struct member *m)
 {
     struct member **p = &room->leaving;
 
-    while (*p != m)
+    while (*p && *p != m)
         p = &(*p)->next;
-    *p = m->next;
+    if (*p)
+        *p = m->next;
     m->leaving = false;
 }
 
@@ -165,6 +175,12 @@ static void on_join(struct room *room, uint64_t id, const char *peer, size_t len
     m->fd = fds[0];
     m->ack = fds[1];
     m->peer = name;
+    /* The handler's end closing before a LEAVE: its process died. */
+    struct epoll_event ev = { .events = EPOLLRDHUP, .data.u64 = (uintptr_t)m | ACK_TAG };
+    if (epoll_ctl(room->ep, EPOLL_CTL_ADD, m->ack, &ev) < 0) {
+        fprintf(stderr, "sockserv: chat: cannot take %.*s: %s\n", (int)len, peer, strerror(errno));
+        goto refuse;
+    }
     pthread_mutex_lock(&room->lock);
     room->members[room->nmembers++] = m;
     pthread_mutex_unlock(&room->lock);
@@ -196,13 +212,10 @@ static void on_say(struct room *room, uint64_t id, const char *text, size_t len)
             deliver(room, room->members[i], room->line, n);
 }
 
-static void on_leave(struct room *room, uint64_t id)
+static void unlink_member(struct room *room, const struct member *m)
 {
-    struct member *m = find_member(room, id);
     size_t i;
 
-    if (!m)
-        return;
     pthread_mutex_lock(&room->lock);
     for (i = 0; room->members[i] != m; i++)
         ;
@@ -210,6 +223,15 @@ static void on_leave(struct room *room, uint64_t id)
             (room->nmembers - i - 1) * sizeof room->members[0]);
     room->nmembers--;
     pthread_mutex_unlock(&room->lock);
+}
+
+static void on_leave(struct room *room, uint64_t id)
+{
+    struct member *m = find_member(room, id);
+
+    if (!m)
+        return;
+    unlink_member(room, m);
     /* What was queued for it before it left is still its due. */
     if (m->fd >= 0 && outq_flush(&m->out, m->fd) == 1 && watch(room, m, true) == 0) {
         m->leave_by = now_ns() + (int64_t)ROOM_LEAVE_SECS * 1000000000;
@@ -217,6 +239,22 @@ static void on_leave(struct room *room, uint64_t id)
         m->next = room->leaving;
         room->leaving = m;
         return;
+    }
+    retire(room, m);
+}
+
+/* The member's handler is gone without a LEAVE (its process was killed):
+ * nobody reads its client any more, so the client is disconnected. */
+static void member_gone(struct room *room, struct member *m)
+{
+    if (m->leaving) {
+        unlink_leaving(room, m);
+    } else if (find_member(room, m->id) == m) {
+        fprintf(stderr, "sockserv: chat: disconnecting %s: its handler ended\n", m->peer);
+        unlink_member(room, m);
+        drop(room, m, SHUT_RDWR);
+    } else {
+        return; /* retired this round already */
     }
     retire(room, m);
 }
@@ -347,9 +385,13 @@ void *room_broker(void *arg)
             return NULL;
         }
         for (int i = 0; i < n; i++) {
-            struct member *m = events[i].data.ptr;
-            if (m) {
-                member_ready(room, m, events[i].events);
+            uintptr_t tag = (uintptr_t)events[i].data.u64;
+            if (tag & ACK_TAG) {
+                member_gone(room, (struct member *)(tag & ~ACK_TAG)); /* NOLINT(performance-no-int-to-ptr): a tagged pointer in epoll data */
+                continue;
+            }
+            if (tag) {
+                member_ready(room, (struct member *)tag, events[i].events); /* NOLINT(performance-no-int-to-ptr): a tagged pointer in epoll data */
                 continue;
             }
             for (int k = 0; k < ROUND_MESSAGES; k++) {

@@ -1,13 +1,12 @@
 /* chat.c: the chat handler: each line the client sends goes to the room, which relays it. */
-#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "chat_line.h"
 #include "cli.h"
 #include "room.h"
 
@@ -15,22 +14,13 @@
 struct chatter {
     struct room *room;
     uint64_t id;
-    int ack;                 /* eventfd: the broker is done with us after LEAVE */
+    int ack;                 /* our end of a socket pair with the broker: it
+                                writes there when done with us after LEAVE,
+                                and sees it close if this process dies */
 };
 
 /* Longest wait for the broker after LEAVE: its own limit, and a margin. */
 #define LEAVE_WAIT_SECS (ROOM_LEAVE_SECS + 2.0)
-
-static bool is_quit(const char *text, size_t len)
-{
-    while (len > 0 && isspace((unsigned char)text[len - 1]))
-        len--;
-    while (len > 0 && isspace((unsigned char)*text)) {
-        text++;
-        len--;
-    }
-    return len == 4 && memcmp(text, "quit", 4) == 0;
-}
 
 static int chat_setup(ss_request *req)
 {
@@ -41,14 +31,16 @@ static int chat_setup(ss_request *req)
         return -ENOMEM;
     c->room = app->room;
     c->id = room_new_id(c->room);
-    c->ack = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (c->ack < 0) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0) {
         int err = -errno;
         free(c);
         return ss_request_fail(req, err, "cannot join the chat room: %s", ss_strerror(err));
     }
-    int rc = room_join(c->room, req, c->id, ss_request_fd(req), c->ack,
+    c->ack = pair[0];
+    int rc = room_join(c->room, req, c->id, ss_request_fd(req), pair[1],
                        ss_request_peer_str(req));
+    close(pair[1]); /* the broker has its copy */
     if (rc < 0) {
         close(c->ack);
         free(c);
@@ -60,25 +52,22 @@ static int chat_setup(ss_request *req)
 
 static int chat_handle(ss_request *req)
 {
+    const struct app *app = ss_server_userdata(ss_request_server(req));
     struct chatter *c = ss_request_data(req);
     const char *line;
     ssize_t n;
 
-    while ((n = ss_readline_ref(req, &line, CHAT_MAX_LINE + 1)) > 0) {
-        size_t len = (size_t)n;
-        if (line[len - 1] == '\n') {
-            len--;
-            if (len > 0 && line[len - 1] == '\r')
-                len--;
-        }
-        if (is_quit(line, len))
+    /* max_line + 1: the longest text and its '\n'. */
+    while ((n = ss_readline_ref(req, &line, app->max_line + 1)) > 0) {
+        size_t len;
+        if (chat_line_frame(line, (size_t)n, &len) == CHAT_LINE_QUIT)
             return 0;
         int rc = room_say(c->room, req, c->id, line, len);
         if (rc < 0)
             return ss_request_fail(req, rc, "cannot reach the chat room: %s", ss_strerror(rc));
     }
     if (n == -EMSGSIZE)
-        return ss_request_fail(req, -EMSGSIZE, "line longer than %zu bytes", CHAT_MAX_LINE);
+        return ss_request_fail(req, -EMSGSIZE, "line longer than %zu bytes", app->max_line);
     return (int)n;
 }
 

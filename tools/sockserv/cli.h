@@ -23,21 +23,29 @@ struct cli_opts {
     enum cli_command cmd;
     const char *listen;      /* the URL as given */
     ss_strategy strategy;
-    size_t max_line;         /* echo: longest line, '\n' excluded */
+    size_t max_line;         /* longest line, '\n' excluded */
     double drain;            /* seconds given to in-flight requests at stop */
     int workers;             /* pool and event: 0 = the library's default */
+    int max_connections;     /* 0 until set: then default_max_connections() */
+    double timeout;          /* request_timeout; 0 = none */
+    unsigned socket_mode;    /* 0 = the umask's */
+    struct allow_list *allow; /* NULL = every client */
 };
 
 /* What the handlers find through ss_server_userdata(). */
 struct app {
-    size_t max_line;         /* echo */
+    size_t max_line;         /* echo and chat */
     struct room *room;       /* chat */
+    const struct allow_list *allow; /* verify_request: NULL = every client */
 };
 
 #define DEFAULT_LISTEN "tcp://127.0.0.1:9999"
 #define DEFAULT_MAX_LINE ((size_t)1 << 20)
+/* At most this many connections at once, fewer when the open-file limit
+ * is lower (see default_max_connections in options.c). */
+#define DEFAULT_MAX_CONNECTIONS 10000
 #define DEFAULT_DRAIN 5.0
-/* The longest chat line, '\n' excluded; a longer one disconnects its client. */
+/* The longest chat line by default, '\n' excluded; a longer one disconnects its client. */
 #define CHAT_MAX_LINE ((size_t)64 << 10)
 /* The most output queued for one chat client beyond what its socket holds. */
 #define CHAT_BACKLOG ((size_t)1 << 20)
@@ -48,6 +56,8 @@ struct app {
  * on, else the status to exit with (help and version are printed here,
  * usage errors reported on stderr). */
 int cli_parse(int argc, char **argv, struct cli_opts *opts);
+/* Free what cli_parse allocated. */
+void cli_free(struct cli_opts *opts);
 /* Print "sockserv: " and the message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -17,6 +17,9 @@ static int echo_stream(ss_request *req)
     }
     if (n == -EMSGSIZE)
         return ss_request_fail(req, -EMSGSIZE, "line longer than %zu bytes", app->max_line);
+    if (n == -ETIMEDOUT)
+        return ss_request_fail(req, -ETIMEDOUT, "timed out: no complete line within %g s",
+                               ss_server_config(ss_request_server(req))->request_timeout);
     return (int)n;
 }
 

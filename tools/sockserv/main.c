@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "allow.h"
 #include "cli.h"
 #include "room.h"
 
@@ -91,8 +92,28 @@ static bool is_stream_socket(const ss_server *srv)
            type == SOCK_STREAM;
 }
 
-/* Serve until stopped, then close everything. Returns the exit status. */
-static int run(ss_server *srv, const struct cli_opts *opts, struct room *room)
+/* --allow: clients outside the ranges are closed at once (and counted). */
+static bool verify_client(ss_server *srv, ss_request *req)
+{
+    const struct app *app = ss_server_userdata(srv);
+    socklen_t len;
+    const struct sockaddr *peer = ss_request_peer(req, &len);
+    return allow_match(app->allow, peer, len);
+}
+
+static void report_stats(const ss_stats *st)
+{
+    fprintf(stderr,
+            "sockserv: stopped: accepted %llu, refused %llu, completed %llu, errors %llu, "
+            "accept errors %llu, cancelled %llu\n",
+            (unsigned long long)st->accepted, (unsigned long long)st->refused,
+            (unsigned long long)st->completed, (unsigned long long)st->errors,
+            (unsigned long long)st->accept_errors, (unsigned long long)st->cancelled);
+}
+
+/* Serve until stopped, then close everything (the final counters land in
+ * *final). Returns the exit status. */
+static int run(ss_server *srv, const struct cli_opts *opts, struct room *room, const ss_stats *final)
 {
     struct console *con = NULL;
 
@@ -108,7 +129,50 @@ static int run(ss_server *srv, const struct cli_opts *opts, struct room *room)
     forget_signals();
     ss_server_close(srv);
     room_stop(room);
+    report_stats(final);
     return rc < 0 ? EXIT_NOLISTEN : EXIT_STOPPED;
+}
+
+/* Create the server (and the chat room) and run it. Returns the exit status. */
+static int serve(const struct cli_opts *opts)
+{
+    struct app app = { .max_line = opts->max_line, .allow = opts->allow };
+    ss_stats final;
+    const ss_config cfg = {
+        .listen = opts->listen,
+        .handler = opts->cmd == CMD_CHAT ? &chat_handler : &echo_handler,
+        .strategy = opts->strategy,
+        .userdata = &app,
+        .allow_reuse_address = true,
+        .wbufsize = 0,
+        .max_packet_size = ECHO_MAX_PACKET,
+        .workers = opts->workers,
+        .max_connections = opts->max_connections,
+        .request_timeout = opts->timeout,
+        .socket_mode = opts->socket_mode,
+        .final_stats = &final,
+        .verify_request = opts->allow ? verify_client : NULL,
+    };
+    ss_server *srv = ss_server_new(&cfg);
+    if (!srv) {
+        report_listen_error(opts->listen, errno);
+        return EXIT_NOLISTEN;
+    }
+    if (opts->cmd == CMD_CHAT) {
+        if (!is_stream_socket(srv)) {
+            cli_error("chat needs a stream transport (tcp:// or unix:), not '%s'", opts->listen);
+            fputs("Try 'sockserv --help'.\n", stderr);
+            ss_server_close(srv);
+            return EXIT_USAGE;
+        }
+        app.room = room_start(opts->max_line, CHAT_BACKLOG);
+        if (!app.room) {
+            cli_error("cannot start the chat room: %s", strerror(errno));
+            ss_server_close(srv);
+            return EXIT_NOLISTEN;
+        }
+    }
+    return run(srv, opts, app.room, &final);
 }
 
 int main(int argc, char **argv)
@@ -116,39 +180,10 @@ int main(int argc, char **argv)
     struct cli_opts opts;
     int status = cli_parse(argc, argv, &opts);
 
-    if (status >= 0)
-        return status;
-    ignore_sigpipe();
-
-    struct app app = { .max_line = opts.max_line };
-    const ss_config cfg = {
-        .listen = opts.listen,
-        .handler = opts.cmd == CMD_CHAT ? &chat_handler : &echo_handler,
-        .strategy = opts.strategy,
-        .userdata = &app,
-        .allow_reuse_address = true,
-        .wbufsize = 0,
-        .max_packet_size = ECHO_MAX_PACKET,
-        .workers = opts.workers,
-    };
-    ss_server *srv = ss_server_new(&cfg);
-    if (!srv) {
-        report_listen_error(opts.listen, errno);
-        return EXIT_NOLISTEN;
+    if (status < 0) {
+        ignore_sigpipe();
+        status = serve(&opts);
     }
-    if (opts.cmd == CMD_CHAT) {
-        if (!is_stream_socket(srv)) {
-            cli_error("chat needs a stream transport (tcp:// or unix:), not '%s'", opts.listen);
-            fputs("Try 'sockserv --help'.\n", stderr);
-            ss_server_close(srv);
-            return EXIT_USAGE;
-        }
-        app.room = room_start(CHAT_MAX_LINE, CHAT_BACKLOG);
-        if (!app.room) {
-            cli_error("cannot start the chat room: %s", strerror(errno));
-            ss_server_close(srv);
-            return EXIT_NOLISTEN;
-        }
-    }
-    return run(srv, &opts, app.room);
+    cli_free(&opts);
+    return status;
 }

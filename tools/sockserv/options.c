@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
+#include "allow.h"
 #include "cli.h"
 
 /* The concurrency modes: adding one is adding a line here. */
@@ -23,22 +25,28 @@ static const struct mode {
 #define NMODES (sizeof modes / sizeof modes[0])
 #define DEFAULT_MODE SS_THREADING
 
-/* The options; `echo_only` ones are refused by chat. */
-enum opt_id { OPT_LISTEN, OPT_MODE, OPT_MAX_LINE, OPT_DRAIN, OPT_WORKERS, OPT_HELP, OPT_VERSION };
+/* The options (every one applies to both commands). */
+enum opt_id {
+    OPT_LISTEN, OPT_MODE, OPT_MAX_LINE, OPT_DRAIN, OPT_WORKERS, OPT_MAX_CONNECTIONS,
+    OPT_TIMEOUT, OPT_ALLOW, OPT_SOCKET_MODE, OPT_HELP, OPT_VERSION
+};
 static const struct option_def {
     const char *name;
     enum opt_id id;
     bool takes_value;
-    bool echo_only;
 } options[] = {
-    { "--listen", OPT_LISTEN, true, false },
-    { "--mode", OPT_MODE, true, false },
-    { "--max-line", OPT_MAX_LINE, true, true },
-    { "--drain", OPT_DRAIN, true, false },
-    { "--workers", OPT_WORKERS, true, false },
-    { "--help", OPT_HELP, false, false },
-    { "-h", OPT_HELP, false, false },
-    { "--version", OPT_VERSION, false, false },
+    { "--listen", OPT_LISTEN, true },
+    { "--mode", OPT_MODE, true },
+    { "--max-line", OPT_MAX_LINE, true },
+    { "--drain", OPT_DRAIN, true },
+    { "--workers", OPT_WORKERS, true },
+    { "--max-connections", OPT_MAX_CONNECTIONS, true },
+    { "--timeout", OPT_TIMEOUT, true },
+    { "--allow", OPT_ALLOW, true },
+    { "--socket-mode", OPT_SOCKET_MODE, true },
+    { "--help", OPT_HELP, false },
+    { "-h", OPT_HELP, false },
+    { "--version", OPT_VERSION, false },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -69,9 +77,9 @@ static int usage_error(const char *fmt, ...)
 
 static void print_help(void)
 {
-    printf("Usage: sockserv echo [--listen URL] [--mode MODE] [--max-line BYTES] [--drain SECS]\n"
-           "                     [--workers N]\n"
-           "       sockserv chat [--listen URL] [--mode MODE] [--drain SECS] [--workers N]\n"
+    printf("Usage: sockserv echo|chat [--listen URL] [--mode MODE] [--max-line BYTES]\n"
+           "                     [--max-connections N] [--timeout SECS] [--allow CIDR[,CIDR...]]\n"
+           "                     [--socket-mode OCTAL] [--drain SECS] [--workers N]\n"
            "       sockserv --help | --version\n"
            "\n"
            "Commands:\n"
@@ -79,22 +87,33 @@ static void print_help(void)
            "         transport, send each datagram back whole to its sender\n"
            "  chat   deliver every line a client sends to every connected client as\n"
            "         'HOST:PORT TEXT'; a line 'quit' or end of input leaves, a line\n"
-           "         over %zu bytes disconnects, so does a client that lets more\n"
-           "         than %zu bytes of its messages pile up (stream transports\n"
+           "         over --max-line bytes disconnects, so does a client that lets\n"
+           "         more than %zu bytes of its messages pile up (stream transports\n"
            "         only); on a terminal, an admin console reads stdin:\n"
            "         'quit' stops the server, any other line lists the clients\n"
            "\n"
            "Options (--opt VALUE or --opt=VALUE):\n"
-           "  --listen URL      where to listen (default %s)\n"
-           "  --mode MODE       how requests run concurrently (default threading)\n"
-           "  --max-line BYTES  echo: the longest line, '\\n' excluded (default %zu);\n"
-           "                    a client sending a longer one is disconnected\n"
-           "  --drain SECS      at SIGINT/SIGTERM, give requests in flight up to SECS\n"
-           "                    seconds to finish, then cut them short (default %g)\n"
-           "  --workers N       pool: worker threads (default 2 x CPUs); event: event\n"
-           "                    loops, one thread each (default: one per CPU)\n"
-           "  --help            print this help and exit\n"
-           "  --version         print the version and exit\n"
+           "  --listen URL       where to listen (default %s: this machine only)\n"
+           "  --mode MODE        how requests run concurrently (default threading)\n"
+           "  --max-line BYTES   the longest line, '\\n' excluded (default: echo %zu,\n"
+           "                     chat %zu); a client sending a longer one is disconnected\n"
+           "  --max-connections N  serve at most N clients at once; more wait to be\n"
+           "                     accepted (default %d, fewer if the open-file limit\n"
+           "                     is lower)\n"
+           "  --timeout SECS     disconnect a client whose line (or datagram read) is\n"
+           "                     not complete within SECS, or that takes no output\n"
+           "                     for SECS (default 0: no limit)\n"
+           "  --allow CIDR[,CIDR...]  serve only clients in these IPv4/IPv6 ranges\n"
+           "                     (e.g. 127.0.0.1/32,::1/128); others are closed at once;\n"
+           "                     may be repeated; tcp:// and udp:// only\n"
+           "  --socket-mode OCTAL  the Unix socket file's permissions, e.g. 0660 (unix:\n"
+           "                     and unix-dgram: with a path only; default: the umask's)\n"
+           "  --drain SECS       at SIGINT/SIGTERM, give requests in flight up to SECS\n"
+           "                     seconds to finish, then cut them short (default %g)\n"
+           "  --workers N        pool: worker threads (default 2 x CPUs); event: event\n"
+           "                     loops, one thread each (default: one per CPU)\n"
+           "  --help             print this help and exit\n"
+           "  --version          print the version and exit\n"
            "\n"
            "URL:\n"
            "  tcp://HOST:PORT  tcp://[V6ADDR]:PORT  udp://HOST:PORT  udp://[V6ADDR]:PORT\n"
@@ -103,13 +122,16 @@ static void print_help(void)
            "\n"
            "MODE:\n"
            " ",
-           CHAT_MAX_LINE, CHAT_BACKLOG, DEFAULT_LISTEN, DEFAULT_MAX_LINE, DEFAULT_DRAIN);
+           CHAT_BACKLOG, DEFAULT_LISTEN, DEFAULT_MAX_LINE, CHAT_MAX_LINE, DEFAULT_MAX_CONNECTIONS,
+           DEFAULT_DRAIN);
     for (size_t i = 0; i < NMODES; i++)
         printf(" %s", modes[i].name);
     printf("\n"
            "\n"
            "Once bound, prints one line on stdout: 'listening on URL' (the bound\n"
-           "address: port resolved, IPv6 in brackets).\n"
+           "address: port resolved, IPv6 in brackets). At exit, prints one line on\n"
+           "stderr: 'sockserv: stopped: accepted A, refused R, completed C, errors E,\n"
+           "accept errors X, cancelled K'.\n"
            "\n"
            "Exit status:\n"
            "  0  stopped normally (SIGINT, SIGTERM or the console's 'quit')\n"
@@ -164,6 +186,24 @@ static int parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* Permission bits in octal: 1 to 4 digits, 1 to 0777. */
+static int parse_mode(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    size_t len = strlen(s);
+    if (len == 0 || len > 4)
+        return -EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '7')
+            return -EINVAL;
+        v = v * 8 + (unsigned)(*s - '0');
+    }
+    if (v == 0 || v > 0777)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
 static bool datagram_url(const char *url)
 {
     return strncasecmp(url, "udp://", 6) == 0 || strncasecmp(url, "unix-dgram:", 11) == 0;
@@ -206,6 +246,39 @@ static int apply_option(const struct option_def *def, const char *value, struct 
         if (rc < 0)
             return usage_error("invalid --max-line '%s': expected a positive integer", value);
         return -1;
+    case OPT_MAX_CONNECTIONS: {
+        size_t n;
+        rc = parse_size(value, &n);
+        if (rc < 0 || n > 1000000)
+            return usage_error("invalid --max-connections '%s': expected an integer from 1 to 1000000",
+                               value);
+        o->max_connections = (int)n;
+        return -1;
+    }
+    case OPT_TIMEOUT:
+        rc = parse_seconds(value, &o->timeout);
+        if (rc == -ERANGE)
+            return usage_error("invalid --timeout '%s': too large", value);
+        if (rc < 0)
+            return usage_error("invalid --timeout '%s': expected a non-negative number of seconds",
+                               value);
+        return -1;
+    case OPT_ALLOW: {
+        const char *why = NULL;
+        if (!o->allow && !(o->allow = allow_new())) {
+            cli_error("out of memory");
+            return EXIT_NOLISTEN;
+        }
+        if (allow_add(o->allow, value, &why) < 0)
+            return usage_error("invalid --allow '%s': %s", value, why);
+        return -1;
+    }
+    case OPT_SOCKET_MODE:
+        rc = parse_mode(value, &o->socket_mode);
+        if (rc < 0)
+            return usage_error("invalid --socket-mode '%s': expected an octal mode from 1 to 0777, "
+                               "e.g. 0660", value);
+        return -1;
     case OPT_DRAIN:
         rc = parse_seconds(value, &o->drain);
         if (rc == -ERANGE)
@@ -227,8 +300,30 @@ static const struct option_def *find_option(const char *arg, size_t namelen)
     return NULL;
 }
 
-/* The checks that need every option: the URL, and chat's transport. */
-static int check_all(const struct cli_opts *o)
+static bool unix_url(const char *url)
+{
+    return strncasecmp(url, "unix:", 5) == 0 || strncasecmp(url, "unix-dgram:", 11) == 0;
+}
+
+/* 10000 connections, fewer when the open-file limit is lower: each takes
+ * a descriptor (two in chat: the room holds one), and the server keeps a
+ * few dozen for itself. */
+static int default_max_connections(enum cli_command cmd, int workers)
+{
+    struct rlimit rl;
+    long limit = DEFAULT_MAX_CONNECTIONS;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        long spare = (long)rl.rlim_cur - 64 - 2L * workers;
+        long fit = cmd == CMD_CHAT ? spare / 2 : spare;
+        if (fit < limit)
+            limit = fit;
+    }
+    return limit > 0 ? (int)limit : 1;
+}
+
+/* The checks that need every option: the URL, chat's transport, options
+ * that need a kind of URL; then the defaults that depend on the command. */
+static int check_all(struct cli_opts *o)
 {
     const char *why = ss_url_error(o->listen);
 
@@ -236,15 +331,30 @@ static int check_all(const struct cli_opts *o)
         return usage_error("invalid --listen URL '%s': %s", o->listen, why);
     if (o->cmd == CMD_CHAT && datagram_url(o->listen))
         return usage_error("chat needs a stream transport (tcp:// or unix:), not '%s'", o->listen);
+    bool is_unix = unix_url(o->listen);
+    if (o->allow && is_unix)
+        return usage_error("--allow applies to tcp:// and udp:// addresses, not '%s'", o->listen);
+    if (o->socket_mode && (!is_unix || strchr(o->listen, ':')[1] == '@'))
+        return usage_error("--socket-mode needs a Unix socket file (unix:PATH or unix-dgram:PATH), "
+                           "not '%s'", o->listen);
+    if (o->max_line == 0)
+        o->max_line = o->cmd == CMD_CHAT ? CHAT_MAX_LINE : DEFAULT_MAX_LINE;
+    if (o->max_connections == 0)
+        o->max_connections = default_max_connections(o->cmd, o->workers);
     return -1;
+}
+
+void cli_free(struct cli_opts *o)
+{
+    allow_free(o->allow);
+    o->allow = NULL;
 }
 
 int cli_parse(int argc, char **argv, struct cli_opts *o)
 {
-    const char *cmdname = NULL;
 
     *o = (struct cli_opts){ .cmd = CMD_NONE, .listen = DEFAULT_LISTEN, .strategy = DEFAULT_MODE,
-                            .max_line = DEFAULT_MAX_LINE, .drain = DEFAULT_DRAIN };
+                            .drain = DEFAULT_DRAIN };
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
 
@@ -257,7 +367,6 @@ int cli_parse(int argc, char **argv, struct cli_opts *o)
                 o->cmd = CMD_CHAT;
             else
                 return usage_error("unknown command '%s'", arg);
-            cmdname = arg;
             continue;
         }
         const char *eq = strchr(arg, '=');
@@ -265,7 +374,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *o)
         const struct option_def *def = find_option(arg, namelen);
         if (!def)
             return usage_error("unknown option '%.*s'", (int)namelen, arg);
-        const char *value = NULL;
+        const char *value = ""; /* options without a value ignore it */
         if (def->takes_value) {
             if (eq)
                 value = eq + 1;
@@ -278,8 +387,6 @@ int cli_parse(int argc, char **argv, struct cli_opts *o)
         }
         if (def->takes_value && o->cmd == CMD_NONE)
             return usage_error("option '%s' must follow a command (echo or chat)", def->name);
-        if (def->echo_only && o->cmd != CMD_ECHO)
-            return usage_error("option '%s' does not apply to '%s'", def->name, cmdname);
         int rc = apply_option(def, value, o);
         if (rc >= 0)
             return rc;

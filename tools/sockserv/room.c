@@ -103,7 +103,7 @@ void room_stop(struct room *room)
 
 char *room_list(struct room *room)
 {
-    size_t size = 64, count = 0, used = 0;
+    size_t size = 64;
     char *out;
 
     pthread_mutex_lock(&room->lock);
@@ -112,6 +112,7 @@ char *room_list(struct room *room)
             size += strlen(room->members[i]->peer) + 1;
     out = malloc(size);
     if (out) {
+        size_t count = 0, used = 0;
         for (size_t i = 0; i < room->nmembers; i++) {
             const struct member *m = room->members[i];
             if (m->fd < 0)

@@ -44,9 +44,12 @@ uint64_t room_new_id(struct room *room);
  * ROOM_SEND_SECS, or -ECANCELED past a drain deadline.
  */
 /* Enter the room: the broker takes a copy of `fd` (the client's connection)
- * to write to it, `peer` to name the member, and a copy of `ack`, an eventfd
- * it adds 1 to once it is done with the member after room_leave(): the
- * connection must stay open until then. Returns 0 or -errno. */
+ * to write to it, `peer` to name the member, and a copy of `ack`, one end
+ * of a Unix socket pair (SOCK_SEQPACKET) whose other end the handler keeps:
+ * the broker writes 8 bytes to it once it is done with the member after
+ * room_leave() (the connection must stay open until then), and drops the
+ * member when the handler's end closes without a LEAVE (its process died:
+ * kill -9 of a forked child). Returns 0 or -errno. */
 int room_join(struct room *room, ss_request *req, uint64_t id, int fd, int ack,
               const char *peer);
 /* Send a line (without its end of line) to every member, the sender

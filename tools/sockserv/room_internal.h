@@ -14,10 +14,10 @@
 /*
  * A message is one datagram: a fixed header, then the payload.
  *   JOIN   payload: the peer string; two fds in SCM_RIGHTS: the connection,
- *          then the member's acknowledgement eventfd
+ *          then the broker's end of the member's acknowledgement pair
  *   SAY    payload: the line's text
  *   LEAVE  no payload; once the member's pending output is sent (or given
- *          up), the broker adds 1 to its eventfd and forgets it
+ *          up), the broker writes 8 bytes to the ack pair and forgets it
  *   STOP   no payload; sent by room_stop() only
  */
 enum room_msg_type { MSG_JOIN = 1, MSG_SAY = 2, MSG_LEAVE = 3, MSG_STOP = 4 };
@@ -37,7 +37,7 @@ struct room_hdr {
 struct member {
     uint64_t id;
     int fd;                  /* the broker's copy of the connection; -1 once dropped */
-    int ack;                 /* the broker's copy of the member's eventfd */
+    int ack;                 /* the broker's end of the member's ack pair */
     bool watched;            /* registered in epoll for EPOLLOUT */
     bool leaving;            /* in the leaving list */
     char *peer;

@@ -1,0 +1,87 @@
+/* feed.c: a stream request whose input arrives in chunks the input chooses, sent whenever the reader would block. */
+#include "fuzz.h"
+
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* The sync strategy with our wait: the reader blocks only when the socket is
+ * empty, and then the peer sends the next chunk (or the wait fails). */
+static ss__strategy feed_strategy;
+#define MAX_FAULTS 4 /* per input, so that every script ends */
+
+static int feed_wait(ss_request *req, int fd, short events, int64_t deadline)
+{
+    fuzz_feed *f = ss_request_data(req);
+    (void)deadline;
+    FUZZ_CHECK(fd == req->fd && events == POLLIN, "unexpected wait: fd %d (request's %d), events %d",
+               fd, req->fd, events);
+    FUZZ_CHECK(!f->eof_sent, "the reader waits again after the end of input: it would hang");
+    unsigned fault = fuzz_ctl_byte(f->ctl);
+    if (fault >= 0xFE && f->faults < MAX_FAULTS) {
+        f->faults++;
+        if (fault == 0xFE) {
+            f->fault = -ETIMEDOUT;
+        } else { /* as ss_server_stop() with a drain deadline now passed */
+            atomic_store(&req->srv->sh->drain_deadline, 1);
+            f->fault = -ECANCELED;
+        }
+        return f->fault;
+    }
+    if (f->sent == f->len) {
+        FUZZ_CHECK(shutdown(f->peer, SHUT_WR) == 0, "shutdown: %s", strerror(errno));
+        f->eof_sent = true;
+        return 0;
+    }
+    size_t n = fuzz_ctl_size(f->ctl, req->srv->cfg.rbufsize);
+    if (n > f->len - f->sent)
+        n = f->len - f->sent;
+    ssize_t w = send(f->peer, f->data + f->sent, n, MSG_NOSIGNAL);
+    FUZZ_CHECK(w == (ssize_t)n, "send of a %zu-byte chunk: %zd (%s)", n, w, strerror(errno));
+    f->sent += n;
+    return 0;
+}
+
+static const ss_handler no_handler = {0};
+
+/* The server our requests belong to: created once, never bound. */
+static ss_server *feed_server(void)
+{
+    static ss_server *srv;
+    if (srv)
+        return srv;
+    char url[64];
+    snprintf(url, sizeof url, "unix:@sockserv-fuzz-feed-%d", (int)getpid());
+    ss_config cfg = {.listen = url, .handler = &no_handler, .strategy = SS_SYNC, .defer_activate = true};
+    srv = ss_server_new(&cfg);
+    FUZZ_CHECK(srv, "ss_server_new: %s", strerror(errno));
+    feed_strategy = *srv->st;
+    feed_strategy.wait = feed_wait;
+    srv->st = &feed_strategy;
+    return srv;
+}
+
+void fuzz_feed_start(fuzz_feed *f, const uint8_t *data, size_t len, fuzz_ctl *ctl)
+{
+    static const size_t rbufsizes[] = {1, 2, 3, 7, 64, 1000, SS__DEFAULT_RBUFSIZE};
+    ss_server *srv = feed_server();
+    unsigned b = fuzz_ctl_byte(ctl);
+    srv->cfg.rbufsize = rbufsizes[b % (sizeof rbufsizes / sizeof rbufsizes[0])];
+    feed_strategy.free_idle_buffers = b & 0x80; /* as the event strategy does */
+
+    int sv[2];
+    FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
+               "socketpair: %s", strerror(errno));
+    *f = (fuzz_feed){.peer = sv[1], .data = data, .len = len, .ctl = ctl};
+    f->req = ss__request_new(srv, sv[0], false);
+    FUZZ_CHECK(f->req, "ss__request_new: out of memory");
+    ss_request_set_data(f->req, f);
+}
+
+void fuzz_feed_end(fuzz_feed *f)
+{
+    atomic_store(&f->req->srv->sh->drain_deadline, 0);
+    close(f->req->fd);
+    close(f->peer);
+    ss__request_free(f->req);
+}

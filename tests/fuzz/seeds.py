@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""seeds.py: writes the hand-made seed corpus (tests/fuzz/corpus/<target>/seed-*); inputs found by fuzzing sit beside them.
+
+Input layout of reader, chat_line and datagram: byte 0 = n, then n control
+bytes, then the payload (see fuzz.h and each target). Control bytes used as a
+size (ctl.c): 0-63 -> 1..64, 64-127 -> up to ~3.8 KiB, 128-191 -> the read
+buffer size -32..+31, 192-255 -> 1..8 times it. Read calls (script.c):
+0 read, 1 read1, 2 readline, 3 readline_ref, 4 read_all, 5 bad arguments.
+Each time the reader waits, feed.c takes a fault byte (0xFE a timeout, 0xFF a
+drain deadline, else none), then a chunk size.
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Reproducers of library bugs found by fuzzing and not fixed yet: written to
+# repro/<target>/ (not replayed by ctest) instead of corpus/<target>/. Once
+# the fix is in, drop the name here, delete repro/ and run this again.
+PENDING = {}
+READ, READ1, READLINE, READLINE_REF, READ_ALL, BAD_ARGS = range(6)
+
+
+def framed(ctl, payload):
+    assert len(ctl) < 256
+    return bytes([len(ctl)]) + bytes(ctl) + payload
+
+
+def url_seeds():
+    good = ["tcp://127.0.0.1:9999", "tcp://0.0.0.0:0", "tcp://[::1]:8080", "tcp://[::]:65535",
+            "tcp://[::ffff:127.0.0.1]:1", "tcp://localhost:80", "tcp://my-host.example_1.org:443",
+            "udp://127.0.0.1:53", "udp://[fe80::1]:5353", "udp://name:0080",
+            "unix:/tmp/sockserv.sock", "unix:relative/path", "unix:@abstract-name",
+            "unix-dgram:/run/x.sock", "unix-dgram:@d", "unix:" + "p" * 107]
+    bad = ["", "tcp://", "tcp://127.0.0.1", "tcp://127.0.0.1:", "tcp://:80", "tcp://::1:80",
+           "tcp://[::1]", "tcp://[::1]80", "tcp://[::1", "tcp://[]:80", "tcp://[1.2.3.4]:80",
+           "tcp://host:65536", "tcp://host:-1", "tcp://host:+1", "tcp://ho st:1", "tcp://h%:1",
+           "tcp://" + "h" * 256 + ":1", "http://x:1", "TCP://x:1", "unix:", "unix:@",
+           "unix:" + "p" * 108, "unix-dgram:", "udp://[fe80::1%lo]:1"]
+    return {**{"ok-%02d" % i: u.encode() for i, u in enumerate(good)},
+            **{"bad-%02d" % i: u.encode() for i, u in enumerate(bad)}}
+
+
+def reader_seeds():
+    lines = b"hello\nworld\r\n\nlast line without newline"
+    binary = bytes(range(256)) + b"\0\0\n\0" + bytes(range(255, -1, -1))
+    long_line = b"x" * 9000 + b"\n" + b"y" * 100 + b"\n"
+    return {
+        "empty": b"",
+        "no-control": lines,
+        # rbufsize 64; readline, readline_ref, read1, read in turn; small chunks.
+        "lines-mixed": framed([4, READLINE, 10, READLINE_REF, 20, READ1, 3, READ, 5, 2], lines),
+        # rbufsize 1 and idle buffers freed (0x80): one byte per buffer.
+        "rbuf1-idle": framed([0x80, READLINE_REF, 40, READLINE, 2, 1], lines),
+        # readline_ref with a limit shorter than the line: -EMSGSIZE, then read on.
+        "ref-too-long": framed([4, READLINE_REF, 3, READLINE_REF, 63], lines),
+        # read_all of everything, limit a few KiB.
+        "read-all": framed([5, READ_ALL, 2, 70], binary),
+        # read_all over its limit: stops the script.
+        "read-all-over": framed([5, READ_ALL, 2, 3], binary),
+        # Bad arguments, then reads at the buffer's edges (rbufsize 8192).
+        "bad-args-edges": framed([6, BAD_ARGS, READ, 160, READ1, 200, READLINE, 128, 64], long_line),
+        # A line longer than the read buffer: readline_ref grows it, then shrinks back.
+        "long-line": framed([6, READLINE_REF, 0xC8, READLINE_REF, 0xC8, READLINE, 5, 0xC0], long_line),
+        "nuls": framed([2, READ1, 7, READLINE, 1, 9], b"\0" * 50 + b"\n\0\r\n" + b"\0" * 20),
+        # Faults where the reader waits (feed.c): 0xFE a timeout, 0xFF a drain that cancels.
+        "timeouts": framed([4, READLINE, 0xFE, 20, READ, 0xFE, 7, READ1, 0xFE], lines),
+        "timeout-read-all": framed([4, READ_ALL, 2, 0xFE, 80], binary),
+        "cancel": framed([11, READ1, 3, 0, 0xFF], lines),
+        # read_all without a limit (SIZE_MAX).
+        "read-all-no-limit": framed([4, READ_ALL, 1], lines),
+    }
+
+
+def chat_seeds():
+    # ctl: [line limit as a size, rbufsize/idle byte, chunk sizes...]
+    base = [40, 4, 5, 1]  # limit 41 bytes, rbufsize 64
+    return {
+        "empty": b"",
+        "say-and-quit": framed(base, b"hello\r\nsecond line\nquit\r\nnever read\n"),
+        "quit-forms": framed(base, b"quit now\nquitquit\n  quit  \n"),
+        "quit-tab": framed(base, b"\tquit\n"),
+        "quit-cr": framed(base, b"x\nquit \r\n"),
+        "quit-vt": framed(base, b"\x0bquit\x0c\r\n"),
+        "last-without-newline": framed(base, b"one\ntwo"),
+        "quit-at-end": framed(base, b"one\nquit"),
+        "crcr": framed(base, b"a\r\r\n\r\n\n\r"),
+        "nuls": framed(base, b"\0\0\0\n\0quit\0\n\r\0\n"),
+        "exact-limit": framed(base, b"L" * 41 + b"\nnext\n"),
+        "exact-limit-crlf": framed(base, b"L" * 40 + b"\r\nnext\n"),
+        "over-limit": framed(base, b"L" * 42 + b"\nnext\n"),
+        "over-limit-at-end": framed(base, b"ok\n" + b"L" * 42),
+        "limit-1": framed([0, 0x80, 1], b"a\n\n\r\nb\n"),
+        "long-lines-rbuf8192": framed([0xC1, 6, 0xC0, 0x80], (b"z" * 8191 + b"\n") * 3),
+        "timeout": framed([40, 4, 0, 5, 0xFE, 3], b"one\ntwo\nthree\n"),
+        "cancel": framed([40, 4, 0, 5, 0xFF, 3], b"one\ntwo\nthree\n"),
+    }
+
+
+def datagram_seeds():
+    # ctl byte 0: client kind = b % 3 (unix bound, unix unbound, udp),
+    # max_packet_size = (1, 100, 8192)[b // 3 % 3], 0x80: rbufsize 7,
+    # 0x40: the handler writes "" first (a reply even when it reads nothing).
+    seeds = {"empty": b""}
+    text = b"line one\nline two\r\n\0binary\xff\n"
+    for kind, kname in enumerate(("unix", "unbound", "udp")):
+        for size, sname in enumerate(("1", "100", "8192")):
+            b = kind + 3 * size
+            seeds["%s-max%s-small" % (kname, sname)] = framed([b, READLINE, 5, READ1, 2], text)
+            seeds["%s-max%s-empty" % (kname, sname)] = framed([b], b"")
+            seeds["%s-max%s-byte" % (kname, sname)] = framed([b], b"x")
+    seeds["unix-max100-exact"] = framed([3, READ_ALL, 2, 100], b"e" * 100)
+    seeds["unix-max100-over"] = framed([3], b"o" * 101)
+    seeds["udp-max8192-exact"] = framed([8, READLINE_REF, 0xC0], b"u" * 8191 + b"\n")
+    seeds["udp-max8192-over"] = framed([8], b"u" * 8193)
+    seeds["unix-rbuf7-reads"] = framed([0x80 | 6, READ, 0xC1, READLINE_REF, 3, READ_ALL, 2, 50, READ1, 9], text * 4)
+    seeds["unix-read-all-over"] = framed([6, READ_ALL, 2, 5], text)
+    seeds["unix-empty-write"] = framed([0x40 | 6, READ1, 5], text)
+    seeds["unix-empty-write-empty"] = framed([0x40 | 6], b"")
+    seeds["udp-empty-write-empty"] = framed([0x40 | 8], b"")
+    return seeds
+
+
+def main():
+    for target, seeds in (("url", url_seeds()), ("reader", reader_seeds()),
+                          ("chat_line", chat_seeds()), ("datagram", datagram_seeds())):
+        for name, data in seeds.items():
+            d = os.path.join(HERE, "repro" if name in PENDING.get(target, ()) else "corpus", target)
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, "seed-" + name), "wb") as f:
+                f.write(data)
+        print("%s: %d seeds" % (target, len(seeds)), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
