@@ -270,7 +270,11 @@ SS_API void ss_server_stats(const ss_server *srv, ss_stats *out);
 
 /* ---- The request ------------------------------------------------------ */
 
-/* The connection (stream) or the server's socket (datagram). */
+/* The connection (stream) or the server's socket (datagram). A stream
+ * connection is in blocking mode under the threading strategy (its
+ * request_timeout is SO_RCVTIMEO/SO_SNDTIMEO; a drain that runs out shuts
+ * it down) and non-blocking under the others: use MSG_DONTWAIT on it when
+ * an own send or recv must not wait. */
 SS_API int ss_request_fd(const ss_request *req);
 SS_API ss_server *ss_request_server(const ss_request *req);
 /* The client's address; *len receives its size (0 for an unnamed Unix peer). */

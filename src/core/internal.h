@@ -72,6 +72,11 @@ typedef struct ss__strategy {
     /* Free the input buffer while waiting for input with nothing buffered:
      * idle connections then hold no buffer (event: many connections). */
     bool free_idle_buffers;
+    /* Stream connections stay in blocking mode: a read or write waits in
+     * the kernel (request_timeout through SO_RCVTIMEO/SO_SNDTIMEO), which
+     * saves a poll per wait. The strategy then cancels a request by
+     * shutting its connection down (threading: one thread per request). */
+    bool blocking_streams;
 } ss__strategy;
 
 /* State shared with forked children (a MAP_SHARED page): counters and the
@@ -89,6 +94,7 @@ struct ss_server {
     const ss__transport *tp;
     const ss__strategy *st;
     void *st_state;                    /* the strategy's own */
+    struct ss__cancel_set *cancel_set; /* blocking_streams: the open connections */
 
     int fd;                            /* listening / datagram socket */
     struct sockaddr_storage addr;      /* bound address */
@@ -121,6 +127,10 @@ struct ss_request {
     ss_server *srv;
     int fd;
     bool dgram;
+    bool blocking;                     /* the strategy's blocking_streams */
+    bool rcv_short;                    /* SO_RCVTIMEO below request_timeout */
+    bool cs_member;                    /* in the server's cancel set */
+    ss_request *cs_prev, *cs_next;
     int early_err;                     /* set by get_request: report, do not handle */
     bool failed;                       /* handle_error was called */
     bool reply;                        /* datagram: ss_write was called */

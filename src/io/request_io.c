@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 /* A read call's deadline: request_timeout from its start (a write's: from
  * its last progress). */
@@ -27,6 +28,73 @@ static void consume(ss_request *req, size_t n)
         req->rpos = req->rlen = req->scan = 0;
 }
 
+/* A blocking connection's receive timeout (SO_RCVTIMEO) is request_timeout,
+ * set at accept: right for a read call's first receive. A later receive of
+ * the same call may wait only what is left until its deadline; the next
+ * call's first receive puts the full timeout back. 0, or -ETIMEDOUT when no
+ * time is left (the caller then only takes what is already there). */
+static int rcv_timeout_until(ss_request *req, int64_t deadline)
+{
+    if (deadline == 0)
+        return 0;
+    double t = req->srv->cfg.request_timeout;
+    int64_t full = (int64_t)((t > 1e9 ? 1e9 : t) * 1e9);
+    int64_t left = deadline - ss__now();
+    if (left < 1000) /* a zero timeval would mean "no timeout" */
+        return -ETIMEDOUT;
+    bool call_start = left >= full - 1000000; /* within 1 ms of the full timeout */
+    if (call_start && !req->rcv_short)
+        return 0;
+    if (call_start)
+        left = full;
+    struct timeval tv = {.tv_sec = (time_t)(left / 1000000000), .tv_usec = (suseconds_t)(left % 1000000000 / 1000)};
+    if (setsockopt(req->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+        return -errno;
+    req->rcv_short = !call_start;
+    return 0;
+}
+
+/* What a failed or empty receive on a blocking connection means: a
+ * timeout (SO_RCVTIMEO ran out), or a cancel (the strategy shut the
+ * connection down) rather than the peer's end of input. */
+static ssize_t blocking_recv_result(ss_request *req, ssize_t got, int err)
+{
+    if (got > 0)
+        return got;
+    if (ss__cancelled(req->srv))
+        return -ECANCELED;
+    if (got == 0)
+        return 0;
+    return err == EAGAIN || err == EWOULDBLOCK ? -ETIMEDOUT : -err;
+}
+
+/* One receive into buf: > 0 bytes, 0 at end of input, -errno, or -EAGAIN
+ * when a non-blocking connection has nothing now (the caller waits). A
+ * blocking connection (threading) waits in recv itself, until deadline. */
+static ssize_t recv_once(ss_request *req, void *buf, size_t n, int64_t deadline)
+{
+    ssize_t got;
+    if (req->blocking) {
+        int rc = rcv_timeout_until(req, deadline);
+        int flags = rc == -ETIMEDOUT ? MSG_DONTWAIT : 0;
+        if (rc < 0 && rc != -ETIMEDOUT)
+            return rc;
+        do
+            got = recv(req->fd, buf, n, flags);
+        while (got < 0 && errno == EINTR);
+        got = blocking_recv_result(req, got, errno);
+    } else {
+        do
+            got = recv(req->fd, buf, n, 0);
+        while (got < 0 && errno == EINTR);
+        if (got < 0)
+            got = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+    if (got == 0)
+        req->eof = true;
+    return got;
+}
+
 /* One receive into buf: > 0 bytes, 0 at end of input, or -errno. Waits
  * (through the strategy, so the event strategy can yield) on EAGAIN. */
 static ssize_t recv_some(ss_request *req, void *buf, size_t n, int64_t deadline)
@@ -36,17 +104,9 @@ static ssize_t recv_some(ss_request *req, void *buf, size_t n, int64_t deadline)
     if (ss__cancelled(req->srv))
         return -ECANCELED;
     for (;;) {
-        ssize_t got = recv(req->fd, buf, n, 0);
-        if (got > 0)
+        ssize_t got = recv_once(req, buf, n, deadline);
+        if (got != -EAGAIN)
             return got;
-        if (got == 0) {
-            req->eof = true;
-            return 0;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
         int rc = req->srv->st->wait(req, req->fd, POLLIN, deadline);
         if (rc < 0)
             return rc;
@@ -100,19 +160,11 @@ static ssize_t fill(ss_request *req, size_t limit, int64_t deadline)
         int rc = reserve(req, 1, limit);
         if (rc < 0)
             return rc;
-        ssize_t n = recv(req->fd, req->rbuf + req->rlen, req->rcap - req->rlen, 0);
-        if (n > 0) {
+        ssize_t n = recv_once(req, req->rbuf + req->rlen, req->rcap - req->rlen, deadline);
+        if (n > 0)
             req->rlen += (size_t)n;
+        if (n != -EAGAIN)
             return n;
-        }
-        if (n == 0) {
-            req->eof = true;
-            return 0;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
         if (req->rlen == 0 && st->free_idle_buffers) {
             free(req->rbuf);
             req->rbuf = NULL;
@@ -294,6 +346,9 @@ static int send_all(ss_request *req, const char *buf, size_t n)
         }
         if (errno == EINTR)
             continue;
+        if (req->blocking) /* SO_SNDTIMEO: no progress for request_timeout */
+            return ss__cancelled(req->srv) ? -ECANCELED
+                   : errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
         int rc = req->srv->st->wait(req, req->fd, POLLOUT, deadline);

@@ -1,5 +1,6 @@
 /* threading.c: the threading strategy (ThreadingMixIn): a thread per request, finished threads reaped. */
 #include "core/internal.h"
+#include "strategy/cancel_set.h"
 
 #include <stdlib.h>
 
@@ -27,7 +28,7 @@ static int threading_init(ss_server *srv)
         return -ENOMEM;
     pthread_mutex_init(&ts->lock, NULL);
     srv->st_state = ts;
-    return 0;
+    return ss__cancel_set_start(srv, &srv->cancel_set);
 }
 
 static void *request_thread(void *arg)
@@ -47,6 +48,8 @@ static void threading_process_request(ss_server *srv, ss_request *req)
     thread_rec *t = calloc(1, sizeof *t);
     pthread_attr_t attr;
     int rc = ENOMEM;
+    if (!req->dgram) /* its connection blocks: the drain shuts it down */
+        ss__cancel_set_add(srv->cancel_set, req);
     if (t) {
         t->req = req;
         /* A daemon thread is never joined: it frees its record itself. */
@@ -89,6 +92,14 @@ static void threading_reap(ss_server *srv)
     pthread_mutex_unlock(&ts->lock);
 }
 
+/* Connections leave the cancel set before they close (their fd number may
+ * then be reused). */
+static void threading_before_close(ss_request *req)
+{
+    if (req->cs_member)
+        ss__cancel_set_remove(req->srv->cancel_set, req);
+}
+
 static void threading_close(ss_server *srv, bool block)
 {
     threading_state *ts = srv->st_state;
@@ -110,6 +121,10 @@ static void threading_close(ss_server *srv, bool block)
                 free(t);
         }
     }
+    /* Requests still running (daemon threads, or a close that does not
+     * block) are still cancelled at the drain deadline. */
+    if (srv->cancel_set)
+        ss__cancel_set_close(srv->cancel_set);
     pthread_mutex_destroy(&ts->lock);
     free(ts);
     srv->st_state = NULL;
@@ -129,4 +144,6 @@ const ss__strategy ss__threading = {
     .close = threading_close,
     .stats = threading_stats,
     .wait = ss__poll_wait,
+    .before_close = threading_before_close,
+    .blocking_streams = true,
 };

@@ -3,24 +3,35 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static int stream_get_request(ss_server *srv, ss_request **out)
 {
     struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
-    int fd = accept4(srv->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    bool blocking = srv->st->blocking_streams;
+    int fd = accept4(srv->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK));
     if (fd < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     if (srv->cfg.tcp_nodelay && srv->url.family != AF_UNIX) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
+    if (blocking && srv->cfg.request_timeout > 0) {
+        double t = srv->cfg.request_timeout > 1e9 ? 1e9 : srv->cfg.request_timeout;
+        struct timeval tv = {.tv_sec = (time_t)t, .tv_usec = (suseconds_t)((t - (double)(time_t)t) * 1e6)};
+        if (tv.tv_sec == 0 && tv.tv_usec == 0)
+            tv.tv_usec = 1; /* zero would mean no timeout */
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     ss_request *req = ss__request_new(srv, fd, false);
     if (!req) {
         close(fd);
         return -ENOMEM;
     }
+    req->blocking = blocking;
     req->peer = peer;
     req->peerlen = ss__peer_len(&peer, len);
     *out = req;

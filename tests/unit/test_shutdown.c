@@ -335,11 +335,33 @@ static int blocked_handle(ss_request *req)
     return n < 0 ? (int)n : 0;
 }
 
-static void drain_cancels(ss_strategy strategy)
+/* A write to a client that never reads blocks once the socket buffers are
+ * full. */
+static int blocked_writer_handle(ss_request *req)
 {
-    static const ss_handler h = { .handle = blocked_handle, .finish = mark_finish };
+    note_pid();
+    size_t n = 64u << 20;
+    char *big = calloc(1, n);
+    if (!big)
+        return -ENOMEM;
+    S->started_at = h_now();
+    atomic_store(&S->started, 1);
+    ssize_t r = ss_write(req, big, n);
+    S->io_at = h_now();
+    S->io_ret = r;
+    free(big);
+    return r < 0 ? (int)r : 0;
+}
+
+static const ss_handler blocked_reader = { .handle = blocked_handle, .finish = mark_finish };
+static const ss_handler blocked_writer = { .handle = blocked_writer_handle, .finish = mark_finish };
+
+/* A request blocked in a read or a write (no request_timeout) is cancelled
+ * at the drain deadline, not before. */
+static void drain_cancels(ss_strategy strategy, const ss_handler *h)
+{
     begin();
-    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = h,
                                                 .strategy = strategy });
     h_serve s;
     h_serve_start(&s, srv, 0.01);
@@ -361,11 +383,16 @@ static void drain_cancels(ss_strategy strategy)
     CHECK(h_no_children_left());
 }
 
-TEST(drain_cancels_sync) { drain_cancels(SS_SYNC); }
-TEST(drain_cancels_threading) { drain_cancels(SS_THREADING); }
-TEST(drain_cancels_forking) { drain_cancels(SS_FORKING); }
-TEST(drain_cancels_pool) { drain_cancels(SS_POOL); }
-TEST(drain_cancels_event) { drain_cancels(SS_EVENT); }
+TEST(drain_cancels_sync) { drain_cancels(SS_SYNC, &blocked_reader); }
+TEST(drain_cancels_threading) { drain_cancels(SS_THREADING, &blocked_reader); }
+TEST(drain_cancels_forking) { drain_cancels(SS_FORKING, &blocked_reader); }
+TEST(drain_cancels_pool) { drain_cancels(SS_POOL, &blocked_reader); }
+TEST(drain_cancels_event) { drain_cancels(SS_EVENT, &blocked_reader); }
+TEST(drain_cancels_write_sync) { drain_cancels(SS_SYNC, &blocked_writer); }
+TEST(drain_cancels_write_threading) { drain_cancels(SS_THREADING, &blocked_writer); }
+TEST(drain_cancels_write_forking) { drain_cancels(SS_FORKING, &blocked_writer); }
+TEST(drain_cancels_write_pool) { drain_cancels(SS_POOL, &blocked_writer); }
+TEST(drain_cancels_write_event) { drain_cancels(SS_EVENT, &blocked_writer); }
 
 static int long_sleep_handle(ss_request *req)
 {
@@ -494,7 +521,8 @@ static void close_does_not_wait(ss_strategy strategy, bool daemon)
 {
     static const ss_handler h = { .handle = released_handle };
     begin();
-    /* Pool and event threads exist from ss_server_new on: count from before. */
+    /* Pool and event threads, and threading's canceller, exist from
+     * ss_server_new on: count from before. */
     int baseline = h_thread_baseline();
     ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
                                                 .strategy = strategy,
@@ -502,9 +530,6 @@ static void close_does_not_wait(ss_strategy strategy, bool daemon)
                                                 .no_block_on_close = !daemon });
     h_serve s;
     h_serve_start(&s, srv, 0.01);
-    /* Threads once the serving one is gone (counted after a first thread
-     * exists: a sanitizer starts a thread of its own then). */
-    int threads_before = h_thread_count() - 1;
     int c = h_connect(srv);
     CHECK(WAIT_FOR(atomic_load(&S->started), 5));
     CHECK_EQ_INT(h_serve_stop(&s), 0);
@@ -524,17 +549,47 @@ static void close_does_not_wait(ss_strategy strategy, bool daemon)
         int status;
         CHECK_EQ_INT(waitpid(S->pids[0], &status, 0), S->pids[0]);
         CHECK(h_no_children_left());
-    } else if (strategy == SS_THREADING) {
-        /* Wait until the request thread is gone before exiting. */
-        CHECK_MSG(WAIT_FOR(h_thread_count() == threads_before, 10), "%d threads left, %d before",
-                  h_thread_count(), threads_before);
     } else {
-        /* Workers / loops (and event's helper threads) leave once their
-         * requests are done: wait for every one before exiting. */
+        /* Request threads, workers, loops (and event's helper threads,
+         * threading's canceller) leave once their requests are done: wait
+         * for every one before exiting. */
         CHECK_MSG(WAIT_FOR(h_thread_count() == baseline, 10), "%d threads left, %d before the server",
                   h_thread_count(), baseline);
     }
 }
+
+/* A close that does not wait still leaves the drain deadline in force: a
+ * request blocked in a read after the close is cancelled then. */
+static void drain_after_close(ss_strategy strategy, bool daemon)
+{
+    begin();
+    int baseline = h_thread_baseline();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &blocked_reader,
+                                                .strategy = strategy,
+                                                .daemon_threads = daemon,
+                                                .no_block_on_close = !daemon });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    int c = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    double t0 = h_now();
+    ss_server_stop(srv, 1.0);
+    CHECK_EQ_INT(h_serve_join(&s, 10), 0);
+    ss_server_close(srv);
+    CHECK_EQ_INT(atomic_load(&S->finished), 0); /* close did not wait for the drain */
+    CHECK(WAIT_FOR(atomic_load(&S->finished), 10));
+    CHECK_EQ_INT(S->io_ret, -ECANCELED);
+    CHECK_GE_DBL(S->io_at - t0, 0.95);
+    CHECK(h_wait_eof(c, 5));
+    close(c);
+    CHECK_MSG(WAIT_FOR(h_thread_count() == baseline, 10), "%d threads left, %d before the server",
+              h_thread_count(), baseline);
+}
+
+TEST(drain_after_close_threading) { drain_after_close(SS_THREADING, false); }
+TEST(drain_after_close_daemon) { drain_after_close(SS_THREADING, true); }
+TEST(drain_after_close_pool) { drain_after_close(SS_POOL, false); }
+TEST(drain_after_close_event) { drain_after_close(SS_EVENT, false); }
 
 TEST(no_block_on_close_threading) { close_does_not_wait(SS_THREADING, false); }
 TEST(no_block_on_close_forking) { close_does_not_wait(SS_FORKING, false); }

@@ -632,6 +632,43 @@ TEST_S(request_timeout_reads)
     stop();
 }
 
+static int dribble_handle(ss_request *req)
+{
+    char buf[64];
+    double t0 = h_now();
+    /* Bytes trickle in, never a '\n', then stop: at the deadline (not a
+     * timeout after the last byte) the call returns what came (a timeout
+     * after some data returns the data). */
+    ssize_t r0 = ss_readline(req, buf, sizeof buf);
+    double el = h_now() - t0;
+    ssize_t r1 = ss_readline(req, buf, sizeof buf); /* the line, 0.4 s in */
+    return ss_writef(req, "%s %s %zd\n", r0 >= 5 && r0 <= 7 ? "partial" : "bad", el >= 0.75 && el < 3.0 ? "ok" : "badtime",
+                     r0 + r1) < 0
+               ? -EIO
+               : 0;
+}
+
+/* A read call's timeout runs from its start: bytes trickling in do not
+ * extend it (a dribbling slowloris is shed), and the next call gets the
+ * whole timeout again. */
+TEST_S(request_timeout_not_extended_by_dribble)
+{
+    static const ss_handler h = { .handle = dribble_handle };
+    start((ss_config){ .handler = &h, .request_timeout = 0.8 });
+    int c = h_connect(srv);
+    for (int i = 0; i < 7; i++) { /* a byte every 0.1 s, then nothing for 0.6 s */
+        h_send_str(c, "x");
+        h_sleep(0.1);
+    }
+    h_sleep(0.5);
+    h_send_str(c, "line\n"); /* 0.4 s into the second call's 0.8 */
+    char got[128];
+    CHECK_GT(h_recv_line(c, got, sizeof got, 10), 0);
+    CHECK_EQ_STR(got, "partial ok 12\n");
+    close(c);
+    stop();
+}
+
 static ssize_t tw_ret;
 static double tw_elapsed;
 static atomic_int tw_done;
