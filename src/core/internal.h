@@ -77,6 +77,10 @@ typedef struct ss__strategy {
      * saves a poll per wait. The strategy then cancels a request by
      * shutting its connection down (threading: one thread per request). */
     bool blocking_streams;
+    /* The strategy's loop clears req->drained on every input event of the
+     * connection (edge-triggered epoll): a read that found the socket
+     * drained then waits at once instead of trying recv for EAGAIN. */
+    bool input_events;
 } ss__strategy;
 
 /* State shared with forked children (a MAP_SHARED page): counters and the
@@ -129,6 +133,10 @@ struct ss_request {
     bool dgram;
     bool blocking;                     /* the strategy's blocking_streams */
     bool rcv_short;                    /* SO_RCVTIMEO below request_timeout */
+    bool drained;                      /* input_events: nothing came since a recv
+                                          found the socket empty */
+    bool in_shut;                      /* input_events: the peer shut down or the
+                                          socket failed (never drained then) */
     bool cs_member;                    /* in the server's cancel set */
     ss_request *cs_prev, *cs_next;
     int early_err;                     /* set by get_request: report, do not handle */

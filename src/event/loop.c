@@ -395,7 +395,12 @@ static void *loop_thread(void *arg)
                 loop->fed = true;
             } else {
                 ss__task *t = tag;
-                if (t->waiting && !t->blocking && (evs[i].events & (t->wait_events | EPOLLERR | EPOLLHUP)))
+                uint32_t got = evs[i].events;
+                if (t->req && (got & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                    t->req->drained = false; /* input may be waiting again */
+                if (t->req && (got & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                    t->req->in_shut = true;
+                if (t->waiting && !t->blocking && (got & (t->wait_events | EPOLLERR | EPOLLHUP)))
                     make_ready(t, 0);
             }
         }

@@ -68,12 +68,24 @@ static ssize_t blocking_recv_result(ss_request *req, ssize_t got, int err)
     return err == EAGAIN || err == EWOULDBLOCK ? -ETIMEDOUT : -err;
 }
 
+/* Known to hold no input: a recv found the socket empty (or returned less
+ * than asked, which on a stream socket means the same) and the loop has
+ * seen no input event since. Data that comes later raises an event. An end
+ * of input does too, but may have been announced with the data that recv
+ * just took: once the loop saw it (in_shut), recv is always tried. */
+static bool known_drained(const ss_request *req)
+{
+    return req->drained && req->srv->st->input_events;
+}
+
 /* One receive into buf: > 0 bytes, 0 at end of input, -errno, or -EAGAIN
  * when a non-blocking connection has nothing now (the caller waits). A
  * blocking connection (threading) waits in recv itself, until deadline. */
 static ssize_t recv_once(ss_request *req, void *buf, size_t n, int64_t deadline)
 {
     ssize_t got;
+    if (known_drained(req))
+        return -EAGAIN;
     if (req->blocking) {
         int rc = rcv_timeout_until(req, deadline);
         int flags = rc == -ETIMEDOUT ? MSG_DONTWAIT : 0;
@@ -89,6 +101,7 @@ static ssize_t recv_once(ss_request *req, void *buf, size_t n, int64_t deadline)
         while (got < 0 && errno == EINTR);
         if (got < 0)
             got = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        req->drained = !req->in_shut && (got == -EAGAIN || (got > 0 && (size_t)got < n));
     }
     if (got == 0)
         req->eof = true;
@@ -157,14 +170,16 @@ static ssize_t fill(ss_request *req, size_t limit, int64_t deadline)
     if (ss__cancelled(req->srv))
         return -ECANCELED;
     for (;;) {
-        int rc = reserve(req, 1, limit);
-        if (rc < 0)
-            return rc;
-        ssize_t n = recv_once(req, req->rbuf + req->rlen, req->rcap - req->rlen, deadline);
-        if (n > 0)
-            req->rlen += (size_t)n;
-        if (n != -EAGAIN)
-            return n;
+        int rc;
+        if (!known_drained(req)) { /* (else no buffer is needed yet) */
+            if ((rc = reserve(req, 1, limit)) < 0)
+                return rc;
+            ssize_t n = recv_once(req, req->rbuf + req->rlen, req->rcap - req->rlen, deadline);
+            if (n > 0)
+                req->rlen += (size_t)n;
+            if (n != -EAGAIN)
+                return n;
+        }
         if (req->rlen == 0 && st->free_idle_buffers) {
             free(req->rbuf);
             req->rbuf = NULL;

@@ -55,4 +55,5 @@ const ss__strategy ss__event = {
     .before_close = ss__task_forget_fd,
     .run_blocking = event_run_blocking,
     .free_idle_buffers = true,
+    .input_events = true,
 };

@@ -42,4 +42,5 @@ const ss__strategy ss__pool = {
     .before_close = ss__task_forget_fd,
     /* run_blocking: none, fn runs in place on the worker (see ARCHITECTURE.md). */
     .free_idle_buffers = true,
+    .input_events = true,
 };
