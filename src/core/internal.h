@@ -152,6 +152,7 @@ struct ss_request {
     /* Input: the receive buffer (stream) or the packet (datagram, eof set). */
     char *rbuf;
     size_t rcap, rpos, rlen, scan;     /* scan: readline_ref resumes here */
+    size_t rwant;                      /* size of the next fresh buffer (0: rbufsize) */
     bool eof;
     /* Output: the write buffer (stream) or the reply (datagram). */
     char *wbuf;

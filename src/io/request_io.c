@@ -132,7 +132,10 @@ static size_t rbufsize(const ss_request *req)
 }
 
 /* Make room for at least `want` bytes after the buffered data, compacting
- * and growing the buffer (never beyond `limit` in all). */
+ * and growing the buffer (never beyond `limit` in all). A buffer grown for
+ * a long line makes the next fresh one (after an idle buffer was freed)
+ * twice that size at once, up to 4 x rbufsize: such lines then come in one
+ * recv that does not fill the buffer, so it also shows the socket drained. */
 static int reserve(ss_request *req, size_t want, size_t limit)
 {
     size_t base = rbufsize(req);
@@ -148,7 +151,9 @@ static int reserve(ss_request *req, size_t want, size_t limit)
     }
     if (req->rcap - req->rlen >= want)
         return 0;
-    size_t cap = req->rcap ? req->rcap : base;
+    size_t cap = req->rcap;
+    if (cap == 0)
+        cap = req->rwant > base && limit > base ? (req->rwant < limit ? req->rwant : limit) : base;
     while (cap - req->rlen < want && cap < limit)
         cap = cap > limit / 2 ? limit : cap * 2;
     if (cap <= req->rcap)
@@ -156,6 +161,8 @@ static int reserve(ss_request *req, size_t want, size_t limit)
     char *p = realloc(req->rbuf, cap);
     if (!p)
         return -ENOMEM;
+    if (req->rcap) /* grown for a long line */
+        req->rwant = 2 * cap < 4 * base ? 2 * cap : 4 * base;
     req->rbuf = p;
     req->rcap = cap;
     return 0;
