@@ -92,8 +92,8 @@ def server_commands(build):
         "forking": ([ss, "echo", "--mode", "forking"] + listen, "ours",
                     "sockserv echo --mode forking (max_children 40)"),
         "pool": ([ss, "echo", "--mode", "pool"] + listen, "ours",
-                 "sockserv echo --mode pool (default: 2 x %d CPUs = %d workers; a worker holds "
-                 "a connection for its life, so --workers 1 would serve one client at a time)"
+                 "sockserv echo --mode pool (default: 2 x %d CPUs = %d workers; each request a "
+                 "coroutine on one of them, holding none while it waits for input)"
                  % (os.cpu_count() or 1, 2 * (os.cpu_count() or 1))),
         "epoll": ([os.path.join(peers, "epoll_echo"), "0"], "peer",
                   "bench/peers/epoll_echo.c: raw epoll, one thread, level-triggered"),

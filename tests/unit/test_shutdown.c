@@ -515,23 +515,41 @@ static int released_handle(ss_request *req)
     return w == 5 ? 0 : -EIO;
 }
 
+/* A server whose close does not wait (no_block_on_close, or daemon threads
+ * under threading), serving one client whose request has started. Pool and
+ * event threads, and threading's canceller, exist from ss_server_new on:
+ * *baseline counts the threads from before. */
+static ss_server *start_let_go(const ss_handler *h, ss_strategy strategy, bool daemon, h_serve *s, int *c,
+                               int *baseline)
+{
+    *baseline = h_thread_baseline();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = h,
+                                                .strategy = strategy,
+                                                .daemon_threads = daemon,
+                                                .no_block_on_close = !daemon });
+    h_serve_start(s, srv, 0.01);
+    *c = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    return srv;
+}
+
+/* Request threads, workers, loops (and event's helper threads, threading's
+ * canceller) leave once their requests are done: wait for every one. */
+static void expect_threads_gone(int baseline)
+{
+    CHECK_MSG(WAIT_FOR(h_thread_count() == baseline, 10), "%d threads left, %d before the server",
+              h_thread_count(), baseline);
+}
+
 /* no_block_on_close / daemon_threads: close returns at once; the handler
  * still completes safely afterwards. */
 static void close_does_not_wait(ss_strategy strategy, bool daemon)
 {
     static const ss_handler h = { .handle = released_handle };
     begin();
-    /* Pool and event threads, and threading's canceller, exist from
-     * ss_server_new on: count from before. */
-    int baseline = h_thread_baseline();
-    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
-                                                .strategy = strategy,
-                                                .daemon_threads = daemon,
-                                                .no_block_on_close = !daemon });
     h_serve s;
-    h_serve_start(&s, srv, 0.01);
-    int c = h_connect(srv);
-    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    int c, baseline;
+    ss_server *srv = start_let_go(&h, strategy, daemon, &s, &c, &baseline);
     CHECK_EQ_INT(h_serve_stop(&s), 0);
     double t0 = h_now();
     ss_server_close(srv);
@@ -550,11 +568,7 @@ static void close_does_not_wait(ss_strategy strategy, bool daemon)
         CHECK_EQ_INT(waitpid(S->pids[0], &status, 0), S->pids[0]);
         CHECK(h_no_children_left());
     } else {
-        /* Request threads, workers, loops (and event's helper threads,
-         * threading's canceller) leave once their requests are done: wait
-         * for every one before exiting. */
-        CHECK_MSG(WAIT_FOR(h_thread_count() == baseline, 10), "%d threads left, %d before the server",
-                  h_thread_count(), baseline);
+        expect_threads_gone(baseline);
     }
 }
 
@@ -563,15 +577,9 @@ static void close_does_not_wait(ss_strategy strategy, bool daemon)
 static void drain_after_close(ss_strategy strategy, bool daemon)
 {
     begin();
-    int baseline = h_thread_baseline();
-    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &blocked_reader,
-                                                .strategy = strategy,
-                                                .daemon_threads = daemon,
-                                                .no_block_on_close = !daemon });
     h_serve s;
-    h_serve_start(&s, srv, 0.01);
-    int c = h_connect(srv);
-    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    int c, baseline;
+    ss_server *srv = start_let_go(&blocked_reader, strategy, daemon, &s, &c, &baseline);
     double t0 = h_now();
     ss_server_stop(srv, 1.0);
     CHECK_EQ_INT(h_serve_join(&s, 10), 0);
@@ -582,8 +590,7 @@ static void drain_after_close(ss_strategy strategy, bool daemon)
     CHECK_GE_DBL(S->io_at - t0, 0.95);
     CHECK(h_wait_eof(c, 5));
     close(c);
-    CHECK_MSG(WAIT_FOR(h_thread_count() == baseline, 10), "%d threads left, %d before the server",
-              h_thread_count(), baseline);
+    expect_threads_gone(baseline);
 }
 
 TEST(drain_after_close_threading) { drain_after_close(SS_THREADING, false); }
