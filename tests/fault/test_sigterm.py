@@ -94,7 +94,10 @@ class SigtermUnderLoad(Case):
             time.sleep(0.2)
             stop.set()
             sent = [s(IO_TIMEOUT) for s in senders]
-            got = [r(DRAIN + 2 * GRACE) for r in readers]
+            try:
+                got = [r(DRAIN + 2 * GRACE) for r in readers]
+            except AssertionError as e:
+                raise AssertionError("%s\n%s" % (e, srv.describe())) from None
             if churner:
                 churner(IO_TIMEOUT)
             code = srv.wait_exit(DRAIN + GRACE)

@@ -632,10 +632,13 @@ TEST_S(request_timeout_reads)
     stop();
 }
 
+static atomic_int dribble_started;
+
 static int dribble_handle(ss_request *req)
 {
     char buf[64];
     double t0 = h_now();
+    atomic_store(&dribble_started, 1); /* the client's times count from here */
     /* Bytes trickle in, never a '\n', then stop: at the deadline (not a
      * timeout after the last byte) the call returns what came (a timeout
      * after some data returns the data). */
@@ -654,8 +657,10 @@ static int dribble_handle(ss_request *req)
 TEST_S(request_timeout_not_extended_by_dribble)
 {
     static const ss_handler h = { .handle = dribble_handle };
+    atomic_store(&dribble_started, 0);
     start((ss_config){ .handler = &h, .request_timeout = 0.8 });
     int c = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&dribble_started), 10));
     for (int i = 0; i < 7; i++) { /* a byte every 0.1 s, then nothing for 0.6 s */
         h_send_str(c, "x");
         h_sleep(0.1);

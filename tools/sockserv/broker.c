@@ -370,19 +370,21 @@ void room_free_members(struct room *room)
     room->nmembers = 0;
 }
 
-void *room_broker(void *arg)
+/* The broker's loop, entered and left holding room->busy. */
+static void broker_loop(struct room *room)
 {
-    struct room *room = arg;
     struct epoll_event events[MAX_EVENTS];
     int timeout = -1;
 
     for (;;) {
+        pthread_mutex_unlock(&room->busy);
         int n = epoll_wait(room->ep, events, MAX_EVENTS, timeout);
+        pthread_mutex_lock(&room->busy);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             perror("sockserv: chat: epoll_wait");
-            return NULL;
+            return;
         }
         for (int i = 0; i < n; i++) {
             uintptr_t tag = (uintptr_t)events[i].data.u64;
@@ -397,7 +399,7 @@ void *room_broker(void *arg)
             for (int k = 0; k < ROUND_MESSAGES; k++) {
                 int rc = receive_one(room);
                 if (rc == 1)
-                    return NULL;
+                    return;
                 if (rc < 0)
                     break;
             }
@@ -405,4 +407,14 @@ void *room_broker(void *arg)
         timeout = expire_leaving(room);
         free_list(&room->dead);
     }
+}
+
+void *room_broker(void *arg)
+{
+    struct room *room = arg;
+
+    pthread_mutex_lock(&room->busy);
+    broker_loop(room);
+    pthread_mutex_unlock(&room->busy);
+    return NULL;
 }

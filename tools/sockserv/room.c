@@ -27,6 +27,30 @@ static int size_buffers(struct room *room)
     return 0;
 }
 
+/* The room a fork waits for (one per process: the program's). */
+static _Atomic(struct room *) forking_room;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* Fork only while the broker waits for events (see room->busy). */
+static void before_fork(void)
+{
+    struct room *room = atomic_load(&forking_room);
+    if (room)
+        pthread_mutex_lock(&room->busy);
+}
+
+static void after_fork(void)
+{
+    struct room *room = atomic_load(&forking_room);
+    if (room)
+        pthread_mutex_unlock(&room->busy);
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(before_fork, after_fork, after_fork);
+}
+
 static void room_free(struct room *room)
 {
     room_free_members(room);
@@ -37,6 +61,7 @@ static void room_free(struct room *room)
     if (room->tx >= 0)
         close(room->tx);
     pthread_mutex_destroy(&room->lock);
+    pthread_mutex_destroy(&room->busy);
     free(room->members);
     free(room->rxbuf);
     free(room->line);
@@ -55,6 +80,7 @@ struct room *room_start(size_t max_text, size_t backlog)
     room->backlog = backlog;
     atomic_init(&room->next_seq, 0);
     pthread_mutex_init(&room->lock, NULL);
+    pthread_mutex_init(&room->busy, NULL);
     room->rxcap = sizeof(struct room_hdr) + max_text + 1;
     room->rxbuf = malloc(room->rxcap);
     room->line = malloc(ROOM_MAX_PEER + 1 + max_text + 1);
@@ -82,6 +108,8 @@ struct room *room_start(size_t max_text, size_t backlog)
     }
     if ((rc = helper_thread_start(&room->thread, room_broker, room)) < 0)
         goto fail;
+    pthread_once(&atfork_once, install_atfork);
+    atomic_store(&forking_room, room);
     return room;
 fail:
     room_free(room);
@@ -95,6 +123,7 @@ void room_stop(struct room *room)
 
     if (!room)
         return;
+    atomic_store(&forking_room, NULL);
     while (send(room->tx, &stop, sizeof stop, MSG_NOSIGNAL) < 0 && errno == EINTR)
         ;
     pthread_join(room->thread, NULL);
