@@ -171,10 +171,18 @@ static void on_sigusr1(int sig)
     ss_shutdown(g_srv);
 }
 
+/* Handler runs under way and done: a test waits for the ones that run on
+ * another thread before it frees the server (the atomics also tell a
+ * thread sanitizer that those runs happened before). */
+static atomic_int sigusr2_running, sigusr2_done;
+
 static void on_sigusr2(int sig)
 {
     (void)sig;
+    atomic_fetch_add(&sigusr2_running, 1);
     ss_server_stop(g_srv, 1.0);
+    atomic_fetch_add(&sigusr2_done, 1);
+    atomic_fetch_sub(&sigusr2_running, 1);
 }
 
 static void install(int sig, void (*fn)(int))
@@ -253,8 +261,10 @@ static void signal_to_request_thread(ss_strategy strategy)
     CHECK_EQ_INT(h_serve_join(&s, 10), 0);
     CHECK_LT_DBL(h_now() - t0, 5.0);
     /* A re-sent signal TSan still holds back must not run the handler
-     * while the server is being closed and freed. */
+     * while the server is being closed and freed, nor may one still be
+     * running on the request's thread. */
     install(SIGUSR2, SIG_IGN);
+    CHECK(WAIT_FOR(atomic_load(&sigusr2_done) >= 1 && atomic_load(&sigusr2_running) == 0, 5));
     ss_server_close(g_srv);
 }
 
