@@ -2,6 +2,7 @@
 #include "core/internal.h"
 
 #include <limits.h>
+#include <sys/time.h>
 #include <time.h>
 
 int64_t ss__now(void)
@@ -11,14 +12,29 @@ int64_t ss__now(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The moment `seconds` from now, or 0 (no deadline) when seconds <= 0. */
-int64_t ss__deadline(double seconds)
+/* A timeout in nanoseconds: 0 when seconds <= 0, at most 1e9 seconds. */
+int64_t ss__ns(double seconds)
 {
     if (!(seconds > 0))
         return 0;
-    if (seconds > 1e9)
-        seconds = 1e9;
-    return ss__now() + (int64_t)(seconds * 1e9);
+    return (int64_t)((seconds > 1e9 ? 1e9 : seconds) * 1e9);
+}
+
+/* The moment `seconds` from now, or 0 (no deadline) when seconds <= 0. */
+int64_t ss__deadline(double seconds)
+{
+    int64_t ns = ss__ns(seconds);
+    return ns ? ss__now() + ns : 0;
+}
+
+/* ns > 0 as a socket timeout (SO_RCVTIMEO, SO_SNDTIMEO): at least 1 us,
+ * since a zero timeval means none. */
+struct timeval ss__timeval(int64_t ns)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ns / 1000000000), .tv_usec = (suseconds_t)(ns % 1000000000 / 1000)};
+    if (tv.tv_sec == 0 && tv.tv_usec == 0)
+        tv.tv_usec = 1;
+    return tv;
 }
 
 /* Milliseconds left until deadline for poll(): -1 for none, rounded up. */

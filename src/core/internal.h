@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #define SS__DEFAULT_BACKLOG 128
@@ -131,7 +132,6 @@ struct ss_request {
     ss_server *srv;
     int fd;
     bool dgram;
-    bool blocking;                     /* the strategy's blocking_streams */
     bool rcv_short;                    /* SO_RCVTIMEO below request_timeout */
     bool drained;                      /* input_events: nothing came since a recv
                                           found the socket empty */
@@ -192,7 +192,9 @@ bool ss__cancelled(ss_server *srv);
 
 /* time (src/core/clock.c) */
 int64_t ss__now(void);
+int64_t ss__ns(double seconds);
 int64_t ss__deadline(double seconds);
+struct timeval ss__timeval(int64_t ns);
 int ss__ms_until(int64_t deadline);
 
 #endif /* SS_INTERNAL_H */

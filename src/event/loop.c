@@ -396,10 +396,10 @@ static void *loop_thread(void *arg)
             } else {
                 ss__task *t = tag;
                 uint32_t got = evs[i].events;
-                if (t->req && (got & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                if (t->req && (got & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
                     t->req->drained = false; /* input may be waiting again */
-                if (t->req && (got & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-                    t->req->in_shut = true;
+                    t->req->in_shut |= (got & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+                }
                 if (t->waiting && !t->blocking && (got & (t->wait_events | EPOLLERR | EPOLLHUP)))
                     make_ready(t, 0);
             }

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 /* A read call's deadline: request_timeout from its start (a write's: from
  * its last progress). */
@@ -37,17 +36,16 @@ static int rcv_timeout_until(ss_request *req, int64_t deadline)
 {
     if (deadline == 0)
         return 0;
-    double t = req->srv->cfg.request_timeout;
-    int64_t full = (int64_t)((t > 1e9 ? 1e9 : t) * 1e9);
+    int64_t full = ss__ns(req->srv->cfg.request_timeout);
     int64_t left = deadline - ss__now();
-    if (left < 1000) /* a zero timeval would mean "no timeout" */
+    if (left < 1000) /* under the 1 us a timeval holds */
         return -ETIMEDOUT;
     bool call_start = left >= full - 1000000; /* within 1 ms of the full timeout */
     if (call_start && !req->rcv_short)
         return 0;
     if (call_start)
         left = full;
-    struct timeval tv = {.tv_sec = (time_t)(left / 1000000000), .tv_usec = (suseconds_t)(left % 1000000000 / 1000)};
+    struct timeval tv = ss__timeval(left);
     if (setsockopt(req->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
         return -errno;
     req->rcv_short = !call_start;
@@ -84,9 +82,7 @@ static bool known_drained(const ss_request *req)
 static ssize_t recv_once(ss_request *req, void *buf, size_t n, int64_t deadline)
 {
     ssize_t got;
-    if (known_drained(req))
-        return -EAGAIN;
-    if (req->blocking) {
+    if (req->srv->st->blocking_streams) {
         int rc = rcv_timeout_until(req, deadline);
         int flags = rc == -ETIMEDOUT ? MSG_DONTWAIT : 0;
         if (rc < 0 && rc != -ETIMEDOUT)
@@ -117,7 +113,7 @@ static ssize_t recv_some(ss_request *req, void *buf, size_t n, int64_t deadline)
     if (ss__cancelled(req->srv))
         return -ECANCELED;
     for (;;) {
-        ssize_t got = recv_once(req, buf, n, deadline);
+        ssize_t got = known_drained(req) ? -EAGAIN : recv_once(req, buf, n, deadline);
         if (got != -EAGAIN)
             return got;
         int rc = req->srv->st->wait(req, req->fd, POLLIN, deadline);
@@ -368,7 +364,7 @@ static int send_all(ss_request *req, const char *buf, size_t n)
         }
         if (errno == EINTR)
             continue;
-        if (req->blocking) /* SO_SNDTIMEO: no progress for request_timeout */
+        if (req->srv->st->blocking_streams) /* SO_SNDTIMEO: no progress for request_timeout */
             return ss__cancelled(req->srv) ? -ECANCELED
                    : errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
         if (errno != EAGAIN && errno != EWOULDBLOCK)

@@ -3,7 +3,6 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 static int stream_get_request(ss_server *srv, ss_request **out)
@@ -19,10 +18,7 @@ static int stream_get_request(ss_server *srv, ss_request **out)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     if (blocking && srv->cfg.request_timeout > 0) {
-        double t = srv->cfg.request_timeout > 1e9 ? 1e9 : srv->cfg.request_timeout;
-        struct timeval tv = {.tv_sec = (time_t)t, .tv_usec = (suseconds_t)((t - (double)(time_t)t) * 1e6)};
-        if (tv.tv_sec == 0 && tv.tv_usec == 0)
-            tv.tv_usec = 1; /* zero would mean no timeout */
+        struct timeval tv = ss__timeval(ss__ns(srv->cfg.request_timeout));
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     }
@@ -31,7 +27,6 @@ static int stream_get_request(ss_server *srv, ss_request **out)
         close(fd);
         return -ENOMEM;
     }
-    req->blocking = blocking;
     req->peer = peer;
     req->peerlen = ss__peer_len(&peer, len);
     *out = req;

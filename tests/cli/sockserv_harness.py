@@ -527,6 +527,18 @@ class Case(unittest.TestCase):
         self.addCleanup(c.close)
         return c
 
+    def roundtrip(self, srv, text=b"ping"):
+        """One exchange with an echo server on any transport: a line on a stream,
+        a datagram otherwise."""
+        c = self.connect(srv)
+        if srv.address.type == socket.SOCK_STREAM:
+            c.send(text + b"\n")
+            self.assertEqual(c.recv_line(), text + b"\n")
+        else:
+            c.send(text)
+            self.assertEqual(c.recv(), text)
+        c.close()
+
     def urls(self):
         return listen_urls(self.tmp)
 

@@ -9,18 +9,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sockserv_harness import Case, connect, ipv6_available, port_is_free, run, unique  # noqa: E402
 
 
-def roundtrip(test, srv):
-    """One exchange with an echo server on any transport."""
-    c = test.connect(srv)
-    if srv.address.type == socket.SOCK_STREAM:
-        c.send(b"ping\n")
-        test.assertEqual(c.recv_line(), b"ping\n")
-    else:
-        c.send(b"ping")
-        test.assertEqual(c.recv(), b"ping")
-    c.close()
-
-
 class ReadyLine(Case):
     def test_every_url_kind(self):
         for kind, url in sorted(self.urls().items()):
@@ -34,7 +22,7 @@ class ReadyLine(Case):
                     self.assertEqual(srv.url, url, "Unix path not printed as given")
                 if srv.address.path:
                     self.assertTrue(os.path.exists(srv.address.path), srv.address.path)
-                roundtrip(self, srv)
+                self.roundtrip(srv)
                 # Exactly one line on stdout, even after serving a request.
                 self.assertEqual(srv.stdout(), ("listening on %s\n" % srv.url).encode())
                 srv.stop()
@@ -56,7 +44,7 @@ class ReadyLine(Case):
             self.skipTest("no IPv6 loopback on this machine")
         srv = self.server("echo", "--listen", "tcp://[::1]:0")
         self.assertRegex(srv.url, r"^tcp://\[::1\]:[1-9][0-9]*$")
-        roundtrip(self, srv)
+        self.roundtrip(srv)
         srv.stop()
 
     def test_dual_stack_any(self):
@@ -81,7 +69,7 @@ class ReadyLine(Case):
             port = s.getsockname()[1]
         srv = self.server("echo", "--listen", "tcp://127.0.0.1:%d" % port)
         self.assertEqual(srv.url, "tcp://127.0.0.1:%d" % port)
-        roundtrip(self, srv)
+        self.roundtrip(srv)
         srv.stop()
 
     def test_abstract_leaves_no_file(self):
@@ -90,7 +78,7 @@ class ReadyLine(Case):
         self.assertEqual(srv.url, "unix:@" + name)
         self.assertFalse(os.path.exists("@" + name))
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "@" + name)))
-        roundtrip(self, srv)
+        self.roundtrip(srv)
         srv.stop()
 
     def test_stale_unix_socket_replaced(self):
@@ -100,7 +88,7 @@ class ReadyLine(Case):
         s.close()  # the file stays; nobody listens on it
         self.assertTrue(os.path.exists(path))
         srv = self.server("echo", "--listen", "unix:" + path)
-        roundtrip(self, srv)
+        self.roundtrip(srv)
         srv.stop()
 
     def test_default_address(self):

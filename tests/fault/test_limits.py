@@ -310,14 +310,7 @@ class SocketMode(Case):
                         self.assertEqual(stat.S_IMODE(st.st_mode), mode)
                         wider = {oct(stat.S_IMODE(m)) for m in seen if stat.S_IMODE(m) & ~mode}
                         self.assertEqual(wider, set(), "the socket file was seen wider than %o" % mode)
-                        c = srv.connect()
-                        if scheme == "unix":
-                            c.send(b"ok\n")
-                            self.assertEqual(c.recv_line(), b"ok\n")
-                        else:
-                            c.send(b"ok")
-                            self.assertEqual(c.recv(), b"ok")
-                        c.close()
+                        self.roundtrip(srv, b"ok")
                         srv.stop()
 
     def test_bad_socket_mode_is_usage_error(self):
