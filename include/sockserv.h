@@ -83,14 +83,22 @@ typedef struct ss_handler {
     int (*finish)(ss_request *req);
 } ss_handler;
 
-/* Counters, read with ss_server_stats(). */
+/* Counters, read with ss_server_stats(). Every accepted request ends as
+ * exactly one of refused, completed or cancelled, or fails before its
+ * handler ran (setup failed, an oversized datagram...). */
 typedef struct ss_stats {
     uint64_t accepted;       /* requests taken from the socket */
     uint64_t refused;        /* refused by verify_request */
-    uint64_t completed;      /* requests whose handler ran to the end */
+    uint64_t completed;      /* requests whose handler ran to its end (even
+                                if it reported a failure) and whose output
+                                was not cut short by a drain */
     uint64_t errors;         /* calls of handle_error */
     uint64_t accept_errors;  /* failed accept()/recvfrom() calls */
     uint64_t cancelled;      /* requests cut short at a drain deadline */
+    uint64_t dropped;        /* datagram replies not sent because the socket
+                                could not take them at once (the kernel's
+                                buffer full, or a Unix client holding more
+                                than its share of it unread) */
     unsigned active;         /* requests in flight now */
     unsigned threads;        /* request threads not yet joined; pool: the
                                 workers; event: the loops */
@@ -100,7 +108,10 @@ typedef struct ss_stats {
 
 /*
  * Server configuration. Fill it with designated initializers; every field
- * left zero takes the default named here. The library copies what it needs:
+ * left zero takes the default named here. Times are seconds as a double:
+ * 0 means none, any positive time (however small) is a limit, and a
+ * negative or NaN time is refused (EINVAL, with the field named by
+ * ss_last_error()), as are negative counts and sizes over 256 MiB. The library copies what it needs:
  * the struct and the listen string may be freed after ss_server_new() returns;
  * `handler` must stay valid for the server's life.
  */
@@ -128,7 +139,9 @@ typedef struct ss_config {
 
     /* Limits. At max_connections requests in flight the server stops
      * accepting (clients wait in the listen backlog; none is accepted and
-     * closed) and resumes as soon as one ends; 0 = no limit. */
+     * closed) and resumes as soon as one ends; 0 = no limit. Under the
+     * forking strategy max_children is a limit of the same kind: the
+     * smaller of the two applies. */
     int max_connections;
     /* Unix socket files: the permission bits (e.g. 0660) the file is created
      * with, never wider at any moment; 0 = 0777 less the umask. */
@@ -155,7 +168,10 @@ typedef struct ss_config {
                                             ss_server_close() does not wait for
                                             threads or children */
     /* Forking strategy. */
-    int max_children;                    /* default 40 */
+    int max_children;                    /* child processes at once, one per
+                                            request in flight (default 40);
+                                            at the limit the next client
+                                            waits in the listen backlog */
     /* Pool and event strategies. */
     int workers;                         /* pool: worker threads, the only ones
                                             that run handlers: at most this many
@@ -197,18 +213,29 @@ typedef struct ss_config {
 /* ---- Server life cycle ------------------------------------------------ */
 
 /*
- * Create a server: parse cfg->listen, create the socket, and (unless
- * cfg->defer_activate) bind and listen. A Unix socket file left by a dead
- * server is replaced; one a live server listens on is not (-EADDRINUSE).
- * Returns NULL with errno set: EINVAL (bad URL or config: see
- * ss_url_error()), or the reason socket/bind/listen failed (EADDRINUSE,
- * EACCES, ENOENT, ...). Nothing is leaked on failure.
+ * Create a server: check the config, parse cfg->listen, create the socket,
+ * and (unless cfg->defer_activate) bind and listen. A Unix socket file
+ * left by a dead server is replaced; one a live server listens on is not
+ * (-EADDRINUSE; answered at once even when that server's backlog is full).
+ * Returns NULL with errno set: EINVAL (a bad config field or URL), ENXIO
+ * (the host name has no address), EAGAIN (the resolver failed for now), or
+ * the reason socket/bind/listen failed (EADDRINUSE, EACCES, ENOENT, ...);
+ * ss_last_error() then names the field or the problem where errno alone
+ * would not. Nothing is leaked on failure.
  */
 SS_API ss_server *ss_server_new(const ss_config *cfg);
 
 /* With cfg->defer_activate: bind, then listen. Return 0 or -errno. */
 SS_API int ss_server_bind(ss_server *srv);
 SS_API int ss_server_activate(ss_server *srv);
+
+/* Why the last ss_server_new(), ss_server_bind() or ss_server_activate()
+ * of this thread failed, as text naming the config field or the problem
+ * ("request_timeout: must be a number of seconds >= 0 (got nan)", "cannot
+ * resolve host 'db.invalid': Name or service not known"); NULL when that
+ * call succeeded or errno says it all (ss_strerror). Valid until the
+ * thread's next such call. */
+SS_API const char *ss_last_error(void);
 
 /*
  * Handle requests until ss_shutdown() or ss_server_stop(). Wakes at least
@@ -279,8 +306,13 @@ SS_API int ss_request_fd(const ss_request *req);
 SS_API ss_server *ss_request_server(const ss_request *req);
 /* The client's address; *len receives its size (0 for an unnamed Unix peer). */
 SS_API const struct sockaddr *ss_request_peer(const ss_request *req, socklen_t *len);
-/* The client as text: "HOST:PORT", "[V6ADDR]:PORT", a Unix path, or
- * "unix:#N" for an unnamed Unix peer (N: the request's sequence number). */
+/* The client as text, safe to print and one word: "HOST:PORT",
+ * "[V6ADDR]:PORT", a Unix path ("/abs/path", or "./rel/path" for one that
+ * is not absolute), "@name" for an abstract Unix name, or "unix:#N" for an
+ * unnamed Unix peer (N: the request's sequence number). A Unix name is the
+ * client's choice: every byte of it that is a control character, a space,
+ * a backslash or not ASCII is written \xNN, so a name can neither break a
+ * log line or drive a terminal nor pass for another client. */
 SS_API const char *ss_request_peer_str(const ss_request *req);
 /* True for datagram requests. */
 SS_API bool ss_request_is_datagram(const ss_request *req);

@@ -12,12 +12,15 @@ int64_t ss__now(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A timeout in nanoseconds: 0 when seconds <= 0, at most 1e9 seconds. */
+/* A timeout in nanoseconds: 0 (none) when seconds <= 0 or NaN, at most
+ * 1e9 seconds, and at least 1 ns for any positive time: a tiny timeout
+ * runs out at once, under every strategy, rather than meaning none. */
 int64_t ss__ns(double seconds)
 {
     if (!(seconds > 0))
         return 0;
-    return (int64_t)((seconds > 1e9 ? 1e9 : seconds) * 1e9);
+    int64_t ns = (int64_t)((seconds > 1e9 ? 1e9 : seconds) * 1e9);
+    return ns > 0 ? ns : 1;
 }
 
 /* The moment `seconds` from now, or 0 (no deadline) when seconds <= 0. */

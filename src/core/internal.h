@@ -19,7 +19,8 @@
 #define SS__REPLY_MIN_CAP 65536        /* a datagram reply may be this big at least */
 #define SS__ACCEPT_PAUSE_NS 100000000  /* back-off after EMFILE and friends: 100 ms */
 #define SS__KILL_GRACE_NS 1000000000   /* drain deadline -> SIGKILL of children: 1 s */
-#define SS__PEER_STR_MAX 128
+#define SS__MAX_BUFSIZE ((size_t)256 << 20) /* rbufsize, wbufsize, max_packet_size, stack_size */
+#define SS__PEER_STR_MAX 512         /* an escaped Unix name: "./" + 4 x 107 */
 
 /* A parsed listen URL. */
 typedef struct ss__url {
@@ -88,7 +89,7 @@ typedef struct ss__strategy {
  * drain deadline are seen by every process of the server. */
 typedef struct ss__shared {
     _Atomic int64_t drain_deadline;    /* CLOCK_MONOTONIC ns; 0 = none */
-    _Atomic uint64_t accepted, refused, completed, errors, accept_errors, cancelled;
+    _Atomic uint64_t accepted, refused, completed, errors, accept_errors, cancelled, dropped;
     _Atomic unsigned active;
 } ss__shared;
 
@@ -99,6 +100,9 @@ struct ss_server {
     const ss__transport *tp;
     const ss__strategy *st;
     void *st_state;                    /* the strategy's own */
+    unsigned limit;                    /* requests in flight at most (0: no
+                                          limit): max_connections, lowered by
+                                          a strategy's own bound (forking) */
     struct ss__cancel_set *cancel_set; /* blocking_streams: the open connections */
 
     int fd;                            /* listening / datagram socket */
@@ -117,6 +121,7 @@ struct ss_server {
     _Atomic int64_t accept_paused_until; /* ns; accept back-off after EMFILE */
 
     ss__shared *sh;
+    struct ss__dgram_budget *budget;   /* unix-dgram: replies per client */
     atomic_uint refs;                  /* owner + one per live request */
     _Atomic uint64_t seq;              /* request sequence numbers */
 
@@ -141,6 +146,8 @@ struct ss_request {
     ss_request *cs_prev, *cs_next;
     int early_err;                     /* set by get_request: report, do not handle */
     bool failed;                       /* handle_error was called */
+    bool ran;                          /* setup succeeded, handle and finish ran */
+    bool cancelled;                    /* reported -ECANCELED (counted once) */
     bool reply;                        /* datagram: ss_write was called */
     uint64_t seq;
     struct sockaddr_storage peer;
@@ -167,10 +174,27 @@ int ss__socket_bind(ss_server *srv);
 int ss__socket_listen(ss_server *srv);
 void ss__socket_close(ss_server *srv);
 
+/* Unix datagram replies: each client's share of the send buffer
+ * (src/transport/dgram_budget.c; MAP_SHARED, used by forked children too). */
+typedef struct ss__dgram_budget ss__dgram_budget;
+int ss__budget_new(ss_server *srv);
+void ss__budget_free(ss__dgram_budget *b);
+/* May a reply of `bytes` go to this peer now? If so it is charged to it. */
+bool ss__budget_take(ss__dgram_budget *b, int fd, const struct sockaddr_storage *peer, socklen_t len, size_t bytes);
+/* The reply did not go out after all. */
+void ss__budget_refund(ss__dgram_budget *b, const struct sockaddr_storage *peer, socklen_t len, size_t bytes);
+
 /* addresses (src/transport/address.c) */
 int ss__url_parse(const char *text, ss__url *out, const char **why);
 int ss__sockaddr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
 socklen_t ss__peer_len(const struct sockaddr_storage *sa, socklen_t len);
+
+/* untrusted text (src/core/escape.c) */
+enum { SS__ESC_TEXT, SS__ESC_NAME };
+/* Copy n bytes of in to out (size bytes, NUL-terminated), each control or
+ * non-ASCII byte as \xNN; SS__ESC_NAME also escapes the space and the
+ * backslash. Stops before an escape that does not fit. Returns the length. */
+size_t ss__escape(const char *in, size_t n, char *out, size_t size, int mode);
 
 /* strategies (src/strategy/) */
 extern const ss__strategy ss__sync, ss__threading, ss__forking, ss__pool, ss__event;
@@ -189,6 +213,11 @@ int ss__handle_one(ss_server *srv);
 bool ss__at_capacity(ss_server *srv);
 void ss__slot_release(ss_server *srv);
 bool ss__cancelled(ss_server *srv);
+
+/* errors (src/core/errors.c) */
+void ss__clear_error(void);
+/* Record why set-up failed, for ss_last_error(); returns err. */
+int ss__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* time (src/core/clock.c) */
 int64_t ss__now(void);

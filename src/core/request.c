@@ -32,21 +32,30 @@ void ss__request_free(ss_request *req)
     ss__server_release(srv);
 }
 
+/* One line on stderr, named after the program (the library may be part of
+ * any program). The reason may hold what a client sent (a handler's
+ * ss_request_fail text): escaped, so it stays one line of plain text. */
 static void default_handle_error(ss_server *srv, ss_request *req, int err)
 {
     (void)srv;
     const char *why = req->errmsg ? req->errmsg : ss_strerror(err);
-    fprintf(stderr, "sockserv: request from %s failed: %s\n", ss_request_peer_str(req), why);
+    char text[512];
+    ss__escape(why, strlen(why), text, sizeof text, SS__ESC_TEXT);
+    fprintf(stderr, "%s: request from %s failed: %s\n", program_invocation_short_name,
+            ss_request_peer_str(req), text);
 }
 
-/* Pass a failure to the handle_error hook. */
+/* Pass a failure to the handle_error hook. A request cut short by a drain
+ * counts once as cancelled, however many of its hooks report it. */
 void ss__report(ss_request *req, int err)
 {
     ss_server *srv = req->srv;
     req->failed = true;
     atomic_fetch_add_explicit(&srv->sh->errors, 1, memory_order_relaxed);
-    if (err == -ECANCELED)
+    if (err == -ECANCELED && !req->cancelled) {
+        req->cancelled = true;
         atomic_fetch_add_explicit(&srv->sh->cancelled, 1, memory_order_relaxed);
+    }
     if (srv->cfg.handle_error)
         srv->cfg.handle_error(srv, req, err);
     else
@@ -70,10 +79,12 @@ void ss__finish_request(ss_request *req)
         ss__report(req, rc);
     if (h->finish && (rc = h->finish(req)) < 0)
         ss__report(req, rc);
-    atomic_fetch_add_explicit(&req->srv->sh->completed, 1, memory_order_relaxed);
+    req->ran = true;
 }
 
-/* After the handler: send what is pending, close the connection, free. */
+/* After the handler: send what is pending, count the request, close the
+ * connection, free. A request completed when its handler ran to its end
+ * and nothing of it (the final flush included) was cut short by a drain. */
 void ss__request_done(ss_request *req)
 {
     if (req->early_err == 0) {
@@ -81,6 +92,8 @@ void ss__request_done(ss_request *req)
         if (rc < 0)
             ss__report(req, rc);
     }
+    if (req->ran && !req->cancelled)
+        atomic_fetch_add_explicit(&req->srv->sh->completed, 1, memory_order_relaxed);
     if (req->srv->st->before_close)
         req->srv->st->before_close(req);
     req->srv->tp->close_request(req);

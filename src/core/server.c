@@ -33,6 +33,7 @@ void ss__server_release(ss_server *srv)
         close(srv->cancel_fd);
     if (srv->sh)
         munmap(srv->sh, sizeof *srv->sh);
+    ss__budget_free(srv->budget);
     free(srv->listen);
     free(srv);
 }
@@ -45,6 +46,49 @@ bool ss__cancelled(ss_server *srv)
     return dl != 0 && ss__now() >= dl;
 }
 
+/* A time in seconds from the config: a number >= 0 (0 or +inf: none). */
+static int check_seconds(double v, const char *field)
+{
+    if (v != v || v < 0)
+        return ss__fail(-EINVAL, "%s: must be a number of seconds >= 0 (got %g)", field, v);
+    return 0;
+}
+
+static int check_count(int v, const char *field)
+{
+    return v < 0 ? ss__fail(-EINVAL, "%s: must be >= 0 (got %d)", field, v) : 0;
+}
+
+static int check_size(size_t v, const char *field)
+{
+    if (v > SS__MAX_BUFSIZE)
+        return ss__fail(-EINVAL, "%s: at most %zu bytes (got %zu)", field, (size_t)SS__MAX_BUFSIZE, v);
+    return 0;
+}
+
+/* Every field a caller can get wrong, each named in ss_last_error(). */
+static int check_config(const ss_config *cfg)
+{
+    int rc;
+    if (!cfg->handler)
+        return ss__fail(-EINVAL, "handler: required (the request handler's hooks)");
+    if ((rc = check_seconds(cfg->timeout, "timeout")) < 0 ||
+        (rc = check_seconds(cfg->request_timeout, "request_timeout")) < 0 ||
+        (rc = check_count(cfg->request_queue_size, "request_queue_size")) < 0 ||
+        (rc = check_count(cfg->max_connections, "max_connections")) < 0 ||
+        (rc = check_count(cfg->max_children, "max_children")) < 0 ||
+        (rc = check_count(cfg->workers, "workers")) < 0 ||
+        (rc = check_count(cfg->queue_size, "queue_size")) < 0 ||
+        (rc = check_size(cfg->rbufsize, "rbufsize")) < 0 ||
+        (rc = check_size(cfg->wbufsize, "wbufsize")) < 0 ||
+        (rc = check_size(cfg->max_packet_size, "max_packet_size")) < 0 ||
+        (rc = check_size(cfg->stack_size, "stack_size")) < 0)
+        return rc;
+    if (cfg->socket_mode > 0777)
+        return ss__fail(-EINVAL, "socket_mode: permission bits 0 to 0777 (got 0%o)", cfg->socket_mode);
+    return 0;
+}
+
 static int server_init(ss_server *srv, const ss_config *cfg)
 {
     const char *why;
@@ -55,19 +99,25 @@ static int server_init(ss_server *srv, const ss_config *cfg)
     if (!srv->listen)
         return -ENOMEM;
     srv->cfg.listen = srv->listen;
-    if (!cfg->handler || !(srv->st = strategy_for(cfg->strategy)))
-        return -EINVAL;
-    int rc = ss__url_parse(srv->listen, &srv->url, &why);
+    int rc = check_config(cfg);
     if (rc < 0)
         return rc;
+    if (!(srv->st = strategy_for(cfg->strategy)))
+        return ss__fail(-EINVAL, "strategy: unknown value %d", (int)cfg->strategy);
+    if ((rc = ss__url_parse(srv->listen, &srv->url, &why)) < 0) {
+        char text[96];
+        ss__escape(srv->listen, strlen(srv->listen), text, sizeof text, SS__ESC_TEXT);
+        return ss__fail(rc, "listen: invalid URL '%s': %s", text, why);
+    }
     srv->tp = ss__transport_for(&srv->url);
-    if (cfg->max_connections < 0 || cfg->socket_mode > 0777 ||
-        (cfg->socket_mode && (srv->url.family != AF_UNIX || srv->url.path[0] == '@')))
-        return -EINVAL;
+    if (cfg->socket_mode && (srv->url.family != AF_UNIX || srv->url.path[0] == '@'))
+        return ss__fail(-EINVAL, "socket_mode: applies to a Unix socket file (unix:PATH or unix-dgram:PATH), "
+                                 "not to %s", srv->url.family == AF_UNIX ? "an abstract name" : srv->tp->scheme);
     if (srv->cfg.max_packet_size == 0)
         srv->cfg.max_packet_size = SS__DEFAULT_PACKET;
     if (srv->cfg.rbufsize == 0)
         srv->cfg.rbufsize = SS__DEFAULT_RBUFSIZE;
+    srv->limit = (unsigned)cfg->max_connections; /* a strategy's init may lower it */
     srv->sh = mmap(NULL, sizeof *srv->sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (srv->sh == MAP_FAILED) {
         srv->sh = NULL;
@@ -88,8 +138,9 @@ static int server_init(ss_server *srv, const ss_config *cfg)
 
 ss_server *ss_server_new(const ss_config *cfg)
 {
+    ss__clear_error();
     if (!cfg) {
-        errno = EINVAL;
+        errno = -ss__fail(-EINVAL, "no configuration");
         return NULL;
     }
     ss_server *srv = calloc(1, sizeof *srv);
@@ -106,11 +157,13 @@ ss_server *ss_server_new(const ss_config *cfg)
 
 int ss_server_bind(ss_server *srv)
 {
+    ss__clear_error();
     return ss__socket_bind(srv);
 }
 
 int ss_server_activate(ss_server *srv)
 {
+    ss__clear_error();
     return ss__socket_listen(srv);
 }
 
@@ -130,14 +183,14 @@ static bool accept_error_is_persistent(int err)
 
 bool ss__at_capacity(ss_server *srv)
 {
-    unsigned max = (unsigned)srv->cfg.max_connections;
+    unsigned max = srv->limit;
     return max > 0 && atomic_load_explicit(&srv->sh->active, memory_order_relaxed) >= max;
 }
 
 /* Reserve a place among max_connections; false when none is free. */
 static bool slot_take(ss_server *srv)
 {
-    unsigned max = (unsigned)srv->cfg.max_connections;
+    unsigned max = srv->limit;
     unsigned cur = atomic_load_explicit(&srv->sh->active, memory_order_relaxed);
     do {
         if (max > 0 && cur >= max)
@@ -155,7 +208,7 @@ void ss__slot_release(ss_server *srv)
     if (srv->in_child && (!srv->child_slot || atomic_exchange(srv->child_slot, 1)))
         return;
     unsigned old = atomic_fetch_sub_explicit(&srv->sh->active, 1, memory_order_acq_rel);
-    if (srv->cfg.max_connections > 0 && old == (unsigned)srv->cfg.max_connections) {
+    if (srv->limit > 0 && old == srv->limit) {
         uint64_t one = 1;
         if (write(srv->wake_fd, &one, sizeof one) < 0) {
             /* EAGAIN: a wake is pending anyway. */
@@ -201,7 +254,7 @@ int ss_serve_forever(ss_server *srv, double poll_interval)
         return -EINVAL;
     if (atomic_exchange(&srv->serving, true))
         return -EBUSY;
-    int64_t interval = poll_interval > 0 ? (int64_t)(poll_interval * 1e9) : 0;
+    int64_t interval = ss__ns(poll_interval);
     int rc = 0;
     bool loops_accept = srv->st->loops_accept;
     if (srv->st->serve_begin)
@@ -294,7 +347,7 @@ void ss_server_stop(ss_server *srv, double drain)
          * handler keeps the serve loop busy (the fd stays open until close). */
         if (srv->url.socktype == SOCK_STREAM && srv->fd >= 0)
             shutdown(srv->fd, SHUT_RDWR);
-        int64_t dl = ss__now() + (int64_t)(drain > 1e9 ? 1e18 : drain * 1e9);
+        int64_t dl = ss__now() + ss__ns(drain); /* 0: at once */
         int64_t old = atomic_load(&srv->sh->drain_deadline);
         if (old == 0 || dl < old) {
             atomic_store(&srv->sh->drain_deadline, dl);
@@ -372,6 +425,7 @@ void ss_server_stats(const ss_server *srv, ss_stats *out)
     out->errors = atomic_load(&sh->errors);
     out->accept_errors = atomic_load(&sh->accept_errors);
     out->cancelled = atomic_load(&sh->cancelled);
+    out->dropped = atomic_load(&sh->dropped);
     out->active = atomic_load(&sh->active);
     if (srv->st && srv->st_state)
         srv->st->stats(srv, out);

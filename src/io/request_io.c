@@ -157,8 +157,8 @@ static int reserve(ss_request *req, size_t want, size_t limit)
     char *p = realloc(req->rbuf, cap);
     if (!p)
         return -ENOMEM;
-    if (req->rcap) /* grown for a long line */
-        req->rwant = 2 * cap < 4 * base ? 2 * cap : 4 * base;
+    if (req->rcap) /* grown for a long line (base <= SS__MAX_BUFSIZE: no overflow) */
+        req->rwant = cap < 2 * base ? 2 * cap : 4 * base;
     req->rbuf = p;
     req->rcap = cap;
     return 0;
@@ -311,9 +311,16 @@ ssize_t ss_read_all(ss_request *req, char **out, size_t max)
     int64_t deadline = io_deadline(req);
     for (;;) {
         if (len == cap) { /* cap <= max + 1: len > max returned below */
-            size_t ncap = cap ? cap * 2 : rbufsize(req);
-            if (max < SIZE_MAX && ncap > max + 1) /* SIZE_MAX: no limit */
-                ncap = max + 1;
+            /* Double, up to max + 1 bytes (one past the limit shows that it
+             * was passed) and one more for the NUL: never wrapping. */
+            size_t limit = max < SIZE_MAX - 2 ? max + 1 : SIZE_MAX - 1;
+            size_t ncap = cap == 0 ? rbufsize(req) : (cap > limit / 2 ? limit : cap * 2);
+            if (ncap > limit)
+                ncap = limit;
+            if (ncap <= cap) {
+                free(buf);
+                return -ENOMEM;
+            }
             char *p = realloc(buf, ncap + 1);
             if (!p) {
                 free(buf);
@@ -376,19 +383,20 @@ static int send_all(ss_request *req, const char *buf, size_t n)
     return 0;
 }
 
-/* Append to the output buffer, growing it up to cap. */
+/* Append to the output buffer, growing it up to cap (<= SS__MAX_BUFSIZE
+ * or SS__REPLY_MIN_CAP, so doubling it never wraps). */
 static int buffer_out(ss_request *req, const void *buf, size_t n, size_t cap)
 {
     if (n == 0) /* nothing to copy, maybe no buffer yet */
         return 0;
+    if (n > cap - req->wlen)
+        return -EMSGSIZE;
     if (req->wcap - req->wlen < n) {
         size_t ncap = req->wcap ? req->wcap : 1024;
         while (ncap - req->wlen < n)
             ncap *= 2;
         if (ncap > cap)
             ncap = cap;
-        if (ncap - req->wlen < n)
-            return -EMSGSIZE;
         char *p = realloc(req->wbuf, ncap);
         if (!p)
             return -ENOMEM;
@@ -410,7 +418,7 @@ ssize_t ss_write(ss_request *req, const void *buf, size_t n)
         return rc < 0 ? rc : (ssize_t)n;
     }
     size_t wbufsize = req->srv->cfg.wbufsize;
-    if (wbufsize && req->wlen + n <= wbufsize) {
+    if (wbufsize && n <= wbufsize - req->wlen) {
         rc = buffer_out(req, buf, n, wbufsize);
         return rc < 0 ? rc : (ssize_t)n;
     }

@@ -38,6 +38,11 @@ static int forking_init(ss_server *srv)
         return -ENOMEM;
     fs->cap = srv->cfg.max_children > 0 ? srv->cfg.max_children : SS__DEFAULT_MAX_CHILDREN;
     srv->st_state = fs;
+    /* Each request in flight is a child: at max_children the server stops
+     * accepting, so the next client waits in the listen backlog rather
+     * than in an accepted socket nobody serves. */
+    if (srv->limit == 0 || srv->limit > (unsigned)fs->cap)
+        srv->limit = (unsigned)fs->cap;
     fs->kids = calloc((size_t)fs->cap, sizeof *fs->kids);
     fs->free_slots = calloc((size_t)fs->cap, sizeof *fs->free_slots);
     fs->held = mmap(NULL, (size_t)fs->cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

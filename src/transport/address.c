@@ -108,6 +108,11 @@ static int parse_unix(const char *path, ss__url *u, const char **why)
         *why = "socket path too long (at most 107 bytes)";
         return -EINVAL;
     }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f) {
+            *why = "control character in socket path";
+            return -EINVAL;
+        }
     memcpy(u->path, path, len + 1);
     u->family = AF_UNIX;
     return 0;
@@ -148,12 +153,19 @@ const char *ss_url_error(const char *url)
     return ss__url_parse(url, &u, &why) < 0 ? why : NULL;
 }
 
-/* Socket address as text: "1.2.3.4:80", "[::1]:80", "/path", "@name"; an
- * unnamed Unix address gives "". Returns 0, or -EINVAL for a family we do not
+/* Socket address as text: "1.2.3.4:80", "[::1]:80", "/path", "./relative",
+ * "@abstract"; an unnamed Unix address gives "". A Unix name is chosen by
+ * whoever bound it (a client, for a peer), so it is escaped (ss__escape,
+ * SS__ESC_NAME: one printable ASCII word), and written so that no name can
+ * pass for another kind: a path that is not absolute gets "./", an abstract
+ * name "@"; neither can then look like an IP address or the "unix:#N" the
+ * library gives unnamed peers. Returns 0, or -EINVAL for a family we do not
  * know. */
 int ss__sockaddr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 {
     char host[INET6_ADDRSTRLEN];
+    if (size == 0)
+        return -EINVAL;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
         inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
@@ -170,13 +182,26 @@ int ss__sockaddr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t
         const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
         size_t off = offsetof(struct sockaddr_un, sun_path);
         size_t n = len > off ? (size_t)len - off : 0;
-        if (n == 0) {
-            snprintf(buf, size, "%s", "");
-        } else if (un->sun_path[0] == '\0') { /* abstract: length-delimited */
-            snprintf(buf, size, "@%.*s", (int)(n - 1), un->sun_path + 1);
-        } else {
-            snprintf(buf, size, "%.*s", (int)strnlen(un->sun_path, n), un->sun_path);
+        const char *name = un->sun_path, *lead = "";
+        if (n > sizeof un->sun_path)
+            n = sizeof un->sun_path;
+        if (n > 0 && name[0] == '\0') { /* abstract: length-delimited */
+            lead = "@";
+            name++;
+            n--;
+        } else if (n > 0) {
+            n = strnlen(name, n);
+            lead = name[0] == '/' ? "" : "./";
         }
+        if (n == 0 && lead[0] == '\0') {
+            buf[0] = '\0';
+            return 0;
+        }
+        size_t l = strlen(lead);
+        if (l >= size)
+            return -EINVAL;
+        memcpy(buf, lead, l);
+        ss__escape(name, n, buf + l, size - l, SS__ESC_NAME);
         return 0;
     }
     snprintf(buf, size, "%s", "?");

@@ -36,12 +36,22 @@ static int dgram_get_request(ss_server *srv, ss_request **out)
     return 0;
 }
 
+/* Send the reply, once, without waiting: a reply the socket cannot take
+ * now (its send buffer full, a Unix client's queue full, or that client
+ * over its share of the buffer: dgram_budget.c) is dropped and counted, as
+ * a network drops a UDP datagram. A request never holds anything waiting
+ * for a client to read. */
 static int dgram_request_end(ss_request *req)
 {
+    ss_server *srv = req->srv;
     if (!req->reply) /* as in Python, even an empty reply is sent once written */
         return 0;
+    if (!ss__budget_take(srv->budget, req->fd, &req->peer, req->peerlen, req->wlen)) {
+        atomic_fetch_add_explicit(&srv->sh->dropped, 1, memory_order_relaxed);
+        return 0;
+    }
     for (;;) {
-        ssize_t n = sendto(req->fd, req->wbuf, req->wlen, MSG_NOSIGNAL,
+        ssize_t n = sendto(req->fd, req->wbuf, req->wlen, MSG_NOSIGNAL | MSG_DONTWAIT,
                            (const struct sockaddr *)&req->peer, req->peerlen);
         if (n >= 0) {
             req->wlen = 0;
@@ -49,11 +59,12 @@ static int dgram_request_end(ss_request *req)
         }
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = req->srv->st->wait(req, req->fd, POLLOUT, ss__deadline(req->srv->cfg.request_timeout));
-        if (rc < 0)
-            return rc;
+        int err = errno;
+        ss__budget_refund(srv->budget, &req->peer, req->peerlen, req->wlen);
+        if (err != EAGAIN && err != EWOULDBLOCK && err != ENOBUFS)
+            return -err;
+        atomic_fetch_add_explicit(&srv->sh->dropped, 1, memory_order_relaxed);
+        return 0;
     }
 }
 

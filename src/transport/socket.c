@@ -39,8 +39,19 @@ static int resolve(ss_server *srv)
     char port[8];
     snprintf(port, sizeof port, "%u", u->port);
     int rc = getaddrinfo(u->host, port, &hints, &res);
-    if (rc != 0)
-        return rc == EAI_SYSTEM ? -errno : (rc == EAI_MEMORY ? -ENOMEM : -EADDRNOTAVAIL);
+    if (rc != 0) {
+        int err;
+        switch (rc) {
+        case EAI_SYSTEM: err = -errno; break;
+        case EAI_MEMORY: err = -ENOMEM; break;
+        case EAI_AGAIN: err = -EAGAIN; break;
+        case EAI_FAMILY: err = -EAFNOSUPPORT; break;
+        case EAI_NONAME: case EAI_NODATA: case EAI_ADDRFAMILY: err = -ENXIO; break;
+        default: err = -EIO; break;
+        }
+        return ss__fail(err, "cannot resolve host '%s': %s", u->host,
+                        rc == EAI_SYSTEM ? ss_strerror(err) : gai_strerror(rc));
+    }
     memcpy(&srv->addr, res->ai_addr, res->ai_addrlen);
     srv->addrlen = res->ai_addrlen;
     freeaddrinfo(res);
@@ -59,13 +70,15 @@ int ss__socket_open(ss_server *srv)
     return 0;
 }
 
-/* A Unix socket file is stale when it is a socket nobody accepts on. */
+/* A Unix socket file is stale when it is a socket nobody accepts on. The
+ * probe does not wait: a live server with a full backlog answers EAGAIN
+ * at once (a blocking connect would wait for it to accept). */
 static bool unix_path_is_stale(const ss_server *srv)
 {
     struct stat st;
     if (lstat(srv->url.path, &st) < 0 || !S_ISSOCK(st.st_mode))
         return false;
-    int probe = socket(AF_UNIX, srv->url.socktype | SOCK_CLOEXEC, 0);
+    int probe = socket(AF_UNIX, srv->url.socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (probe < 0)
         return false;
     int rc = connect(probe, (const struct sockaddr *)&srv->addr, srv->addrlen);
@@ -138,13 +151,15 @@ int ss__socket_bind(ss_server *srv)
         if (srv->cfg.socket_mode && (rc = exact_mode(srv)) < 0)
             return rc;
     }
+    if (srv->url.family == AF_UNIX && srv->url.socktype == SOCK_DGRAM && (rc = ss__budget_new(srv)) < 0)
+        return rc;
     srv->addrlen = sizeof srv->addr;
     if (getsockname(fd, (struct sockaddr *)&srv->addr, &srv->addrlen) < 0)
         return -errno;
     if (srv->url.family == AF_UNIX) {
         snprintf(srv->bound_url, sizeof srv->bound_url, "%s:%s", srv->tp->scheme, srv->url.path);
     } else {
-        char text[SS__PEER_STR_MAX];
+        char text[INET6_ADDRSTRLEN + 8]; /* "[V6ADDR]:PORT" */
         ss__sockaddr_str((const struct sockaddr *)&srv->addr, srv->addrlen, text, sizeof text);
         snprintf(srv->bound_url, sizeof srv->bound_url, "%s://%s", srv->tp->scheme, text);
     }

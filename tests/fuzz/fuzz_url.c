@@ -24,13 +24,30 @@ static const char *scheme_of(const char *text)
     return NULL;
 }
 
+/* A Unix name as ss__sockaddr_str must show it (written here on its own,
+ * as the oracle): "@" for an abstract name, "./" before a relative path,
+ * then every byte that is not printable ASCII, or is a space or a
+ * backslash, as \xNN. */
+static void unix_text(const char *path, char *buf, size_t size)
+{
+    const char *name = path[0] == '@' ? path + 1 : path;
+    size_t o = (size_t)snprintf(buf, size, "%s", path[0] == '@' ? "@" : path[0] == '/' ? "" : "./");
+    for (const unsigned char *p = (const unsigned char *)name; *p && o + 5 < size; p++) {
+        if (*p <= ' ' || *p >= 0x7f || *p == '\\')
+            o += (size_t)snprintf(buf + o, size - o, "\\x%02x", *p);
+        else
+            buf[o++] = (char)*p;
+    }
+    buf[o] = '\0';
+}
+
 /* The parsed form as a socket address, written back as text by
  * ss__sockaddr_str: the address the URL names, in canonical form. */
 static void check_sockaddr_text(const ss__url *u)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    char want[sizeof u->host + sizeof u->path + 16], host[INET6_ADDRSTRLEN], got[SS__PEER_STR_MAX + 128];
+    char want[4 * sizeof u->path + 16], host[INET6_ADDRSTRLEN], got[SS__PEER_STR_MAX + 128];
     memset(&ss, 0, sizeof ss);
     if (u->family == AF_INET) {
         struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -55,7 +72,7 @@ static void check_sockaddr_text(const ss__url *u)
         if (u->path[0] == '@')
             un->sun_path[0] = '\0';
         len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (u->path[0] != '@'));
-        snprintf(want, sizeof want, "%s", u->path);
+        unix_text(u->path, want, sizeof want);
     } else {
         return; /* a host name: resolved only when the server is created */
     }
@@ -83,6 +100,8 @@ static void check_parsed(const char *text, const ss__url *u)
                    u->family);
         FUZZ_CHECK(strlen(u->path) < sizeof(((struct sockaddr_un *)0)->sun_path) && strcmp(u->path, "@") != 0,
                    "'%s': path '%s'", text, u->path);
+        for (const char *p = u->path; *p; p++)
+            FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f, "'%s': control character in the path", text);
     }
 
     /* Written back, the URL parses to the same form; it is the same text

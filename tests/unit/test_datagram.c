@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/un.h>
@@ -338,6 +339,142 @@ TEST(unix_dgram_unnamed_client)
     char reply[16];
     CHECK_GT(ask(c, "abc", 3, reply, sizeof reply), 0);
     CHECK_EQ_STR(reply, "3");
+    close(c);
+    stop();
+}
+
+/* ---- Replies nobody reads ---------------------------------------------- */
+
+static int echo_count_handle(ss_request *req)
+{
+    char buf[2048];
+    ssize_t n = ss_read(req, buf, sizeof buf);
+    atomic_fetch_add(&S->handled, 1);
+    return n < 0 ? (int)n : (int)ss_write(req, buf, (size_t)n);
+}
+
+/* Send one datagram, waiting for room in the client's own buffer. */
+static void send_waiting(int c, const void *msg, size_t n)
+{
+    for (;;) {
+        ssize_t w = send(c, msg, n, MSG_DONTWAIT);
+        if (w == (ssize_t)n)
+            return;
+        CHECK_MSG(w < 0 && (errno == EAGAIN || errno == EINTR), "send: %s", strerror(errno));
+        struct pollfd p = {.fd = c, .events = POLLOUT};
+        poll(&p, 1, 100);
+    }
+}
+
+/* Ask until a reply comes, as a datagram client must (a reply may be
+ * dropped); returns the number of tries. */
+static int ask_retrying(int c, const char *msg)
+{
+    char reply[64];
+    for (int tries = 1; tries <= 20; tries++) {
+        CHECK_EQ_INT(send(c, msg, strlen(msg), 0), (ssize_t)strlen(msg));
+        ssize_t r = h_recv_timeout(c, reply, sizeof reply - 1, 0.5);
+        if (r == (ssize_t)strlen(msg) && memcmp(reply, msg, (size_t)r) == 0)
+            return tries;
+    }
+    FAIL("no reply to '%s' in 20 tries", msg);
+}
+
+/* A Unix datagram client connected to the server that sends requests and
+ * never reads the replies: the kernel charges what it has not read to the
+ * server's socket, so waiting to send would stall every request, and
+ * sending until the buffer is full would leave none for anyone else.
+ * Replies it cannot take are dropped and counted; others are served. */
+static void hog_test(ss_strategy strategy)
+{
+    static const ss_handler h = { .handle = echo_count_handle };
+    start((ss_config){ .listen = h_url("unix-dgram:", "hog"), .handler = &h, .strategy = strategy,
+                       .max_packet_size = 2048 });
+    int hog = h_connect(srv);
+    char big[1000];
+    memset(big, 'h', sizeof big);
+    /* Enough unread replies to fill the server's send buffer 1.5 times over
+     * (the kernel charges about 2.3 KB for a 1000-byte datagram). */
+    int sndbuf = 0;
+    socklen_t optlen = sizeof sndbuf;
+    CHECK_EQ_INT(getsockopt(ss_server_fd(srv), SOL_SOCKET, SO_SNDBUF, &sndbuf, &optlen), 0);
+    const int FLOOD = sndbuf / 2304 * 3 / 2;
+    for (int i = 0; i < FLOOD; i++)
+        send_waiting(hog, big, sizeof big);
+    CHECK_MSG(WAIT_FOR(atomic_load(&S->handled) == FLOOD, 60), "handled %d of %d", atomic_load(&S->handled), FLOOD);
+    CHECK_MSG(WAIT_FOR(h_stats(srv).active == 0, 10), "requests still in flight: %u", h_stats(srv).active);
+    ss_stats st = h_stats(srv);
+    CHECK_GT(st.dropped, 0);
+    CHECK_EQ_INT(st.errors, 0);
+    CHECK_LE(st.threads, 64); /* threading: no thread waits on a reply */
+    /* The hog still holds its unread replies; everyone else is served. */
+    for (int k = 0; k < 3; k++) {
+        int c = h_connect(srv);
+        for (int i = 0; i < 50; i++) {
+            char msg[32];
+            snprintf(msg, sizeof msg, "client %d line %d", k, i);
+            ask_retrying(c, msg);
+        }
+        close(c);
+    }
+    /* The hog reads at last: it gets a bounded share, then is served again. */
+    int got = 0;
+    char buf[2048];
+    while (h_recv_timeout(hog, buf, sizeof buf, 0.2) > 0)
+        got++;
+    h_note("the hog had %d replies waiting, %llu dropped", got, (unsigned long long)h_stats(srv).dropped);
+    CHECK_GT(got, 0);
+    CHECK_LT((long)got * 2304, sndbuf / 4); /* its share: an eighth of the buffer */
+    ask_retrying(hog, "hog is back");
+    close(hog);
+    stop();
+}
+
+TEST_T(unread_replies_sync, 90) { hog_test(SS_SYNC); }
+TEST_T(unread_replies_threading, 90) { hog_test(SS_THREADING); }
+TEST_T(unread_replies_forking, 90) { hog_test(SS_FORKING); }
+TEST_T(unread_replies_pool, 90) { hog_test(SS_POOL); }
+TEST_T(unread_replies_event, 90) { hog_test(SS_EVENT); }
+
+/* A client that reads each reply before it asks again never loses one. */
+TEST_T(prompt_reader_never_dropped, 60)
+{
+    static const ss_handler h = { .handle = echo_count_handle };
+    start((ss_config){ .listen = h_url("unix-dgram:", "prompt"), .handler = &h, .strategy = SS_EVENT });
+    int c = h_connect(srv);
+    char big[1000], reply[1100];
+    memset(big, 'p', sizeof big);
+    for (int i = 0; i < 5000; i++) {
+        CHECK_EQ_INT(send(c, big, sizeof big, 0), (ssize_t)sizeof big);
+        CHECK_EQ_INT(h_recv_timeout(c, reply, sizeof reply, 10), (ssize_t)sizeof big);
+    }
+    CHECK_EQ_INT(h_stats(srv).dropped, 0);
+    close(c);
+    stop();
+}
+
+/* ---- Sizes that would wrap ---------------------------------------------- */
+
+static int huge_write_handle(ss_request *req)
+{
+    /* A length no reply can have: refused before a byte is read from buf
+     * (growing the reply for it used to double a size_t until it wrapped). */
+    ssize_t r = ss_write(req, "x", SIZE_MAX / 2 + 2);
+    ssize_t r2 = ss_write(req, "x", SIZE_MAX);
+    char text[64];
+    int n = snprintf(text, sizeof text, "%zd %zd", r, r2);
+    return (int)ss_write(req, text, (size_t)n) < 0 ? -EIO : 0;
+}
+
+TEST(reply_size_that_would_wrap_refused)
+{
+    static const ss_handler h = { .handle = huge_write_handle };
+    start((ss_config){ .handler = &h });
+    int c = h_connect(srv);
+    char reply[64], want[64];
+    snprintf(want, sizeof want, "%d %d", -EMSGSIZE, -EMSGSIZE);
+    CHECK_GT(ask(c, "go", 2, reply, sizeof reply), 0);
+    CHECK_EQ_STR(reply, want);
     close(c);
     stop();
 }

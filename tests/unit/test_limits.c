@@ -1,8 +1,9 @@
-/* test_limits.c: running out of fds (EMFILE) without spinning, URL parsing, flat memory with many threads. */
+/* test_limits.c: running out of fds (EMFILE) without spinning, URL and config checks, flat memory with many threads. */
 #include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -142,6 +143,10 @@ static const char *const bad_urls[] = {
     "unix:",                   /* empty path */
     "unix-dgram:",
     long_path,                 /* path too long for sun_path */
+    "unix:/tmp/a\nlistening on unix:/tmp/b", /* a control character would split a line */
+    "unix:/tmp/\x1b[2J",
+    "unix:@\ttab",
+    "unix-dgram:/tmp/del\x7f",
 };
 
 TEST(url_errors)
@@ -161,6 +166,7 @@ TEST(url_errors)
     /* The text names the problem. */
     const char *e = ss_url_error("tcp://127.0.0.1:65536");
     CHECK_MSG(strstr(e, "port") != NULL, "error for port 65536 does not mention the port: %s", e);
+    CHECK_EQ_STR(ss_url_error("unix:/tmp/a\nb"), "control character in socket path");
 }
 
 TEST(server_new_rejects_bad_urls)
@@ -177,19 +183,66 @@ TEST(server_new_rejects_bad_urls)
     CHECK_EQ_INT(h_count_fds(), fds);
 }
 
+/* The config ss_server_new() must refuse: EINVAL, and ss_last_error()
+ * names the field (NaN and negative times used to be taken as "none"). */
+static void refused(ss_config cfg, const char *field)
+{
+    static const ss_handler empty = { 0 };
+    if (!cfg.listen)
+        cfg.listen = "tcp://127.0.0.1:0";
+    if (!cfg.handler && strcmp(field, "handler") != 0)
+        cfg.handler = &empty;
+    int fds = h_count_fds();
+    errno = 0;
+    ss_server *srv = ss_server_new(&cfg);
+    CHECK_MSG(srv == NULL, "a bad %s was taken", field);
+    CHECK_ERRNO(EINVAL);
+    const char *why = ss_last_error();
+    CHECK_MSG(why && strncmp(why, field, strlen(field)) == 0, "ss_last_error() = '%s', expected it to name %s",
+              why ? why : "(null)", field);
+    CHECK_EQ_INT(h_count_fds(), fds);
+}
+
 TEST(server_new_rejects_bad_config)
+{
+    refused((ss_config){ 0 }, "handler");
+    refused((ss_config){ .listen = "" }, "listen");
+    refused((ss_config){ .strategy = (ss_strategy)42 }, "strategy");
+    refused((ss_config){ .request_timeout = NAN }, "request_timeout");
+    refused((ss_config){ .request_timeout = -1 }, "request_timeout");
+    refused((ss_config){ .timeout = -0.5 }, "timeout");
+    refused((ss_config){ .timeout = NAN }, "timeout");
+    refused((ss_config){ .workers = -2, .strategy = SS_POOL }, "workers");
+    refused((ss_config){ .queue_size = -1, .strategy = SS_POOL }, "queue_size");
+    refused((ss_config){ .max_connections = -1 }, "max_connections");
+    refused((ss_config){ .max_children = -1, .strategy = SS_FORKING }, "max_children");
+    refused((ss_config){ .request_queue_size = -5 }, "request_queue_size");
+    refused((ss_config){ .rbufsize = SIZE_MAX }, "rbufsize");
+    refused((ss_config){ .wbufsize = (size_t)1 << 40 }, "wbufsize");
+    refused((ss_config){ .max_packet_size = SIZE_MAX / 2 }, "max_packet_size");
+    refused((ss_config){ .stack_size = SIZE_MAX }, "stack_size");
+    refused((ss_config){ .socket_mode = 01777, .listen = h_url("unix:", "m.sock") }, "socket_mode");
+    refused((ss_config){ .socket_mode = 0600 }, "socket_mode"); /* on TCP */
+    refused((ss_config){ .listen = "unix:/tmp/x\ny" }, "listen");
+    /* A good config afterwards clears the reason. */
+    static const ss_handler empty = { 0 };
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &empty,
+                                                .request_timeout = INFINITY });
+    CHECK(ss_last_error() == NULL);
+    ss_server_close(srv);
+}
+
+/* A host name the resolver does not know: its reason, not "cannot assign
+ * requested address" (EADDRNOTAVAIL). */
+TEST(unknown_host_says_so)
 {
     static const ss_handler empty = { 0 };
     errno = 0;
-    CHECK(ss_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0" }) == NULL); /* no handler */
-    CHECK_ERRNO(EINVAL);
-    errno = 0;
-    CHECK(ss_server_new(&(ss_config){ .handler = &empty }) == NULL); /* no listen */
-    CHECK_ERRNO(EINVAL);
-    errno = 0;
-    CHECK(ss_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &empty,
-                                      .strategy = (ss_strategy)42 }) == NULL);
-    CHECK_ERRNO(EINVAL);
+    CHECK(ss_server_new(&(ss_config){ .listen = "tcp://no-such-host.invalid:80", .handler = &empty }) == NULL);
+    CHECK_MSG(errno == ENXIO || errno == EAGAIN, "errno %d (%s)", errno, strerror(errno));
+    const char *why = ss_last_error();
+    CHECK_MSG(why && strstr(why, "cannot resolve host 'no-such-host.invalid'"), "ss_last_error() = '%s'",
+              why ? why : "(null)");
 }
 
 /* ---- Flat memory with many threads (gh-81374) -------------------------- */

@@ -387,6 +387,7 @@ static void drain_cancels(ss_strategy strategy, const ss_handler *h)
     CHECK_LT_DBL(after, 3.3);
     CHECK(WAIT_FOR(h_stats(srv).active == 0 && h_stats(srv).cancelled == 1, 5));
     CHECK_EQ_INT(h_stats(srv).cancelled, 1);
+    CHECK_EQ_INT(h_stats(srv).completed, 0); /* cut short: not completed */
     ss_server_close(srv);
     CHECK(h_wait_eof(c, 5));
     close(c);
@@ -665,6 +666,50 @@ TEST(max_children_bounds_children)
     CHECK_GE(atomic_load(&S->max_seen), 1);
     for (int i = 0; i < N; i++)
         close(c[i]);
+    CHECK_EQ_INT(h_serve_stop(&s), 0);
+    ss_server_close(srv);
+    CHECK(h_no_children_left());
+}
+
+static int idle_handle(ss_request *req)
+{
+    note_pid();
+    atomic_fetch_add(&S->current, 1);
+    char line[64];
+    ssize_t n = ss_readline(req, line, sizeof line); /* until the client closes */
+    atomic_fetch_sub(&S->current, 1);
+    return n < 0 ? (int)n : 0;
+}
+
+/* At max_children the server stops accepting: the next client waits in
+ * the listen backlog, not in an accepted socket nobody serves, and
+ * max_connections above it changes nothing. */
+TEST(max_children_leaves_the_next_client_in_the_backlog)
+{
+    static const ss_handler h = { .handle = idle_handle };
+    begin();
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = SS_FORKING, .max_children = 2,
+                                                .max_connections = 100 });
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    int c[3];
+    for (int i = 0; i < 3; i++)
+        c[i] = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&S->current) == 2, 10));
+    h_sleep(0.3); /* time enough for an accept that should not happen */
+    CHECK_EQ_INT(h_stats(srv).accepted, 2);
+    CHECK_EQ_INT(h_stats(srv).active, 2);
+    /* A child ends: the third client is taken. (shutdown: the children
+     * forked from this process hold copies of the clients' sockets.) */
+    shutdown(c[0], SHUT_RDWR);
+    CHECK(WAIT_FOR(h_stats(srv).accepted == 3, 10));
+    CHECK(WAIT_FOR(atomic_load(&S->current) == 2, 10));
+    for (int i = 0; i < 3; i++) {
+        shutdown(c[i], SHUT_RDWR);
+        close(c[i]);
+    }
+    CHECK(WAIT_FOR(h_stats(srv).active == 0, 10));
     CHECK_EQ_INT(h_serve_stop(&s), 0);
     ss_server_close(srv);
     CHECK(h_no_children_left());

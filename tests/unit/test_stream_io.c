@@ -632,6 +632,29 @@ TEST_S(request_timeout_reads)
     stop();
 }
 
+static int tiny_timeout_handle(ss_request *req)
+{
+    char buf[64];
+    ssize_t r = ss_readline(req, buf, sizeof buf);
+    return ss_writef(req, "%zd\n", r) < 0 ? -EIO : 0;
+}
+
+/* A tiny request_timeout (0.1 ns) is a timeout, the same under every
+ * strategy: it runs out at once (it used to mean "none" except under
+ * threading). */
+TEST_S(tiny_request_timeout_runs_out)
+{
+    static const ss_handler h = { .handle = tiny_timeout_handle };
+    start((ss_config){ .handler = &h, .request_timeout = 1e-10 });
+    char want[32], got[32];
+    snprintf(want, sizeof want, "%d\n", -ETIMEDOUT);
+    int c = h_connect(srv);
+    CHECK_GT(h_recv_line(c, got, sizeof got, 10), 0);
+    CHECK_EQ_STR(got, want);
+    close(c);
+    stop();
+}
+
 static atomic_int dribble_started;
 
 static int dribble_handle(ss_request *req)

@@ -105,6 +105,37 @@ static void live_test(const char *scheme, int type)
 TEST(live_socket_left_alone_stream) { live_test("unix:", SOCK_STREAM); }
 TEST(live_socket_left_alone_dgram) { live_test("unix-dgram:", SOCK_DGRAM); }
 
+/* A live server that accepts nothing, its backlog full: the probe that
+ * tells a stale file from a live one must not wait for it to accept. */
+TEST(live_socket_with_full_backlog_answered_at_once)
+{
+    const char *path = h_path("busy.sock");
+    int live = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    CHECK_EQ_INT(bind(live, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK_EQ_INT(listen(live, 1), 0);
+    int queued[8], nq = 0;
+    for (; nq < 8; nq++) { /* fill the backlog: a further connect would wait */
+        queued[nq] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (connect(queued[nq], (struct sockaddr *)&a, sizeof a) < 0) {
+            CHECK_ERRNO(EAGAIN);
+            close(queued[nq]);
+            break;
+        }
+    }
+    CHECK_LT(nq, 8);
+    double t0 = h_now();
+    errno = 0;
+    ss_server *srv = ss_server_new(&(ss_config){ .listen = h_url("unix:", "busy.sock"), .handler = &empty });
+    CHECK(srv == NULL);
+    CHECK_ERRNO(EADDRINUSE);
+    CHECK_LT_DBL(h_now() - t0, 5.0); /* a blocking probe waits forever */
+    for (int i = 0; i < nq; i++)
+        close(queued[i]);
+    close(live);
+}
+
 /* A stream server does not take over a live datagram socket's file, nor the reverse. */
 TEST(live_socket_of_other_type_left_alone)
 {
@@ -250,7 +281,7 @@ TEST(abstract_dgram) { abstract_test("unix-dgram:"); }
 
 /* ---- Unnamed peers ------------------------------------------------------ */
 
-static char peer_str[64];
+static char peer_str[600];
 static socklen_t peer_len = 99;
 
 static int peer_handle(ss_request *req)
@@ -274,6 +305,61 @@ TEST(unnamed_peer)
     CHECK(end != peer_str + 6 && *end == '\0');
     CHECK_GE(n, 0);
     CHECK_EQ_INT(peer_len, 0);
+    ss_server_close(srv);
+}
+
+/* The name an abstract-bound client gets: its bytes, length-delimited. */
+static int bind_abstract(const char *name, size_t n)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    memcpy(a.sun_path + 1, name, n);
+    CHECK_EQ_INT(bind(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)), 0);
+    return fd;
+}
+
+/* The peer string a client bound to `name` gets. */
+static const char *peer_of(ss_server *srv, int c)
+{
+    socklen_t len = 0;
+    const struct sockaddr *sa = ss_server_address(srv, &len);
+    CHECK_EQ_INT(connect(c, sa, len), 0);
+    CHECK_EQ_INT(ss_handle_request(srv), 0);
+    close(c);
+    return peer_str;
+}
+
+/* A client picks its own name: it must not be able to put a line break, a
+ * terminal escape, a space (a chat prefix ends at the first one) or a name
+ * that looks like another client's (an address, the library's unix:#N)
+ * into the text that names it. Control, non-ASCII, space and backslash
+ * bytes come out as \xNN; abstract names start with "@", paths with "/"
+ * or "./". */
+TEST(client_chosen_names_escaped)
+{
+    static const ss_handler h = { .handle = peer_handle };
+    ss_server *srv = h_server_new(&(ss_config){ .listen = h_url("unix:", "peer.sock"), .handler = &h });
+    static const struct {
+        const char *name;
+        size_t len;
+        const char *shown;
+    } cases[] = {
+#define NAME(lit) lit, sizeof lit - 1
+        { NAME("evil\n127.0.0.1:5 forged"), "@evil\\x0a127.0.0.1:5\\x20forged" },
+        { NAME("\x1b]0;title\x07\x1b[2J"), "@\\x1b]0;title\\x07\\x1b[2J" },
+        { NAME("a\0b"), "@a\\x00b" },
+        { NAME("back\\slash \xc3\xa9"), "@back\\x5cslash\\x20\\xc3\\xa9" },
+        { NAME("127.0.0.1:80"), "@127.0.0.1:80" },
+#undef NAME
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = peer_of(srv, bind_abstract(cases[i].name, cases[i].len));
+        CHECK_EQ_STR(got, cases[i].shown);
+    }
+    /* A relative path that spells what the library calls unnamed peers. */
+    CHECK_EQ_INT(chdir(h_tmpdir()), 0);
+    CHECK_EQ_STR(peer_of(srv, bind_at("unix:#1", SOCK_STREAM, false)), "./unix:#1");
+    CHECK_EQ_STR(peer_of(srv, bind_at("@x", SOCK_STREAM, false)), "./@x");
     ss_server_close(srv);
 }
 
