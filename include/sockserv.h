@@ -38,12 +38,44 @@ extern "C" {
  *
  * Threads and processes
  * ---------------------
- * Nothing here is process-global: two servers in one process are independent.
- * A request and its I/O calls belong to the thread (or process) that runs its
- * handler. ss_shutdown(), ss_server_stop() and ss_server_stats() may be called
- * from any thread, from inside a handler, and (the first two) from a signal
- * handler. Every file descriptor the library creates is close-on-exec, and no
- * library call raises SIGPIPE.
+ * Nothing here is process-global but signal handlers (ss_stop_on_signals):
+ * two servers in one process are independent. A request and its I/O calls
+ * belong to the thread (or process) that runs its handler, and a request
+ * stays on that thread from setup to finish (under pool and event too: its
+ * coroutine never moves), so thread-local storage and errno behave.
+ * ss_shutdown(), ss_server_stop() and ss_server_stats() may be called from
+ * any thread, from inside a handler, and (the first two) from a signal
+ * handler. Every file descriptor the library creates is close-on-exec, and
+ * no library call raises SIGPIPE.
+ *
+ * State shared by requests
+ * ------------------------
+ * Put it behind cfg.userdata (ss_server_userdata() in a handler).
+ * Under sync one request runs at a time; under threading, pool and event
+ * requests run at once on several threads: guard shared state with a mutex
+ * (or atomics). Under pool and event a mutex is fine as long as it is not
+ * held across an ss_ I/O call (ss_read, ss_write, ss_sleep, ss_wait_fd...):
+ * the request may yield there, and another request of the same thread
+ * that takes the mutex would deadlock. Under forking each request runs in
+ * its own copy of the process: what it changes is not seen by the server
+ * or by other requests (use shared memory, a file or another server).
+ *
+ * What a drain bounds
+ * -------------------
+ * At a drain deadline every ss_ I/O call fails with -ECANCELED, so a
+ * handler that does its I/O through the library ends soon. A handler
+ * blocked outside the library (a computation, a blocking call of its own)
+ * is not interrupted: ss_server_close() waits for its thread, and for a
+ * forked child kills it one second past the deadline.
+ *
+ * C++
+ * ---
+ * The header is C and C++ (extern "C"). An exception must not leave a
+ * hook: the library is C and cannot unwind it (the behaviour is undefined:
+ * with GCC the process usually terminates). Catch everything in the hook
+ * and return a negative errno, e.g. return ss_request_fail(req, -EIO,
+ * "%s", e.what()). In C++, fill ss_config by fields (ss_config cfg{};
+ * cfg.listen = ...): C's compound literal with designators is not C++.
  */
 #define SS_ETIMEDOUT (-ETIMEDOUT)
 #define SS_ECANCELED (-ECANCELED)
@@ -61,6 +93,14 @@ typedef enum ss_strategy {
                        a request waiting for I/O parks (holds no thread) */
     SS_EVENT        /* each request a coroutine on one of `workers` epoll loops */
 } ss_strategy;
+
+/* A strategy's name: "sync", "threading", "forking", "pool", "event";
+ * NULL for a value that is no strategy. Strategies are numbered from 0
+ * without gaps, so for (ss_strategy s = 0; ss_strategy_name(s); s++)
+ * visits each. */
+SS_API const char *ss_strategy_name(ss_strategy s);
+/* The strategy called `name` into *out. Returns 0, or -EINVAL. */
+SS_API int ss_strategy_from_name(const char *name, ss_strategy *out);
 
 /*
  * The request handler (Python's BaseRequestHandler), written once in blocking
@@ -153,10 +193,22 @@ typedef struct ss_config {
                                             fails (bytes trickling in do not
                                             extend it); a write fails once no
                                             byte went out for that long */
-    bool tcp_nodelay;                    /* disable_nagle_algorithm */
+    bool tcp_nagle;                      /* keep Nagle's algorithm on TCP
+                                            connections (Python's default,
+                                            disable_nagle_algorithm = False).
+                                            Off by default, as in Go: a reply
+                                            written in pieces would otherwise
+                                            wait for the client's delayed ACK
+                                            (40 ms) */
     size_t rbufsize;                     /* read buffer; default 8192 */
     size_t wbufsize;                     /* 0 = every ss_write goes out at
-                                            once (Python's default) */
+                                            once (Python's default); else
+                                            writes gather up to this many
+                                            bytes, sent by ss_flush, a full
+                                            buffer, the end of the request,
+                                            or a read that has to wait for
+                                            input (so a reply never waits
+                                            for the next request) */
 
     /* Datagram requests (DatagramRequestHandler). */
     size_t max_packet_size;              /* default 8192; a larger datagram is
@@ -184,6 +236,10 @@ typedef struct ss_config {
                                             fills only while every worker is
                                             held; when full, the server stops
                                             accepting */
+    int blocking_threads;                /* event: helper threads that run
+                                            ss_run_blocking calls, started as
+                                            needed (default 4); more calls
+                                            than that wait their turn */
     size_t stack_size;                   /* pool and event: each coroutine's
                                             stack (default 256 KiB under pool,
                                             64 KiB under event; a 64 KiB guard
@@ -280,6 +336,18 @@ SS_API void ss_server_stop(ss_server *srv, double drain);
  * no-op.
  */
 SS_API void ss_server_close(ss_server *srv);
+
+/*
+ * Stop srv with ss_server_stop(srv, drain) when one of `signals` arrives
+ * (a 0-terminated list such as (int[]){SIGINT, SIGTERM, 0}; NULL means
+ * SIGINT and SIGTERM). The handlers stay until ss_server_close(srv), which
+ * puts the previous ones back (and waits for a handler still running).
+ * Only the calling process reacts: a forked request process leaves its
+ * request to the server's drain. Signal handlers are the process's, so at
+ * most one server stops on a given signal. Returns 0, -EINVAL (a signal
+ * that cannot be caught) or -EBUSY (another server stops on one of them).
+ */
+SS_API int ss_stop_on_signals(ss_server *srv, double drain, const int *signals);
 
 /* ---- Server accessors ------------------------------------------------- */
 

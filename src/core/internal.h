@@ -16,10 +16,14 @@
 #define SS__DEFAULT_PACKET 8192
 #define SS__DEFAULT_MAX_CHILDREN 40
 #define SS__DEFAULT_STACK 65536
+#define SS__DEFAULT_BLOCKING 4         /* event: ss_run_blocking helper threads */
 #define SS__REPLY_MIN_CAP 65536        /* a datagram reply may be this big at least */
 #define SS__ACCEPT_PAUSE_NS 100000000  /* back-off after EMFILE and friends: 100 ms */
 #define SS__KILL_GRACE_NS 1000000000   /* drain deadline -> SIGKILL of children: 1 s */
 #define SS__MAX_BUFSIZE ((size_t)256 << 20) /* rbufsize, wbufsize, max_packet_size, stack_size */
+#define SS__MAX_WORKERS 4096           /* pool workers, event loops: threads */
+#define SS__MAX_QUEUE (1 << 24)        /* pool queue_size (doubling it stays an int) */
+#define SS__MAX_CHILDREN (1 << 22)     /* forking: over the kernel's pid_max */
 #define SS__PEER_STR_MAX 512         /* an escaped Unix name: "./" + 4 x 107 */
 
 /* A parsed listen URL. */
@@ -198,6 +202,8 @@ size_t ss__escape(const char *in, size_t n, char *out, size_t size, int mode);
 
 /* strategies (src/strategy/) */
 extern const ss__strategy ss__sync, ss__threading, ss__forking, ss__pool, ss__event;
+/* The ops of a strategy, NULL for a value that is none (strategies.c). */
+const ss__strategy *ss__strategy_ops(ss_strategy s);
 int ss__poll_wait(ss_request *req, int fd, short events, int64_t deadline);
 
 /* requests (src/core/request.c) */
@@ -213,6 +219,9 @@ int ss__handle_one(ss_server *srv);
 bool ss__at_capacity(ss_server *srv);
 void ss__slot_release(ss_server *srv);
 bool ss__cancelled(ss_server *srv);
+
+/* signals (src/core/signals.c): put back what ss_stop_on_signals() changed. */
+void ss__signals_forget(ss_server *srv);
 
 /* errors (src/core/errors.c) */
 void ss__clear_error(void);

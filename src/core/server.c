@@ -1,6 +1,7 @@
 /* server.c: BaseServer: create, serve_forever, handle_request, stop with drain, close, counters. */
 #include "core/internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -9,18 +10,6 @@
 #include <unistd.h>
 
 #define ACCEPT_BATCH 64
-
-static const ss__strategy *strategy_for(ss_strategy s)
-{
-    switch (s) {
-    case SS_SYNC: return &ss__sync;
-    case SS_THREADING: return &ss__threading;
-    case SS_FORKING: return &ss__forking;
-    case SS_POOL: return &ss__pool;
-    case SS_EVENT: return &ss__event;
-    }
-    return NULL;
-}
 
 void ss__server_release(ss_server *srv)
 {
@@ -54,9 +43,12 @@ static int check_seconds(double v, const char *field)
     return 0;
 }
 
-static int check_count(int v, const char *field)
+/* A count from the config: 0 (the default) to max. */
+static int check_count(int v, int max, const char *field)
 {
-    return v < 0 ? ss__fail(-EINVAL, "%s: must be >= 0 (got %d)", field, v) : 0;
+    if (v < 0 || v > max)
+        return ss__fail(-EINVAL, "%s: must be from 0 to %d (got %d)", field, max, v);
+    return 0;
 }
 
 static int check_size(size_t v, const char *field)
@@ -74,11 +66,12 @@ static int check_config(const ss_config *cfg)
         return ss__fail(-EINVAL, "handler: required (the request handler's hooks)");
     if ((rc = check_seconds(cfg->timeout, "timeout")) < 0 ||
         (rc = check_seconds(cfg->request_timeout, "request_timeout")) < 0 ||
-        (rc = check_count(cfg->request_queue_size, "request_queue_size")) < 0 ||
-        (rc = check_count(cfg->max_connections, "max_connections")) < 0 ||
-        (rc = check_count(cfg->max_children, "max_children")) < 0 ||
-        (rc = check_count(cfg->workers, "workers")) < 0 ||
-        (rc = check_count(cfg->queue_size, "queue_size")) < 0 ||
+        (rc = check_count(cfg->request_queue_size, INT_MAX, "request_queue_size")) < 0 ||
+        (rc = check_count(cfg->max_connections, INT_MAX, "max_connections")) < 0 ||
+        (rc = check_count(cfg->max_children, SS__MAX_CHILDREN, "max_children")) < 0 ||
+        (rc = check_count(cfg->workers, SS__MAX_WORKERS, "workers")) < 0 ||
+        (rc = check_count(cfg->queue_size, SS__MAX_QUEUE, "queue_size")) < 0 ||
+        (rc = check_count(cfg->blocking_threads, SS__MAX_WORKERS, "blocking_threads")) < 0 ||
         (rc = check_size(cfg->rbufsize, "rbufsize")) < 0 ||
         (rc = check_size(cfg->wbufsize, "wbufsize")) < 0 ||
         (rc = check_size(cfg->max_packet_size, "max_packet_size")) < 0 ||
@@ -102,7 +95,7 @@ static int server_init(ss_server *srv, const ss_config *cfg)
     int rc = check_config(cfg);
     if (rc < 0)
         return rc;
-    if (!(srv->st = strategy_for(cfg->strategy)))
+    if (!(srv->st = ss__strategy_ops(cfg->strategy)))
         return ss__fail(-EINVAL, "strategy: unknown value %d", (int)cfg->strategy);
     if ((rc = ss__url_parse(srv->listen, &srv->url, &why)) < 0) {
         char text[96];
@@ -371,6 +364,7 @@ void ss_server_close(ss_server *srv)
 {
     if (!srv)
         return;
+    ss__signals_forget(srv);
     if (srv->st && srv->st_state && srv->st->release_listener)
         srv->st->release_listener(srv);
     /* A stream listener closes now (stop accepting); a datagram socket is

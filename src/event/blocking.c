@@ -1,6 +1,8 @@
 /* blocking.c: a few helper threads (started on demand) that run blocking calls for suspended tasks. */
 #include "event/blocking.h"
 
+#include <stdlib.h>
+
 struct ss__job {
     int (*fn)(void *);
     void *arg;
@@ -9,10 +11,13 @@ struct ss__job {
     ss__job *next;
 };
 
-void ss__blocking_init(ss__blocking *b)
+int ss__blocking_init(ss__blocking *b, int max)
 {
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
+    b->max = max;
+    b->tids = calloc((size_t)max, sizeof *b->tids);
+    return b->tids ? 0 : -ENOMEM;
 }
 
 static void *helper(void *arg)
@@ -44,7 +49,7 @@ int ss__blocking_run(ss__blocking *b, ss__task *t, int (*fn)(void *), void *arg)
 {
     ss__job job = {.fn = fn, .arg = arg, .task = t}; /* lives on the suspended task's stack */
     pthread_mutex_lock(&b->lock);
-    if (b->idle == 0 && b->nthreads < (int)(sizeof b->tids / sizeof b->tids[0])) {
+    if (b->idle == 0 && b->nthreads < b->max) {
         int rc = pthread_create(&b->tids[b->nthreads], NULL, helper, b);
         if (rc == 0)
             b->nthreads++;
@@ -76,4 +81,5 @@ void ss__blocking_destroy(ss__blocking *b)
         pthread_join(b->tids[i], NULL);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->cond);
+    free(b->tids);
 }

@@ -10,12 +10,13 @@ typedef struct ss__blocking {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     ss__job *head, *tail;
-    pthread_t tids[4];
-    int nthreads, idle;
+    pthread_t *tids;           /* max of them, started on demand */
+    int max, nthreads, idle;
     bool quit;
 } ss__blocking;
 
-void ss__blocking_init(ss__blocking *b);
+/* At most `max` helper threads. 0, or -ENOMEM. */
+int ss__blocking_init(ss__blocking *b, int max);
 /* From a task: run fn(arg) on a helper thread, suspending the task (its
  * loop serves others meanwhile). Returns fn's result, or -errno if no
  * helper thread could be had. */

@@ -33,9 +33,11 @@ int ss__loops_init(ss_server *srv, int n, size_t stack, int feed_cap)
     if (!ls)
         return -ENOMEM;
     atomic_init(&ls->refs, 1);
-    ss__blocking_init(&ls->blocking);
     srv->st_state = ls;
-    int rc;
+    int blocking = srv->cfg.blocking_threads > 0 ? srv->cfg.blocking_threads : SS__DEFAULT_BLOCKING;
+    int rc = ss__blocking_init(&ls->blocking, blocking);
+    if (rc < 0)
+        return rc;
     if (feed_cap > 0) {
         if (!(ls->feed = calloc(1, sizeof *ls->feed)))
             return -ENOMEM;

@@ -104,6 +104,23 @@ static ssize_t recv_once(ss_request *req, void *buf, size_t n, int64_t deadline)
     return got;
 }
 
+static int send_all(ss_request *req, const char *buf, size_t n);
+
+/* Send what the handler wrote and the buffer holds (wbufsize). Also done
+ * before every receive: input is then needed from the connection, which
+ * may mean waiting for the client, and a client that waits for the reply
+ * before it sends more would never send (C's stdio flushes interactive
+ * streams in the same case). */
+static int flush_output(ss_request *req)
+{
+    if (req->wlen == 0 || req->dgram)
+        return 0;
+    int rc = send_all(req, req->wbuf, req->wlen);
+    if (rc == 0)
+        req->wlen = 0;
+    return rc;
+}
+
 /* One receive into buf: > 0 bytes, 0 at end of input, or -errno. Waits
  * (through the strategy, so the event strategy can yield) on EAGAIN. */
 static ssize_t recv_some(ss_request *req, void *buf, size_t n, int64_t deadline)
@@ -112,12 +129,14 @@ static ssize_t recv_some(ss_request *req, void *buf, size_t n, int64_t deadline)
         return 0;
     if (ss__cancelled(req->srv))
         return -ECANCELED;
+    int rc = flush_output(req);
+    if (rc < 0)
+        return rc;
     for (;;) {
         ssize_t got = known_drained(req) ? -EAGAIN : recv_once(req, buf, n, deadline);
         if (got != -EAGAIN)
             return got;
-        int rc = req->srv->st->wait(req, req->fd, POLLIN, deadline);
-        if (rc < 0)
+        if ((rc = req->srv->st->wait(req, req->fd, POLLIN, deadline)) < 0)
             return rc;
     }
 }
@@ -172,8 +191,10 @@ static ssize_t fill(ss_request *req, size_t limit, int64_t deadline)
         return 0;
     if (ss__cancelled(req->srv))
         return -ECANCELED;
+    int rc = flush_output(req);
+    if (rc < 0)
+        return rc;
     for (;;) {
-        int rc;
         if (!known_drained(req)) { /* (else no buffer is needed yet) */
             if ((rc = reserve(req, 1, limit)) < 0)
                 return rc;
@@ -460,12 +481,7 @@ ssize_t ss_writef(ss_request *req, const char *fmt, ...)
 
 int ss_flush(ss_request *req)
 {
-    if (req->dgram || req->wlen == 0)
-        return 0;
-    int rc = send_all(req, req->wbuf, req->wlen);
-    if (rc == 0)
-        req->wlen = 0;
-    return rc;
+    return flush_output(req);
 }
 
 int ss_sleep(ss_request *req, double seconds)

@@ -29,6 +29,13 @@ static int dgram_get_request(ss_server *srv, ss_request **out)
     }
     req->peerlen = ss__peer_len(&req->peer, msg.msg_namelen);
     req->rlen = (size_t)n > max ? max : (size_t)n;
+    if (req->rlen < max / 2) { /* a small packet holds no more than it needs */
+        char *fit = realloc(req->rbuf, req->rlen ? req->rlen : 1);
+        if (fit) {
+            req->rbuf = fit;
+            req->rcap = req->rlen;
+        }
+    }
     req->eof = true; /* the packet is all the input there is */
     if (msg.msg_flags & MSG_TRUNC)
         req->early_err = ss_request_fail(req, -EMSGSIZE, "datagram of %zd bytes is larger than max_packet_size %zu", n, max);

@@ -13,7 +13,7 @@ static int stream_get_request(ss_server *srv, ss_request **out)
     int fd = accept4(srv->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK));
     if (fd < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    if (srv->cfg.tcp_nodelay && srv->url.family != AF_UNIX) {
+    if (!srv->cfg.tcp_nagle && srv->url.family != AF_UNIX) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }

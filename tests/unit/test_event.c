@@ -576,6 +576,51 @@ TEST(run_blocking_several_overlap)
     stop();
 }
 
+static int blocking_pipe_counted(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&S->blocking_in, 1); /* calls running now */
+    char b = 0;
+    ssize_t r;
+    do
+        r = read(g_pipe[0], &b, 1);
+    while (r < 0 && errno == EINTR);
+    atomic_fetch_add(&S->blocking_out, 1);
+    atomic_fetch_sub(&S->blocking_in, 1);
+    return r == 1 ? (unsigned char)b : -EIO;
+}
+
+static int counted_blocking_handle(ss_request *req)
+{
+    int r = ss_run_blocking(req, blocking_pipe_counted, NULL);
+    return ss_writef(req, "%d\n", r) < 0 ? -EIO : 0;
+}
+
+/* blocking_threads bounds the calls that run at once: more wait for a
+ * helper; all complete. */
+TEST(run_blocking_threads_bounded)
+{
+    static const ss_handler h = { .handle = counted_blocking_handle };
+    begin();
+    int baseline = h_thread_baseline();
+    start((ss_config){ .handler = &h, .workers = 1, .blocking_threads = 2 });
+    enum { N = 5 };
+    int c[N];
+    for (int i = 0; i < N; i++)
+        c[i] = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&S->blocking_in) == 2, 5));
+    h_sleep(0.2); /* a third helper would have started by now */
+    CHECK_EQ_INT(atomic_load(&S->blocking_in), 2);
+    CHECK_EQ_INT(h_thread_count(), baseline + 4); /* serving thread, loop, two helpers */
+    CHECK_EQ_INT(write(g_pipe[1], "*****", N), N);
+    for (int i = 0; i < N; i++) {
+        expect_line(c[i], "42\n", 10);
+        close(c[i]);
+    }
+    CHECK_EQ_INT(atomic_load(&S->blocking_out), N);
+    stop();
+}
+
 /* A drain deadline does not interrupt fn (it cannot): ss_run_blocking
  * returns its result; the handler's next I/O call is cancelled. */
 static atomic_int rbd_write_ret = 99;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,9 @@ TEST(server_new_rejects_bad_config)
     refused((ss_config){ .timeout = -0.5 }, "timeout");
     refused((ss_config){ .timeout = NAN }, "timeout");
     refused((ss_config){ .workers = -2, .strategy = SS_POOL }, "workers");
+    refused((ss_config){ .workers = 1 << 30, .strategy = SS_POOL }, "workers"); /* 4 x workers wrapped */
+    refused((ss_config){ .queue_size = INT_MAX, .strategy = SS_POOL }, "queue_size");
+    refused((ss_config){ .max_children = INT_MAX, .strategy = SS_FORKING }, "max_children");
     refused((ss_config){ .queue_size = -1, .strategy = SS_POOL }, "queue_size");
     refused((ss_config){ .max_connections = -1 }, "max_connections");
     refused((ss_config){ .max_children = -1, .strategy = SS_FORKING }, "max_children");

@@ -561,6 +561,23 @@ TEST(two_servers_independent_event_event) { two_servers_test(SS_EVENT, SS_EVENT)
 
 /* ---- Helpers ----------------------------------------------------------- */
 
+/* Each strategy by name and back; numbered from 0 without gaps. */
+TEST(strategy_names)
+{
+    static const char *const names[] = { "sync", "threading", "forking", "pool", "event" };
+    ss_strategy s;
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ_STR(ss_strategy_name((ss_strategy)i), names[i]);
+        CHECK_EQ_INT(ss_strategy_from_name(names[i], &s), 0);
+        CHECK_EQ_INT(s, i);
+    }
+    CHECK(ss_strategy_name((ss_strategy)5) == NULL);
+    CHECK(ss_strategy_name((ss_strategy)-1) == NULL);
+    CHECK_EQ_INT(ss_strategy_from_name("fork", &s), -EINVAL);
+    CHECK_EQ_INT(ss_strategy_from_name("", &s), -EINVAL);
+    CHECK_EQ_INT(ss_strategy_from_name(NULL, &s), -EINVAL);
+}
+
 TEST(strerror_and_version)
 {
     CHECK_EQ_STR(ss_strerror(-ETIMEDOUT), strerror(ETIMEDOUT));

@@ -227,6 +227,80 @@ TEST(stop_from_signal_pool) { signal_test_s(SIGUSR2, on_sigusr2, false, SS_POOL)
 TEST(shutdown_from_signal_event) { signal_test_s(SIGUSR1, on_sigusr1, true, SS_EVENT); }
 TEST(stop_from_signal_event) { signal_test_s(SIGUSR2, on_sigusr2, false, SS_EVENT); }
 
+/* ---- ss_stop_on_signals ------------------------------------------------ */
+
+static atomic_int before_calls;
+
+static void before_handler(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&before_calls, 1);
+}
+
+static int slow_line_handle(ss_request *req)
+{
+    note_pid();
+    atomic_store(&S->started, 1);
+    char line[64];
+    ssize_t n = ss_readline(req, line, sizeof line); /* the client never sends */
+    S->io_ret = n;
+    atomic_store(&S->finished, 1);
+    return n < 0 ? (int)n : 0;
+}
+
+/* The library's own stop on signals: serve_forever returns at the signal,
+ * requests in flight get the drain, then are cut short; close puts the
+ * program's previous handler back. */
+static void stop_on_signals_test(ss_strategy strategy)
+{
+    static const ss_handler h = { .handle = slow_line_handle };
+    begin();
+    install(SIGUSR1, before_handler);
+    atomic_store(&before_calls, 0);
+    ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
+                                                .strategy = strategy });
+    CHECK_EQ_INT(ss_stop_on_signals(srv, 0.2, (const int[]){ SIGUSR1, SIGUSR2, 0 }), 0);
+    h_serve s;
+    h_serve_start(&s, srv, 10);
+    int c = h_connect(srv);
+    CHECK(WAIT_FOR(atomic_load(&S->started), 5));
+    raise(SIGUSR1);
+    CHECK_EQ_INT(h_serve_join(&s, 10), 0);
+    CHECK(WAIT_FOR(atomic_load(&S->finished), 10));
+    CHECK_EQ_INT(S->io_ret, -ECANCELED);
+    CHECK_EQ_INT(atomic_load(&before_calls), 0);
+    ss_server_close(srv);
+    raise(SIGUSR1); /* the previous handler again */
+    CHECK_EQ_INT(atomic_load(&before_calls), 1);
+    close(c);
+    CHECK(h_no_children_left());
+}
+
+TEST(stop_on_signals_sync) { stop_on_signals_test(SS_SYNC); }
+TEST(stop_on_signals_threading) { stop_on_signals_test(SS_THREADING); }
+TEST(stop_on_signals_forking) { stop_on_signals_test(SS_FORKING); }
+TEST(stop_on_signals_pool) { stop_on_signals_test(SS_POOL); }
+TEST(stop_on_signals_event) { stop_on_signals_test(SS_EVENT); }
+
+/* One server per signal; SIGKILL cannot be caught. */
+TEST(stop_on_signals_refusals)
+{
+    static const ss_handler empty = { 0 };
+    ss_server *a = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &empty });
+    ss_server *b = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &empty });
+    CHECK_EQ_INT(ss_stop_on_signals(a, 1, NULL), 0);
+    CHECK_EQ_INT(ss_stop_on_signals(a, 2, NULL), 0); /* again: a new drain */
+    CHECK_EQ_INT(ss_stop_on_signals(b, 1, (const int[]){ SIGTERM, 0 }), -EBUSY);
+    CHECK_EQ_INT(ss_stop_on_signals(b, 1, (const int[]){ SIGKILL, 0 }), -EINVAL);
+    CHECK_EQ_INT(ss_stop_on_signals(b, 1, (const int[]){ 9999, 0 }), -EINVAL);
+    ss_server_close(a);
+    CHECK_EQ_INT(ss_stop_on_signals(b, 1, (const int[]){ SIGTERM, 0 }), 0); /* free again */
+    ss_server_close(b);
+    struct sigaction now;
+    CHECK_EQ_INT(sigaction(SIGTERM, NULL, &now), 0);
+    CHECK(now.sa_handler == SIG_DFL);
+}
+
 /* The signal interrupts a request's own thread (a pool worker, an event
  * loop): the stop still takes effect at once, and the loop serves on. */
 static atomic_int sig_tid;
