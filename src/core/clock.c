@@ -40,6 +40,13 @@ struct timeval ss__timeval(int64_t ns)
     return tv;
 }
 
+/* A CLOCK_MONOTONIC time in ns as a timespec (pthread_cond_timedwait on a
+ * monotonic condition). */
+struct timespec ss__timespec(int64_t ns)
+{
+    return (struct timespec){.tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000)};
+}
+
 /* Milliseconds left until deadline for poll(): -1 for none, rounded up. */
 int ss__ms_until(int64_t deadline)
 {

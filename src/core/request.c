@@ -2,28 +2,45 @@
 #include "core/internal.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-ss_request *ss__request_new(ss_server *srv, int fd, bool dgram)
+/* The request and its connection's state, in one allocation. */
+typedef struct {
+    ss_request req;
+    max_align_t state[];
+} request_block;
+
+ss_request *ss__request_new(ss_server *srv, int fd, const ss__conn_type *conn)
 {
-    ss_request *req = calloc(1, sizeof *req);
-    if (!req)
+    request_block *b = calloc(1, sizeof *b + conn->state_size);
+    if (!b)
         return NULL;
+    ss_request *req = &b->req;
     req->srv = srv;
     req->fd = fd;
-    req->dgram = dgram;
+    req->conn = conn;
+    req->conn_state = b->state;
     req->seq = atomic_fetch_add_explicit(&srv->seq, 1, memory_order_relaxed) + 1;
     atomic_fetch_add_explicit(&srv->refs, 1, memory_order_relaxed);
+    int rc = conn->open(req);
+    if (rc < 0) {
+        req->fd = -1; /* the caller keeps its descriptor */
+        ss__request_free(req);
+        errno = -rc;
+        return NULL;
+    }
     return req;
 }
 
-/* Free the request's memory and give back its hold on the server; the
- * connection must be closed already (or belong to someone else). */
+/* Free the request's memory and give back its hold on the server; what
+ * the connection still holds is let go without a word to the peer. */
 void ss__request_free(ss_request *req)
 {
     ss_server *srv = req->srv;
+    req->conn->drop(req);
     free(req->rbuf);
     free(req->wbuf);
     free(req->peer_str);
@@ -82,23 +99,32 @@ void ss__finish_request(ss_request *req)
     req->ran = true;
 }
 
-/* After the handler: send what is pending, count the request, close the
+/* After the handler: send what is pending (the buffered output, then what
+ * the connection sends at the end), count the request, close the
  * connection, free. A request completed when its handler ran to its end
  * and nothing of it (the final flush included) was cut short by a drain. */
 void ss__request_done(ss_request *req)
 {
+    ss_server *srv = req->srv;
     if (req->early_err == 0) {
-        int rc = req->srv->tp->request_end(req);
+        int rc = ss_flush(req);
+        if (rc == 0)
+            rc = req->conn->end(req);
         if (rc < 0)
             ss__report(req, rc);
     }
     if (req->ran && !req->cancelled)
-        atomic_fetch_add_explicit(&req->srv->sh->completed, 1, memory_order_relaxed);
-    if (req->srv->st->before_close)
-        req->srv->st->before_close(req);
-    req->srv->tp->close_request(req);
-    ss__slot_release(req->srv);
+        atomic_fetch_add_explicit(&srv->sh->completed, 1, memory_order_relaxed);
+    srv->st->before_close(req);
+    req->conn->close(req);
+    ss__slot_release(srv);
     ss__request_free(req);
+}
+
+void ss__request_abort(ss_request *req, int err)
+{
+    ss__report(req, err);
+    ss__request_done(req);
 }
 
 int ss_request_fd(const ss_request *req)
@@ -134,7 +160,7 @@ const char *ss_request_peer_str(const ss_request *req)
 
 bool ss_request_is_datagram(const ss_request *req)
 {
-    return req->dgram;
+    return req->conn->datagram;
 }
 
 void *ss_request_data(const ss_request *req)

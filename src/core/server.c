@@ -9,8 +9,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#define ACCEPT_BATCH 64
-
 void ss__server_release(ss_server *srv)
 {
     if (atomic_fetch_sub_explicit(&srv->refs, 1, memory_order_acq_rel) != 1)
@@ -22,14 +20,15 @@ void ss__server_release(ss_server *srv)
         close(srv->cancel_fd);
     if (srv->sh)
         munmap(srv->sh, sizeof *srv->sh);
-    ss__budget_free(srv->budget);
+    if (srv->tp)
+        srv->tp->release(srv);
     free(srv->listen);
     free(srv);
 }
 
 bool ss__cancelled(ss_server *srv)
 {
-    if (srv->child_cancel)
+    if (srv->cancel_here)
         return true;
     int64_t dl = atomic_load_explicit(&srv->sh->drain_deadline, memory_order_relaxed);
     return dl != 0 && ss__now() >= dl;
@@ -95,17 +94,15 @@ static int server_init(ss_server *srv, const ss_config *cfg)
     int rc = check_config(cfg);
     if (rc < 0)
         return rc;
-    if (!(srv->st = ss__strategy_ops(cfg->strategy)))
+    const ss__strategy *st = ss__strategy_ops(cfg->strategy);
+    if (!st)
         return ss__fail(-EINVAL, "strategy: unknown value %d", (int)cfg->strategy);
     if ((rc = ss__url_parse(srv->listen, &srv->url, &why)) < 0) {
         char text[96];
         ss__escape(srv->listen, strlen(srv->listen), text, sizeof text, SS__ESC_TEXT);
         return ss__fail(rc, "listen: invalid URL '%s': %s", text, why);
     }
-    srv->tp = ss__transport_for(&srv->url);
-    if (cfg->socket_mode && (srv->url.family != AF_UNIX || srv->url.path[0] == '@'))
-        return ss__fail(-EINVAL, "socket_mode: applies to a Unix socket file (unix:PATH or unix-dgram:PATH), "
-                                 "not to %s", srv->url.family == AF_UNIX ? "an abstract name" : srv->tp->scheme);
+    srv->tp = srv->url.tp;
     if (srv->cfg.max_packet_size == 0)
         srv->cfg.max_packet_size = SS__DEFAULT_PACKET;
     if (srv->cfg.rbufsize == 0)
@@ -120,8 +117,10 @@ static int server_init(ss_server *srv, const ss_config *cfg)
     srv->cancel_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (srv->wake_fd < 0 || srv->cancel_fd < 0)
         return -errno;
-    if ((rc = srv->st->init(srv)) < 0)
+    srv->st = st; /* from here on, ss_server_close calls st->close */
+    if ((rc = st->init(srv)) < 0)
         return rc;
+    srv->st_ready = true;
     if ((rc = ss__socket_open(srv)) < 0)
         return rc;
     if (!cfg->defer_activate && ((rc = ss__socket_bind(srv)) < 0 || (rc = ss__socket_listen(srv)) < 0))
@@ -198,16 +197,12 @@ static bool slot_take(ss_server *srv)
  * stopped accepting. */
 void ss__slot_release(ss_server *srv)
 {
-    if (srv->in_child && (!srv->child_slot || atomic_exchange(srv->child_slot, 1)))
+    if (!srv->st->slot_is_mine(srv))
         return;
     unsigned old = atomic_fetch_sub_explicit(&srv->sh->active, 1, memory_order_acq_rel);
     if (srv->limit > 0 && old == srv->limit) {
-        uint64_t one = 1;
-        if (write(srv->wake_fd, &one, sizeof one) < 0) {
-            /* EAGAIN: a wake is pending anyway. */
-        }
-        if (srv->st->accept_resume)
-            srv->st->accept_resume(srv);
+        ss__eventfd_wake(srv->wake_fd);
+        srv->st->accept_resume(srv);
     }
 }
 
@@ -250,8 +245,7 @@ int ss_serve_forever(ss_server *srv, double poll_interval)
     int64_t interval = ss__ns(poll_interval);
     int rc = 0;
     bool loops_accept = srv->st->loops_accept;
-    if (srv->st->serve_begin)
-        srv->st->serve_begin(srv);
+    srv->st->serve_begin(srv);
     while (!atomic_load(&srv->stop_requested)) {
         int64_t now = ss__now();
         int64_t paused_until = atomic_load(&srv->accept_paused_until);
@@ -267,12 +261,10 @@ int ss_serve_forever(ss_server *srv, double poll_interval)
             rc = -errno;
             break;
         }
-        uint64_t count;
         if (n > 0 && p[0].revents) /* a stop, or a slot freed: re-check */
-            while (read(srv->wake_fd, &count, sizeof count) > 0)
-                ;
+            ss__eventfd_drain(srv->wake_fd);
         if (n > 0 && p[1].revents) {
-            for (int i = 0; i < ACCEPT_BATCH && !atomic_load(&srv->stop_requested); i++)
+            for (int i = 0; i < SS__ACCEPT_BATCH && !atomic_load(&srv->stop_requested); i++)
                 if (ss__handle_one(srv) < 0)
                     break;
         }
@@ -280,11 +272,8 @@ int ss_serve_forever(ss_server *srv, double poll_interval)
         if (srv->cfg.service_actions)
             srv->cfg.service_actions(srv);
     }
-    if (srv->st->serve_end)
-        srv->st->serve_end(srv);
-    uint64_t count;
-    while (read(srv->wake_fd, &count, sizeof count) > 0)
-        ;
+    srv->st->serve_end(srv);
+    ss__eventfd_drain(srv->wake_fd);
     atomic_store(&srv->stop_requested, false);
     atomic_store(&srv->serving, false);
     return rc;
@@ -309,10 +298,8 @@ int ss_handle_request(ss_server *srv)
                 srv->cfg.handle_timeout(srv);
             return -ETIMEDOUT;
         }
-        uint64_t count;
         if (full) {
-            while (read(srv->wake_fd, &count, sizeof count) > 0)
-                ;
+            ss__eventfd_drain(srv->wake_fd);
             continue;
         }
         int rc = ss__handle_one(srv);
@@ -326,20 +313,15 @@ int ss_handle_request(ss_server *srv)
 void ss_server_stop(ss_server *srv, double drain)
 {
     int saved = errno; /* callable from a signal handler */
-    if (srv->in_child) {
-        srv->child_cancel = 1;
-        ss_request *req = srv->child_req;
-        if (req && !req->dgram && req->fd >= 0)
-            shutdown(req->fd, SHUT_RDWR);
+    if (srv->st_ready && srv->st->stop_here(srv)) {
         errno = saved;
         return;
     }
-    atomic_store(&srv->stop_requested, true); /* before the shutdown below */
+    atomic_store(&srv->stop_requested, true); /* before the refusal below */
     if (drain >= 0) {
         /* Stopping for good: refuse new connections now, even while a sync
-         * handler keeps the serve loop busy (the fd stays open until close). */
-        if (srv->url.socktype == SOCK_STREAM && srv->fd >= 0)
-            shutdown(srv->fd, SHUT_RDWR);
+         * handler keeps the serve loop busy. */
+        srv->tp->refuse(srv);
         int64_t dl = ss__now() + ss__ns(drain); /* 0: at once */
         int64_t old = atomic_load(&srv->sh->drain_deadline);
         if (old == 0 || dl < old) {
@@ -348,10 +330,7 @@ void ss_server_stop(ss_server *srv, double drain)
             timerfd_settime(srv->cancel_fd, TFD_TIMER_ABSTIME, &its, NULL);
         }
     }
-    uint64_t one = 1;
-    if (write(srv->wake_fd, &one, sizeof one) < 0) {
-        /* Only EAGAIN is possible (the counter is full): a wake is pending. */
-    }
+    ss__eventfd_wake(srv->wake_fd);
     errno = saved;
 }
 
@@ -365,18 +344,18 @@ void ss_server_close(ss_server *srv)
     if (!srv)
         return;
     ss__signals_forget(srv);
-    if (srv->st && srv->st_state && srv->st->release_listener)
+    if (srv->st_ready)
         srv->st->release_listener(srv);
-    /* A stream listener closes now (stop accepting); a datagram socket is
-     * also every in-flight request's way to reply: it closes with the last
+    /* A listener closes now (stop accepting); a datagram socket is also
+     * every in-flight request's way to reply: it closes with the last
      * reference (below, or when the last request ends). */
-    if (srv->url.socktype == SOCK_STREAM)
+    if (srv->tp && srv->tp->closes_first)
         ss__socket_close(srv);
-    if (srv->st) {
-        if (srv->st_state)
-            srv->st->reap(srv);
+    if (srv->st_ready)
+        srv->st->reap(srv);
+    if (srv->st)
         srv->st->close(srv, !srv->cfg.no_block_on_close);
-    }
+    srv->st_ready = false;
     if (srv->cfg.final_stats && srv->sh)
         ss_server_stats(srv, srv->cfg.final_stats);
     ss__server_release(srv);
@@ -421,6 +400,6 @@ void ss_server_stats(const ss_server *srv, ss_stats *out)
     out->cancelled = atomic_load(&sh->cancelled);
     out->dropped = atomic_load(&sh->dropped);
     out->active = atomic_load(&sh->active);
-    if (srv->st && srv->st_state)
+    if (srv->st_ready)
         srv->st->stats(srv, out);
 }

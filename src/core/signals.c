@@ -67,7 +67,7 @@ int ss_stop_on_signals(ss_server *srv, double drain, const int *signals)
     return rc;
 }
 
-void ss__signals_forget(ss_server *srv)
+void ss__signals_forget(const ss_server *srv)
 {
     bool had = false;
     pthread_mutex_lock(&slots_lock);

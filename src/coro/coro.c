@@ -1,4 +1,4 @@
-/* coro.c: stackful coroutines: mmap'd stacks with a guard page, switched by switch_<arch>.S. */
+/* coro.c: stackful coroutines: mmap'd stacks above a 64 KiB PROT_NONE guard region, switched by switch_<arch>.S. */
 #include "coro/coro.h"
 
 #include <errno.h>

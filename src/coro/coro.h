@@ -1,4 +1,4 @@
-/* coro.h: stackful coroutines for the event strategy (internal). */
+/* coro.h: stackful coroutines, the tasks of the event loops (event and pool strategies; internal). */
 #ifndef SS_CORO_H
 #define SS_CORO_H
 

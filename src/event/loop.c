@@ -1,15 +1,14 @@
 /* loop.c: an event loop on its own thread: epoll, a timer heap, and requests run as coroutines. */
 #include "event/loop.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #define MAX_EVENTS 256
 #define MAX_SPARE 256          /* finished tasks kept per loop, stacks included */
-#define ACCEPT_BATCH 64
 
 /* epoll data tags for the loop's own descriptors; tasks use their address. */
 static char tag_listener, tag_wake, tag_cancel, tag_feed;
@@ -46,17 +45,14 @@ int ss__loop_init(ss__loop *loop)
     int rc = epoll_add(loop, loop->efd, EPOLLIN, &tag_wake);
     if (rc == 0) /* edge-triggered: the timer stays readable once it fired */
         rc = epoll_add(loop, srv->cancel_fd, EPOLLIN | EPOLLET, &tag_cancel);
-    if (rc == 0 && loop->feed) /* level-triggered; one idle loop woken per signal */
-        rc = epoll_add(loop, loop->feed->efd, EPOLLIN | EPOLLEXCLUSIVE, &tag_feed);
+    if (rc == 0 && loop->feed.queue) /* level-triggered; one idle loop woken per signal */
+        rc = epoll_add(loop, loop->feed.queue->efd, EPOLLIN | EPOLLEXCLUSIVE, &tag_feed);
     return rc;
 }
 
 void ss__loop_wake(ss__loop *loop)
 {
-    uint64_t one = 1;
-    if (write(loop->efd, &one, sizeof one) < 0) {
-        /* EAGAIN only: the counter is full, so a wake is pending anyway. */
-    }
+    ss__eventfd_wake(loop->efd);
 }
 
 int ss__loop_post(ss__loop *loop, ss_request *req)
@@ -77,6 +73,8 @@ int ss__loop_post(ss__loop *loop, ss_request *req)
     ss__loop_wake(loop);
     return 0;
 }
+
+/* ---- Tasks ---------------------------------------------------------------- */
 
 static void make_ready(ss__task *t, int result)
 {
@@ -110,8 +108,7 @@ void ss__loop_spawn(ss__loop *loop, ss_request *req)
         t = calloc(1, sizeof *t);
         if (!t || !(t->co = ss__coro_new(loop->stack_size, task_main, t))) {
             free(t);
-            ss__report(req, -ENOMEM);
-            ss__request_done(req);
+            ss__request_abort(req, -ENOMEM);
             return;
         }
     }
@@ -148,70 +145,62 @@ static void task_end(ss__loop *loop, ss__task *t)
     }
 }
 
-static void run_ready(ss__loop *loop)
-{
-    while (loop->ready) {
-        ss__task *t = loop->ready;
-        loop->ready = t->next;
-        if (!loop->ready)
-            loop->ready_tail = NULL;
-        current_task = t;
-        ss__coro_resume(t->co);
-        current_task = NULL;
-        if (ss__coro_done(t->co))
-            task_end(loop, t);
-    }
-}
-
 static uint32_t epoll_events_of(short events)
 {
     return ((events & POLLIN) ? EPOLLIN | EPOLLRDHUP : 0) | ((events & POLLOUT) ? EPOLLOUT : 0);
 }
 
-int ss__task_wait(ss__task *t, int fd, short events, int64_t deadline)
+/* Park the task until make_ready: an event it waits for, its deadline (a
+ * timer heap entry), or the drain. */
+static int park(ss__task *t, uint32_t events, int64_t deadline)
 {
     ss__loop *loop = t->loop;
-    ss_request *req = t->req;
-    int tmp = -1;
-    if (ss__cancelled(loop->srv))
-        return -ECANCELED;
-    if (fd >= 0 && fd == req->fd && !req->dgram) {
-        /* The connection stays registered, edge-triggered, for all its waits. */
-        if (!t->registered) {
-            int rc = epoll_add(loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, t);
-            if (rc < 0)
-                return rc;
-            t->registered = true;
-        }
-    } else if (fd >= 0) {
-        /* Another descriptor (maybe shared): a private duplicate, one shot. */
-        tmp = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        if (tmp < 0)
-            return -errno;
-        int rc = epoll_add(loop, tmp, epoll_events_of(events) | EPOLLONESHOT, t);
-        if (rc < 0) {
-            close(tmp);
-            return rc;
-        }
-    }
-    t->wait_events = fd >= 0 ? epoll_events_of(events) : 0;
+    t->wait_events = events;
     t->waiting = true;
     if (deadline) {
         t->timer.deadline = deadline;
         if (ss__heap_push(&loop->timers, &t->timer) < 0) {
             t->waiting = false;
-            if (tmp >= 0)
-                close(tmp);
             return -ENOMEM;
         }
     }
     ss__coro_yield();
     ss__heap_remove(&loop->timers, &t->timer);
-    if (tmp >= 0) {
-        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, tmp, NULL);
-        close(tmp);
-    }
     return t->result;
+}
+
+int ss__task_wait_conn(ss__task *t, short events, int64_t deadline)
+{
+    ss__loop *loop = t->loop;
+    if (ss__cancelled(loop->srv))
+        return -ECANCELED;
+    if (!t->registered) {
+        int rc = epoll_add(loop, t->req->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, t);
+        if (rc < 0)
+            return rc;
+        t->registered = true;
+    }
+    return park(t, epoll_events_of(events), deadline);
+}
+
+int ss__task_wait_fd(ss__task *t, int fd, short events, int64_t deadline)
+{
+    ss__loop *loop = t->loop;
+    if (ss__cancelled(loop->srv))
+        return -ECANCELED;
+    if (fd < 0)
+        return park(t, 0, deadline);
+    /* Maybe shared with others (a datagram socket): a private duplicate. */
+    int tmp = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (tmp < 0)
+        return -errno;
+    int rc = epoll_add(loop, tmp, epoll_events_of(events) | EPOLLONESHOT, t);
+    if (rc == 0) {
+        rc = park(t, epoll_events_of(events), deadline);
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, tmp, NULL);
+    }
+    close(tmp);
+    return rc;
 }
 
 void ss__task_suspend(ss__task *t)
@@ -241,13 +230,107 @@ void ss__task_forget_fd(ss_request *req)
     }
 }
 
-/* The inbox, finished blocking calls, and accept on/off. */
+/* ---- Accepting (the event strategy) --------------------------------------- */
+
+static void set_accepting(ss__loop *loop, bool on)
+{
+    ss_server *srv = loop->srv;
+    if (on == loop->accept.on)
+        return;
+    if (on) {
+        /* Every loop waits on the one socket; EPOLLEXCLUSIVE wakes one. */
+        if (srv->fd < 0 || epoll_add(loop, srv->fd, EPOLLIN | EPOLLEXCLUSIVE, &tag_listener) < 0)
+            return;
+    } else {
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, srv->fd, NULL);
+    }
+    loop->accept.on = on;
+}
+
+/* max_connections requests are in flight: leave the listener alone (it is
+ * level-triggered) until ss__loop_accept_resume. A slot freed between our
+ * check and the flag would find no flag set: so look again after setting
+ * it (the seq_cst fences pair with the one before ss__loop_accept_resume). */
+static void stop_at_limit(ss__loop *loop)
+{
+    atomic_store(&loop->accept.at_limit, true);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (ss__at_capacity(loop->srv))
+        set_accepting(loop, false);
+    else
+        atomic_store(&loop->accept.at_limit, false);
+}
+
+void ss__loop_accept_resume(ss__loop *loop)
+{
+    if (atomic_exchange(&loop->accept.at_limit, false))
+        ss__loop_wake(loop);
+}
+
+static void on_listener(ss__loop *loop)
+{
+    ss_server *srv = loop->srv;
+    /* serve_forever may have returned meanwhile: then accept nothing more. */
+    for (int i = 0; i < SS__ACCEPT_BATCH && atomic_load(&loop->accept.want); i++) {
+        int rc = ss__handle_one(srv);
+        if (rc == -EBUSY)
+            stop_at_limit(loop);
+        if (rc < 0)
+            break;
+    }
+    int64_t paused = atomic_load(&srv->accept_paused_until);
+    if (paused > ss__now()) {
+        set_accepting(loop, false);
+        loop->accept.resume_at = paused;
+    }
+}
+
+/* ---- The phases of a turn ------------------------------------------------- */
+
+/* Apply what other threads asked (accept.want, quit) and what time ended
+ * (an EMFILE back-off): whether the listener is in epoll. */
+static void update_accepting(ss__loop *loop)
+{
+    unsigned gen = atomic_load(&loop->accept.want_gen); /* before want */
+    bool want = atomic_load(&loop->accept.want) && !atomic_load(&loop->quit);
+    if (loop->accept.resume_at && ss__now() >= loop->accept.resume_at)
+        loop->accept.resume_at = 0;
+    set_accepting(loop, want && !loop->accept.shut && loop->accept.resume_at == 0 &&
+                            !atomic_load(&loop->accept.at_limit));
+    atomic_store(&loop->accept.ack_gen, gen);
+}
+
+/* Asked to quit and nothing left to run: the loop may end. Requests still
+ * queued for it are served first (taken without waiting: another loop may
+ * take the last one while this one sleeps). */
+static bool done(ss__loop *loop)
+{
+    if (!atomic_load(&loop->quit) || loop->live)
+        return false;
+    pthread_mutex_lock(&loop->lock);
+    bool empty = loop->inbox_len == 0;
+    pthread_mutex_unlock(&loop->lock);
+    if (!empty)
+        return false;
+    ss_request *req = loop->feed.queue ? ss__queue_take(loop->feed.queue) : NULL;
+    if (!req)
+        return true;
+    ss__loop_spawn(loop, req);
+    return false;
+}
+
+/* Wake every waiting task with -ECANCELED: the drain deadline passed. */
+static void on_cancel(ss__loop *loop)
+{
+    for (ss__task *t = loop->live; t; t = t->next_live)
+        if (t->waiting && !t->blocking)
+            make_ready(t, -ECANCELED);
+}
+
+/* The inbox and the finished blocking calls. */
 static void on_wake(ss__loop *loop)
 {
-    uint64_t count;
-    if (read(loop->efd, &count, sizeof count) < 0) {
-        /* EAGAIN: another wake already consumed the counter. */
-    }
+    ss__eventfd_drain(loop->efd);
     pthread_mutex_lock(&loop->lock);
     int n = loop->inbox_len;
     ss_request *batch[n > 0 ? n : 1];
@@ -266,78 +349,52 @@ static void on_wake(ss__loop *loop)
     }
 }
 
-/* Wake every waiting task with -ECANCELED: the drain deadline passed. */
-static void on_cancel(ss__loop *loop)
+/* Events on a task's descriptor: its connection learns of them (input may
+ * be waiting again), and the task runs if it waits for one. */
+static void on_task_events(ss__task *t, uint32_t got)
 {
-    for (ss__task *t = loop->live; t; t = t->next_live)
-        if (t->waiting && !t->blocking)
-            make_ready(t, -ECANCELED);
-}
-
-static void set_accepting(ss__loop *loop, bool on)
-{
-    ss_server *srv = loop->srv;
-    if (on == loop->accepting)
-        return;
-    if (on) {
-        /* Every loop waits on the one socket; EPOLLEXCLUSIVE wakes one. */
-        if (srv->fd < 0 || epoll_add(loop, srv->fd, EPOLLIN | EPOLLEXCLUSIVE, &tag_listener) < 0)
-            return;
-    } else {
-        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, srv->fd, NULL);
-    }
-    loop->accepting = on;
-}
-
-/* max_connections requests are in flight: leave the listener alone (it is
- * level-triggered) until ss__loop_accept_resume. A slot freed between our
- * check and the flag would find no flag set: so look again after setting
- * it (the seq_cst fences pair with the one before ss__loop_accept_resume). */
-static void stop_at_limit(ss__loop *loop)
-{
-    atomic_store(&loop->at_limit, true);
-    atomic_thread_fence(memory_order_seq_cst);
-    if (ss__at_capacity(loop->srv))
-        set_accepting(loop, false);
-    else
-        atomic_store(&loop->at_limit, false);
-}
-
-void ss__loop_accept_resume(ss__loop *loop)
-{
-    if (atomic_exchange(&loop->at_limit, false))
-        ss__loop_wake(loop);
-}
-
-static void on_listener(ss__loop *loop)
-{
-    ss_server *srv = loop->srv;
-    /* serve_forever may have returned meanwhile: then accept nothing more. */
-    for (int i = 0; i < ACCEPT_BATCH && atomic_load(&loop->want_accept); i++) {
-        int rc = ss__handle_one(srv);
-        if (rc == -EBUSY)
-            stop_at_limit(loop);
-        if (rc < 0)
-            break;
-    }
-    int64_t paused = atomic_load(&srv->accept_paused_until);
-    if (paused > ss__now()) {
-        set_accepting(loop, false);
-        loop->accept_resume_at = paused;
-    }
+    if (t->req)
+        t->req->conn->ready(t->req, got);
+    if (t->waiting && !t->blocking && (got & (t->wait_events | EPOLLERR | EPOLLHUP)))
+        make_ready(t, 0);
 }
 
 static int next_timeout(ss__loop *loop)
 {
+    if (loop->ready)
+        return 0;
     int64_t at = 0;
     ss__heap_node *top = ss__heap_top(&loop->timers);
     if (top)
         at = top->deadline;
-    if (loop->accept_resume_at && (at == 0 || loop->accept_resume_at < at))
-        at = loop->accept_resume_at;
-    if (loop->ready)
-        return 0;
+    if (loop->accept.resume_at && (at == 0 || loop->accept.resume_at < at))
+        at = loop->accept.resume_at;
     return at ? ss__ms_until(at) : -1;
+}
+
+/* Wait for events (or the next timer) and dispatch them. */
+static void poll_io(ss__loop *loop)
+{
+    struct epoll_event evs[MAX_EVENTS];
+    int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, next_timeout(loop));
+    for (int i = 0; i < n; i++) {
+        void *tag = evs[i].data.ptr;
+        if (tag == &tag_listener) {
+            /* ss_server_stop shut it down: accept would only fail. */
+            if (evs[i].events & EPOLLHUP)
+                loop->accept.shut = true;
+            else if (loop->accept.on)
+                on_listener(loop);
+        } else if (tag == &tag_wake) {
+            on_wake(loop);
+        } else if (tag == &tag_cancel) {
+            on_cancel(loop);
+        } else if (tag == &tag_feed) {
+            loop->feed.signalled = true;
+        } else {
+            on_task_events(tag, evs[i].events);
+        }
+    }
 }
 
 static void expire_timers(ss__loop *loop)
@@ -352,69 +409,49 @@ static void expire_timers(ss__loop *loop)
     }
 }
 
+static void run_ready(ss__loop *loop)
+{
+    while (loop->ready) {
+        ss__task *t = loop->ready;
+        loop->ready = t->next;
+        if (!loop->ready)
+            loop->ready_tail = NULL;
+        current_task = t;
+        ss__coro_resume(t->co);
+        current_task = NULL;
+        if (ss__coro_done(t->co))
+            task_end(loop, t);
+    }
+}
+
+/* A new request from the pool's queue only once nothing else is ready (so
+ * a loop held by a long handler takes none), one per turn (so idle loops
+ * share them); it runs in the next turn. */
+static void take_fed(ss__loop *loop)
+{
+    if (!loop->feed.signalled)
+        return;
+    loop->feed.signalled = false;
+    ss_request *req = ss__queue_take(loop->feed.queue);
+    if (req)
+        ss__loop_spawn(loop, req);
+}
+
+/* A turn: update accepting, end if asked and idle, wait and dispatch
+ * events, expire timers, run what is ready, take new work (as libuv's
+ * uv_run: timers, poll, run). */
 static void *loop_thread(void *arg)
 {
     ss__loop *loop = arg;
-    struct epoll_event evs[MAX_EVENTS];
     current_loop = loop;
     for (;;) {
-        unsigned gen = atomic_load(&loop->want_gen); /* before want_accept */
-        bool quit = atomic_load(&loop->quit);
-        bool want = atomic_load(&loop->want_accept) && !quit;
-        if (loop->accept_resume_at && ss__now() >= loop->accept_resume_at)
-            loop->accept_resume_at = 0;
-        set_accepting(loop, want && !loop->listener_shut && loop->accept_resume_at == 0 &&
-                                !atomic_load(&loop->at_limit));
-        atomic_store(&loop->ack_gen, gen);
-        if (quit && loop->live == NULL) {
-            pthread_mutex_lock(&loop->lock);
-            bool empty = loop->inbox_len == 0;
-            pthread_mutex_unlock(&loop->lock);
-            /* Queued requests are still served; take them without waiting
-             * (another loop may take the last one while we sleep). */
-            ss_request *req = empty && loop->feed ? ss__queue_take(loop->feed) : NULL;
-            if (req)
-                ss__loop_spawn(loop, req);
-            else if (empty)
-                break;
-        }
-        int n = epoll_wait(loop->epfd, evs, MAX_EVENTS, next_timeout(loop));
-        for (int i = 0; i < n; i++) {
-            void *tag = evs[i].data.ptr;
-            if (tag == &tag_listener) {
-                /* ss_server_stop shut it down: accept would only fail. */
-                if (evs[i].events & EPOLLHUP)
-                    loop->listener_shut = true;
-                else if (loop->accepting)
-                    on_listener(loop);
-            } else if (tag == &tag_wake) {
-                on_wake(loop);
-            } else if (tag == &tag_cancel) {
-                on_cancel(loop);
-            } else if (tag == &tag_feed) {
-                loop->fed = true;
-            } else {
-                ss__task *t = tag;
-                uint32_t got = evs[i].events;
-                if (t->req && (got & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-                    t->req->drained = false; /* input may be waiting again */
-                    t->req->in_shut |= (got & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
-                }
-                if (t->waiting && !t->blocking && (got & (t->wait_events | EPOLLERR | EPOLLHUP)))
-                    make_ready(t, 0);
-            }
-        }
+        update_accepting(loop);
+        if (done(loop))
+            break;
+        poll_io(loop);
         expire_timers(loop);
         run_ready(loop);
-        /* A new request from the feed only once nothing else is ready (so a
-         * loop held by a long handler takes none), one per turn (so idle
-         * loops share them); it runs in the next turn. */
-        if (loop->fed) {
-            loop->fed = false;
-            ss_request *req = ss__queue_take(loop->feed);
-            if (req)
-                ss__loop_spawn(loop, req);
-        }
+        take_fed(loop);
     }
     set_accepting(loop, false);
     current_loop = NULL;

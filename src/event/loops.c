@@ -53,7 +53,7 @@ int ss__loops_init(ss_server *srv, int n, size_t stack, int feed_cap)
         loop->srv = srv;
         loop->owner = ls;
         loop->on_exit = loop_exited;
-        loop->feed = ls->feed;
+        loop->feed.queue = ls->feed;
         loop->stack_size = stack;
     }
     for (int i = 0; i < n; i++)
@@ -91,30 +91,35 @@ void ss__loops_close(ss_server *srv, bool block)
     loops_unref(ls);
 }
 
-void ss__loops_reap(ss_server *srv)
-{
-    (void)srv;
-}
-
 void ss__loops_stats(const ss_server *srv, ss_stats *out)
 {
     const ss__loops *ls = srv->st_state;
     out->threads = (unsigned)ls->started;
 }
 
-int ss__loops_wait(ss_request *req, int fd, short events, int64_t deadline)
+/* The calling task parks on its loop; outside it (a hook run elsewhere,
+ * such as verify_request in the accepting thread) the thread polls. */
+int ss__loops_wait_conn(ss_request *req, short events, int64_t deadline)
 {
     ss__task *t = ss__task_current();
-    if (!t || t->req != req) /* not on its loop: e.g. a hook run elsewhere */
+    if (!t || t->req != req)
+        return ss__poll_wait(req, req->fd, events, deadline);
+    return ss__task_wait_conn(t, events, deadline);
+}
+
+int ss__loops_wait_fd(ss_request *req, int fd, short events, int64_t deadline)
+{
+    ss__task *t = ss__task_current();
+    if (!t || t->req != req)
         return ss__poll_wait(req, fd, events, deadline);
-    return ss__task_wait(t, fd, events, deadline);
+    return ss__task_wait_fd(t, fd, events, deadline);
 }
 
 static void set_want_accept(ss_server *srv, bool on)
 {
     ss__loops *ls = srv->st_state;
     for (int i = 0; i < ls->started; i++) {
-        atomic_store(&ls->loop[i].want_accept, on);
+        atomic_store(&ls->loop[i].accept.want, on);
         ss__loop_wake(&ls->loop[i]);
     }
 }
@@ -137,10 +142,10 @@ void ss__loops_release_listener(ss_server *srv)
     ss__loops *ls = srv->st_state;
     for (int i = 0; i < ls->started; i++) {
         ss__loop *loop = &ls->loop[i];
-        atomic_store(&loop->want_accept, false);
-        unsigned gen = atomic_fetch_add(&loop->want_gen, 1) + 1;
+        atomic_store(&loop->accept.want, false);
+        unsigned gen = atomic_fetch_add(&loop->accept.want_gen, 1) + 1;
         ss__loop_wake(loop);
-        while ((int)(atomic_load(&loop->ack_gen) - gen) < 0) {
+        while ((int)(atomic_load(&loop->accept.ack_gen) - gen) < 0) {
             struct timespec ts = {0, 200000};
             nanosleep(&ts, NULL);
         }

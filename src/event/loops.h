@@ -26,10 +26,10 @@ int ss__loops_init(ss_server *srv, int n, size_t stack, int feed_cap);
 /* Loops leave once their tasks (and the feed) are done; a drain deadline
  * cuts those short. block: wait for them. */
 void ss__loops_close(ss_server *srv, bool block);
-void ss__loops_reap(ss_server *srv);
 void ss__loops_stats(const ss_server *srv, ss_stats *out);
-/* Parks the calling task on its loop (outside a task: poll). */
-int ss__loops_wait(ss_request *req, int fd, short events, int64_t deadline);
+/* Park the calling task on its loop (outside a task: poll). */
+int ss__loops_wait_conn(ss_request *req, short events, int64_t deadline);
+int ss__loops_wait_fd(ss_request *req, int fd, short events, int64_t deadline);
 /* Accepting on (serve_begin) and off (serve_end: the loops stop soon;
  * release_listener: returns once no loop has the listener in its epoll). */
 void ss__loops_serve_begin(ss_server *srv);

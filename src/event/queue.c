@@ -6,12 +6,20 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How often a producer waiting for room looks at the stop flag (a stop
+ * from a signal handler cannot signal the condition). */
+#define STOP_CHECK_SECS 0.05
+
 int ss__queue_init(ss__queue *q, int cap)
 {
     q->efd = -1;
     q->cap = cap;
     pthread_mutex_init(&q->lock, NULL);
-    pthread_cond_init(&q->room, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* timed waits in ss__now() time */
+    pthread_cond_init(&q->room, &attr);
+    pthread_condattr_destroy(&attr);
     q->ring = calloc((size_t)cap, sizeof *q->ring);
     if (!q->ring)
         return -ENOMEM;
@@ -23,10 +31,7 @@ int ss__queue_init(ss__queue *q, int cap)
  * already still wakes one more). */
 static void signal_loops(ss__queue *q)
 {
-    uint64_t one = 1;
-    if (write(q->efd, &one, sizeof one) < 0) {
-        /* EAGAIN only: the counter is full, so the fd is readable anyway. */
-    }
+    ss__eventfd_wake(q->efd);
 }
 
 /* Stopping with a full queue: the request in hand still gets its place
@@ -50,14 +55,8 @@ int ss__queue_push(ss__queue *q, ss_request *req, const atomic_bool *stop)
 {
     pthread_mutex_lock(&q->lock);
     while (q->len == q->cap && !atomic_load(stop)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&q->room, &q->lock, &ts);
+        struct timespec at = ss__timespec(ss__deadline(STOP_CHECK_SECS));
+        pthread_cond_timedwait(&q->room, &q->lock, &at);
     }
     if (q->len == q->cap && grow(q) < 0) {
         pthread_mutex_unlock(&q->lock);

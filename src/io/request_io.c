@@ -1,4 +1,4 @@
-/* request_io.c: the handler's I/O calls: a buffered reader and writer over the connection or the packet. */
+/* request_io.c: the handler's I/O calls: a buffered reader and writer over the request's connection, whatever its type. */
 #include "core/internal.h"
 
 #include <stdarg.h>
@@ -27,84 +27,29 @@ static void consume(ss_request *req, size_t n)
         req->rpos = req->rlen = req->scan = 0;
 }
 
-/* A blocking connection's receive timeout (SO_RCVTIMEO) is request_timeout,
- * set at accept: right for a read call's first receive. A later receive of
- * the same call may wait only what is left until its deadline; the next
- * call's first receive puts the full timeout back. 0, or -ETIMEDOUT when no
- * time is left (the caller then only takes what is already there). */
-static int rcv_timeout_until(ss_request *req, int64_t deadline)
+/* Send all of buf on the connection; fail after request_timeout without
+ * progress (a slow reader that keeps taking bytes is waited for). */
+static int send_all(ss_request *req, const char *buf, size_t n)
 {
-    if (deadline == 0)
-        return 0;
-    int64_t full = ss__ns(req->srv->cfg.request_timeout);
-    int64_t left = deadline - ss__now();
-    if (left < 1000) /* under the 1 us a timeval holds */
-        return -ETIMEDOUT;
-    bool call_start = left >= full - 1000000; /* within 1 ms of the full timeout */
-    if (call_start && !req->rcv_short)
-        return 0;
-    if (call_start)
-        left = full;
-    struct timeval tv = ss__timeval(left);
-    if (setsockopt(req->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
-        return -errno;
-    req->rcv_short = !call_start;
-    return 0;
-}
-
-/* What a failed or empty receive on a blocking connection means: a
- * timeout (SO_RCVTIMEO ran out), or a cancel (the strategy shut the
- * connection down) rather than the peer's end of input. */
-static ssize_t blocking_recv_result(ss_request *req, ssize_t got, int err)
-{
-    if (got > 0)
-        return got;
     if (ss__cancelled(req->srv))
         return -ECANCELED;
-    if (got == 0)
-        return 0;
-    return err == EAGAIN || err == EWOULDBLOCK ? -ETIMEDOUT : -err;
-}
-
-/* Known to hold no input: a recv found the socket empty (or returned less
- * than asked, which on a stream socket means the same) and the loop has
- * seen no input event since. Data that comes later raises an event. An end
- * of input does too, but may have been announced with the data that recv
- * just took: once the loop saw it (in_shut), recv is always tried. */
-static bool known_drained(const ss_request *req)
-{
-    return req->drained && req->srv->st->input_events;
-}
-
-/* One receive into buf: > 0 bytes, 0 at end of input, -errno, or -EAGAIN
- * when a non-blocking connection has nothing now (the caller waits). A
- * blocking connection (threading) waits in recv itself, until deadline. */
-static ssize_t recv_once(ss_request *req, void *buf, size_t n, int64_t deadline)
-{
-    ssize_t got;
-    if (req->srv->st->blocking_streams) {
-        int rc = rcv_timeout_until(req, deadline);
-        int flags = rc == -ETIMEDOUT ? MSG_DONTWAIT : 0;
-        if (rc < 0 && rc != -ETIMEDOUT)
+    int64_t deadline = io_deadline(req);
+    while (n > 0) {
+        ssize_t w = req->conn->send(req, buf, n, deadline);
+        if (w > 0) {
+            buf += w;
+            n -= (size_t)w;
+            deadline = io_deadline(req);
+            continue;
+        }
+        if (w != -EAGAIN)
+            return w < 0 ? (int)w : -EIO;
+        int rc = req->conn->wait(req, POLLOUT, deadline);
+        if (rc < 0)
             return rc;
-        do
-            got = recv(req->fd, buf, n, flags);
-        while (got < 0 && errno == EINTR);
-        got = blocking_recv_result(req, got, errno);
-    } else {
-        do
-            got = recv(req->fd, buf, n, 0);
-        while (got < 0 && errno == EINTR);
-        if (got < 0)
-            got = errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        req->drained = !req->in_shut && (got == -EAGAIN || (got > 0 && (size_t)got < n));
     }
-    if (got == 0)
-        req->eof = true;
-    return got;
+    return 0;
 }
-
-static int send_all(ss_request *req, const char *buf, size_t n);
 
 /* Send what the handler wrote and the buffer holds (wbufsize). Also done
  * before every receive: input is then needed from the connection, which
@@ -113,7 +58,7 @@ static int send_all(ss_request *req, const char *buf, size_t n);
  * streams in the same case). */
 static int flush_output(ss_request *req)
 {
-    if (req->wlen == 0 || req->dgram)
+    if (req->wlen == 0)
         return 0;
     int rc = send_all(req, req->wbuf, req->wlen);
     if (rc == 0)
@@ -121,22 +66,43 @@ static int flush_output(ss_request *req)
     return rc;
 }
 
-/* One receive into buf: > 0 bytes, 0 at end of input, or -errno. Waits
- * (through the strategy, so the event strategy can yield) on EAGAIN. */
-static ssize_t recv_some(ss_request *req, void *buf, size_t n, int64_t deadline)
+/* The input buffer holds nothing: give it back, so a connection that waits
+ * for input (most of them, with many clients) holds no buffer. */
+static void release_idle_input(ss_request *req)
+{
+    if (req->rlen != 0)
+        return;
+    free(req->rbuf);
+    req->rbuf = NULL;
+    req->rcap = req->rpos = req->scan = 0;
+}
+
+/* Before any receive: nothing to read past the end, nothing after a
+ * drain, and the output sent. 0, or what the call returns now. */
+static ssize_t before_receive(ss_request *req)
 {
     if (req->eof)
         return 0;
     if (ss__cancelled(req->srv))
         return -ECANCELED;
     int rc = flush_output(req);
-    if (rc < 0)
+    return rc < 0 ? rc : 1;
+}
+
+/* One receive into buf: > 0 bytes, 0 at end of input, or -errno. Waits
+ * through the connection (a strategy's poll or loop) when nothing comes. */
+static ssize_t recv_some(ss_request *req, void *buf, size_t n, int64_t deadline)
+{
+    ssize_t rc = before_receive(req);
+    if (rc <= 0)
         return rc;
     for (;;) {
-        ssize_t got = known_drained(req) ? -EAGAIN : recv_once(req, buf, n, deadline);
+        ssize_t got = req->conn->recv(req, buf, n, deadline);
+        if (got == 0)
+            req->eof = true;
         if (got != -EAGAIN)
             return got;
-        if ((rc = req->srv->st->wait(req, req->fd, POLLIN, deadline)) < 0)
+        if ((rc = req->conn->wait(req, POLLIN, deadline)) < 0)
             return rc;
     }
 }
@@ -183,33 +149,28 @@ static int reserve(ss_request *req, size_t want, size_t limit)
     return 0;
 }
 
-/* Receive more into the buffer: > 0, 0 at end of input, or -errno. */
+/* Receive more into the buffer: > 0, 0 at end of input, or -errno. A
+ * connection that knows no input waits is waited on at once, without a
+ * buffer (it is released while waiting). */
 static ssize_t fill(ss_request *req, size_t limit, int64_t deadline)
 {
-    const ss__strategy *st = req->srv->st;
-    if (req->eof)
-        return 0;
-    if (ss__cancelled(req->srv))
-        return -ECANCELED;
-    int rc = flush_output(req);
-    if (rc < 0)
+    ssize_t rc = before_receive(req);
+    if (rc <= 0)
         return rc;
     for (;;) {
-        if (!known_drained(req)) { /* (else no buffer is needed yet) */
+        if (req->conn->maybe_input(req)) {
             if ((rc = reserve(req, 1, limit)) < 0)
                 return rc;
-            ssize_t n = recv_once(req, req->rbuf + req->rlen, req->rcap - req->rlen, deadline);
+            ssize_t n = req->conn->recv(req, req->rbuf + req->rlen, req->rcap - req->rlen, deadline);
             if (n > 0)
                 req->rlen += (size_t)n;
+            if (n == 0)
+                req->eof = true;
             if (n != -EAGAIN)
                 return n;
         }
-        if (req->rlen == 0 && st->free_idle_buffers) {
-            free(req->rbuf);
-            req->rbuf = NULL;
-            req->rcap = req->rpos = req->scan = 0;
-        }
-        if ((rc = st->wait(req, req->fd, POLLIN, deadline)) < 0)
+        release_idle_input(req);
+        if ((rc = req->conn->wait(req, POLLIN, deadline)) < 0)
             return rc;
     }
 }
@@ -375,37 +336,8 @@ ssize_t ss_read_all(ss_request *req, char **out, size_t max)
     return (ssize_t)len;
 }
 
-/* Send all of buf on the connection; fail after request_timeout without
- * progress (a slow reader that keeps taking bytes is waited for). */
-static int send_all(ss_request *req, const char *buf, size_t n)
-{
-    if (ss__cancelled(req->srv))
-        return -ECANCELED;
-    int64_t deadline = io_deadline(req);
-    while (n > 0) {
-        ssize_t w = send(req->fd, buf, n, MSG_NOSIGNAL);
-        if (w >= 0) {
-            buf += w;
-            n -= (size_t)w;
-            deadline = io_deadline(req);
-            continue;
-        }
-        if (errno == EINTR)
-            continue;
-        if (req->srv->st->blocking_streams) /* SO_SNDTIMEO: no progress for request_timeout */
-            return ss__cancelled(req->srv) ? -ECANCELED
-                   : errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = req->srv->st->wait(req, req->fd, POLLOUT, deadline);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* Append to the output buffer, growing it up to cap (<= SS__MAX_BUFSIZE
- * or SS__REPLY_MIN_CAP, so doubling it never wraps). */
+/* Append to the output buffer, growing it up to cap (wbufsize, at most
+ * SS__MAX_BUFSIZE: doubling it never wraps). */
 static int buffer_out(ss_request *req, const void *buf, size_t n, size_t cap)
 {
     if (n == 0) /* nothing to copy, maybe no buffer yet */
@@ -432,23 +364,17 @@ static int buffer_out(ss_request *req, const void *buf, size_t n, size_t cap)
 ssize_t ss_write(ss_request *req, const void *buf, size_t n)
 {
     int rc;
-    if (req->dgram) { /* the reply, sent after finish */
-        req->reply = true;
-        size_t cap = req->srv->cfg.max_packet_size;
-        rc = buffer_out(req, buf, n, cap > SS__REPLY_MIN_CAP ? cap : SS__REPLY_MIN_CAP);
-        return rc < 0 ? rc : (ssize_t)n;
+    if (n == 0) { /* nothing to send, but the connection hears of it (a datagram's empty reply) */
+        ssize_t w = req->conn->send(req, buf, 0, 0);
+        return w < 0 ? w : 0;
     }
     size_t wbufsize = req->srv->cfg.wbufsize;
     if (wbufsize && n <= wbufsize - req->wlen) {
         rc = buffer_out(req, buf, n, wbufsize);
         return rc < 0 ? rc : (ssize_t)n;
     }
-    if (req->wlen) {
-        rc = send_all(req, req->wbuf, req->wlen);
-        if (rc < 0)
-            return rc;
-        req->wlen = 0;
-    }
+    if ((rc = flush_output(req)) < 0)
+        return rc;
     if (wbufsize && n < wbufsize) {
         rc = buffer_out(req, buf, n, wbufsize);
         return rc < 0 ? rc : (ssize_t)n;
@@ -489,7 +415,7 @@ int ss_sleep(ss_request *req, double seconds)
     int64_t deadline = ss__deadline(seconds);
     if (deadline == 0)
         return ss__cancelled(req->srv) ? -ECANCELED : 0;
-    int rc = req->srv->st->wait(req, -1, 0, deadline);
+    int rc = req->srv->st->wait_fd(req, -1, 0, deadline);
     return rc == -ETIMEDOUT ? 0 : rc;
 }
 
@@ -502,11 +428,10 @@ int ss_wait_fd(ss_request *req, int fd, short events, double timeout)
     struct pollfd p = {.fd = fd, .events = events};
     if (poll(&p, 1, 0) > 0)
         return 0;
-    return req->srv->st->wait(req, fd, events, ss__deadline(timeout));
+    return req->srv->st->wait_fd(req, fd, events, ss__deadline(timeout));
 }
 
 int ss_run_blocking(ss_request *req, int (*fn)(void *arg), void *arg)
 {
-    const ss__strategy *st = req->srv->st;
-    return st->run_blocking ? st->run_blocking(req, fn, arg) : fn(arg);
+    return req->srv->st->run_blocking(req, fn, arg);
 }

@@ -13,7 +13,7 @@ struct ss__cancel_set {
     pthread_t thread;
     int quit_fd;            /* eventfd: closing, or the set became empty */
     pthread_mutex_t lock;   /* guards everything below */
-    ss_request *live;       /* open connections (cs_prev/cs_next) */
+    ss__cancel_link *live;  /* open connections */
     bool swept;             /* the deadline passed: shut down on arrival */
     bool closing;           /* the server closed: end once live is empty */
     bool detached;          /* nobody joins the thread: it frees the set */
@@ -23,8 +23,8 @@ static void sweep(ss__cancel_set *cs)
 {
     pthread_mutex_lock(&cs->lock);
     cs->swept = true;
-    for (ss_request *r = cs->live; r; r = r->cs_next)
-        shutdown(r->fd, SHUT_RDWR);
+    for (ss__cancel_link *l = cs->live; l; l = l->next)
+        shutdown(l->req->fd, SHUT_RDWR);
     pthread_mutex_unlock(&cs->lock);
 }
 
@@ -43,10 +43,8 @@ static void *cancel_thread(void *arg)
         struct pollfd p[2] = {{.fd = cs->quit_fd, .events = POLLIN}, {.fd = srv->cancel_fd, .events = POLLIN}};
         if (poll(p, swept ? 1 : 2, -1) < 0)
             continue; /* EINTR */
-        uint64_t n;
-        if (p[0].revents && read(cs->quit_fd, &n, sizeof n) < 0) {
-            /* EAGAIN: another wake read it first */
-        }
+        if (p[0].revents)
+            ss__eventfd_drain(cs->quit_fd);
         if (!swept && p[1].revents) /* the timer stays readable for others */
             sweep(cs);
     }
@@ -85,42 +83,36 @@ int ss__cancel_set_start(ss_server *srv, ss__cancel_set **out)
     return 0;
 }
 
-void ss__cancel_set_add(ss__cancel_set *cs, ss_request *req)
+void ss__cancel_set_add(ss__cancel_set *cs, ss__cancel_link *link, ss_request *req)
 {
     pthread_mutex_lock(&cs->lock);
-    req->cs_prev = NULL;
-    req->cs_next = cs->live;
+    link->req = req;
+    link->set = cs;
+    link->prev = NULL;
+    link->next = cs->live;
     if (cs->live)
-        cs->live->cs_prev = req;
-    cs->live = req;
-    req->cs_member = true;
+        cs->live->prev = link;
+    cs->live = link;
     if (cs->swept) /* accepted before the stop, handed over after the deadline */
         shutdown(req->fd, SHUT_RDWR);
     pthread_mutex_unlock(&cs->lock);
 }
 
-static void wake(ss__cancel_set *cs)
+void ss__cancel_set_remove(ss__cancel_link *link)
 {
-    uint64_t one = 1;
-    if (write(cs->quit_fd, &one, sizeof one) < 0) {
-        /* EAGAIN: a wake is pending anyway */
-    }
-}
-
-void ss__cancel_set_remove(ss__cancel_set *cs, ss_request *req)
-{
+    ss__cancel_set *cs = link->set;
+    if (!cs)
+        return;
     pthread_mutex_lock(&cs->lock);
-    if (req->cs_member) {
-        if (req->cs_prev)
-            req->cs_prev->cs_next = req->cs_next;
-        else
-            cs->live = req->cs_next;
-        if (req->cs_next)
-            req->cs_next->cs_prev = req->cs_prev;
-        req->cs_member = false;
-        if (cs->closing && !cs->live)
-            wake(cs);
-    }
+    if (link->prev)
+        link->prev->next = link->next;
+    else
+        cs->live = link->next;
+    if (link->next)
+        link->next->prev = link->prev;
+    link->set = NULL;
+    if (cs->closing && !cs->live)
+        ss__eventfd_wake(cs->quit_fd);
     pthread_mutex_unlock(&cs->lock);
 }
 
@@ -131,7 +123,7 @@ void ss__cancel_set_close(ss__cancel_set *cs)
     bool empty = !cs->live;
     cs->detached = !empty;
     pthread_t thread = cs->thread; /* once detached, cs may be gone */
-    wake(cs);
+    ss__eventfd_wake(cs->quit_fd);
     pthread_mutex_unlock(&cs->lock);
     if (!empty) {
         pthread_detach(thread); /* it frees the set once the last connection closes */

@@ -23,10 +23,8 @@ static void event_process_request(ss_server *srv, ss_request *req)
     }
     loop = &ls->loop[atomic_fetch_add(&ls->next, 1) % (unsigned)ls->started];
     int rc = ss__loop_post(loop, req);
-    if (rc < 0) {
-        ss__report(req, rc);
-        ss__request_done(req);
-    }
+    if (rc < 0)
+        ss__request_abort(req, rc);
 }
 
 /* cppcheck-suppress constParameter ; the run_blocking op's signature */
@@ -41,19 +39,21 @@ static int event_run_blocking(ss_request *req, int (*fn)(void *), void *arg)
 
 const ss__strategy ss__event = {
     .name = "event",
+    .stream_conn = &ss__conn_stream,
+    .loops_accept = true,
     .init = event_init,
     .process_request = event_process_request,
-    .reap = ss__loops_reap,
+    .reap = ss__st_nop,
     .close = ss__loops_close,
     .stats = ss__loops_stats,
-    .wait = ss__loops_wait,
-    .loops_accept = true,
+    .wait_conn = ss__loops_wait_conn,
+    .wait_fd = ss__loops_wait_fd,
     .serve_begin = ss__loops_serve_begin,
     .serve_end = ss__loops_serve_end,
     .release_listener = ss__loops_release_listener,
     .accept_resume = ss__loops_accept_resume,
     .before_close = ss__task_forget_fd,
     .run_blocking = event_run_blocking,
-    .free_idle_buffers = true,
-    .input_events = true,
+    .stop_here = ss__st_not_here,
+    .slot_is_mine = ss__st_slot_is_mine,
 };

@@ -24,6 +24,10 @@ typedef struct forking_state {
     int *free_slots, nfree;
     atomic_uint live;       /* n, for ss_server_stats() from any thread */
     bool no_pidfd;          /* the kernel (or valgrind) lacks pidfd_open */
+    /* In a forked child only: the request it runs, and its flag in held. */
+    bool in_child;
+    _Atomic(ss_request *) child_req; /* read by a signal handler */
+    _Atomic unsigned char *child_slot;
 } forking_state;
 
 static forking_state *state_of(const ss_server *srv)
@@ -106,11 +110,12 @@ static void wait_children(ss_server *srv, int timeout_ms)
 }
 
 /* In the child: run the request, then leave without returning. */
-static void run_child(ss_server *srv, ss_request *req)
+static void run_child(ss_server *srv, ss_request *req, int slot)
 {
     forking_state *fs = state_of(srv);
-    srv->in_child = true;
-    srv->child_req = req;
+    fs->in_child = true;
+    atomic_store(&fs->child_req, req);
+    fs->child_slot = &fs->held[slot];
     /* The parent decides when requests are cut short (the drain): a Ctrl-C
      * sent to the whole process group must not end them early. */
     signal(SIGINT, SIG_IGN);
@@ -118,13 +123,16 @@ static void run_child(ss_server *srv, ss_request *req)
         if (fs->kids[i].pidfd >= 0)
             close(fs->kids[i].pidfd);
     fs->n = 0;
-    if (!req->dgram) { /* the child needs its connection, not the listener */
+    if (req->fd != srv->fd) { /* the child needs its connection, not the listener */
         close(srv->fd);
         srv->fd = -1;
     }
     srv->unlink_on_close = false;
     ss__finish_request(req);
     bool failed = req->failed;
+    /* A stop from here on finds no request to shut down (it is about to be
+     * freed); its waits are polls, which the signal interrupts anyway. */
+    atomic_store(&fs->child_req, NULL);
     ss__request_done(req);
     fflush(NULL);
     _exit(failed ? 1 : 0);
@@ -142,24 +150,42 @@ static void forking_process_request(ss_server *srv, ss_request *req)
     pid_t pid = fork();
     if (pid < 0) {
         fs->free_slots[fs->nfree++] = slot;
-        ss__report(req, -errno);
-        ss__request_done(req);
+        ss__request_abort(req, -errno);
         return;
     }
-    if (pid == 0) {
-        srv->child_slot = &fs->held[slot];
-        run_child(srv, req);
-    }
+    if (pid == 0)
+        run_child(srv, req, slot);
     int pidfd = fs->no_pidfd ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0 && errno == ENOSYS)
         fs->no_pidfd = true;
     fs->kids[fs->n++] = (child){.pid = pid, .pidfd = pidfd, .slot = slot};
     atomic_store(&fs->live, (unsigned)fs->n);
-    /* The child owns the request now (and its place in the counters). */
-    if (!req->dgram)
-        close(req->fd);
-    req->fd = -1;
+    /* The child owns the request now (and its place in the counters): the
+     * parent lets go of its copy of the connection without a word. */
     ss__request_free(req);
+}
+
+/* ss_server_stop in a forked child cuts that child's request short: its
+ * blocked call returns (the connection is shut down) and every later one
+ * fails. The parent's drain is for the parent to decide. */
+static bool forking_stop_here(ss_server *srv)
+{
+    forking_state *fs = state_of(srv);
+    if (!fs->in_child)
+        return false;
+    srv->cancel_here = 1;
+    ss_request *req = atomic_load(&fs->child_req);
+    if (req)
+        req->conn->shutdown(req);
+    return true;
+}
+
+/* A child gives its slot back only if the parent has not (the first to
+ * flip the shared flag does it). */
+static bool forking_slot_is_mine(ss_server *srv)
+{
+    forking_state *fs = state_of(srv);
+    return !fs->in_child || (fs->child_slot && !atomic_exchange(fs->child_slot, 1));
 }
 
 static void forking_close(ss_server *srv, bool block)
@@ -199,10 +225,21 @@ static void forking_stats(const ss_server *srv, ss_stats *out)
 
 const ss__strategy ss__forking = {
     .name = "forking",
+    .stream_conn = &ss__conn_stream,
+    .loops_accept = false,
     .init = forking_init,
     .process_request = forking_process_request,
     .reap = forking_reap,
     .close = forking_close,
     .stats = forking_stats,
-    .wait = ss__poll_wait,
+    .wait_conn = ss__poll_wait_conn,
+    .wait_fd = ss__poll_wait,
+    .serve_begin = ss__st_nop,
+    .serve_end = ss__st_nop,
+    .release_listener = ss__st_nop,
+    .accept_resume = ss__st_nop,
+    .before_close = ss__st_nop_req,
+    .run_blocking = ss__st_run_in_place,
+    .stop_here = forking_stop_here,
+    .slot_is_mine = forking_slot_is_mine,
 };

@@ -5,12 +5,12 @@ int ss__poll_wait(ss_request *req, int fd, short events, int64_t deadline)
 {
     ss_server *srv = req->srv;
     for (;;) {
-        if (srv->child_cancel)
+        if (srv->cancel_here)
             return -ECANCELED;
         struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = srv->cancel_fd, .events = POLLIN}};
         int n = poll(p, 2, ss__ms_until(deadline));
         if (n < 0) {
-            if (errno == EINTR) /* a signal: maybe a stop for this child */
+            if (errno == EINTR) /* a signal: maybe a stop for this process */
                 continue;
             return -errno;
         }
@@ -20,4 +20,9 @@ int ss__poll_wait(ss_request *req, int fd, short events, int64_t deadline)
             return -ETIMEDOUT;
         return 0;
     }
+}
+
+int ss__poll_wait_conn(ss_request *req, short events, int64_t deadline)
+{
+    return ss__poll_wait(req, req->fd, events, deadline);
 }

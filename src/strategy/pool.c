@@ -25,22 +25,29 @@ static void pool_process_request(ss_server *srv, ss_request *req)
 {
     ss__loops *ls = srv->st_state;
     int rc = ss__queue_push(ls->feed, req, &srv->stop_requested);
-    if (rc < 0) {
-        ss__report(req, rc);
-        ss__request_done(req);
-    }
+    if (rc < 0)
+        ss__request_abort(req, rc);
 }
 
 const ss__strategy ss__pool = {
     .name = "pool",
+    .stream_conn = &ss__conn_stream,
+    .loops_accept = false,
     .init = pool_init,
     .process_request = pool_process_request,
-    .reap = ss__loops_reap,
+    .reap = ss__st_nop,
     .close = ss__loops_close,
     .stats = ss__loops_stats,
-    .wait = ss__loops_wait,
+    .wait_conn = ss__loops_wait_conn,
+    .wait_fd = ss__loops_wait_fd,
+    .serve_begin = ss__st_nop,
+    .serve_end = ss__st_nop,
+    .release_listener = ss__st_nop,
+    .accept_resume = ss__st_nop,
     .before_close = ss__task_forget_fd,
-    /* run_blocking: none, fn runs in place on the worker (see ARCHITECTURE.md). */
-    .free_idle_buffers = true,
-    .input_events = true,
+    /* fn runs in place on the worker: blocking a worker is what the pool's
+     * workers are for (see ARCHITECTURE.md). */
+    .run_blocking = ss__st_run_in_place,
+    .stop_here = ss__st_not_here,
+    .slot_is_mine = ss__st_slot_is_mine,
 };

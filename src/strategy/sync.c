@@ -14,29 +14,28 @@ static void sync_process_request(ss_server *srv, ss_request *req)
     ss__request_done(req);
 }
 
-static void sync_reap(ss_server *srv)
-{
-    (void)srv;
-}
-
 static void sync_close(ss_server *srv, bool block)
 {
-    (void)srv;
-    (void)block;
-}
-
-static void sync_stats(const ss_server *srv, ss_stats *out)
-{
-    (void)srv;
-    (void)out;
+    (void)srv, (void)block;
 }
 
 const ss__strategy ss__sync = {
     .name = "sync",
+    .stream_conn = &ss__conn_stream,
+    .loops_accept = false,
     .init = sync_init,
     .process_request = sync_process_request,
-    .reap = sync_reap,
+    .reap = ss__st_nop,
     .close = sync_close,
-    .stats = sync_stats,
-    .wait = ss__poll_wait,
+    .stats = ss__st_nop_stats,
+    .wait_conn = ss__poll_wait_conn,
+    .wait_fd = ss__poll_wait,
+    .serve_begin = ss__st_nop,
+    .serve_end = ss__st_nop,
+    .release_listener = ss__st_nop,
+    .accept_resume = ss__st_nop,
+    .before_close = ss__st_nop_req,
+    .run_blocking = ss__st_run_in_place,
+    .stop_here = ss__st_not_here,
+    .slot_is_mine = ss__st_slot_is_mine,
 };

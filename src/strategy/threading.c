@@ -19,6 +19,9 @@ typedef struct threading_state {
     pthread_mutex_t lock;
     thread_rec *list;      /* joinable threads, newest first */
     atomic_uint count;     /* length of list */
+    /* The open connections (blocking: ss__conn_blocking), shut down at the
+     * drain deadline by the set's thread. */
+    ss__cancel_set *cancel_set;
 } threading_state;
 
 static int threading_init(ss_server *srv)
@@ -28,7 +31,13 @@ static int threading_init(ss_server *srv)
         return -ENOMEM;
     pthread_mutex_init(&ts->lock, NULL);
     srv->st_state = ts;
-    return ss__cancel_set_start(srv, &srv->cancel_set);
+    return ss__cancel_set_start(srv, &ts->cancel_set);
+}
+
+ss__cancel_set *ss__threading_cancel_set(const ss_server *srv)
+{
+    const threading_state *ts = srv->st_state;
+    return ts->cancel_set;
 }
 
 static void *request_thread(void *arg)
@@ -48,8 +57,6 @@ static void threading_process_request(ss_server *srv, ss_request *req)
     thread_rec *t = calloc(1, sizeof *t);
     pthread_attr_t attr;
     int rc = ENOMEM;
-    if (!req->dgram) /* its connection blocks: the drain shuts it down */
-        ss__cancel_set_add(srv->cancel_set, req);
     if (t) {
         t->req = req;
         /* A daemon thread is never joined: it frees its record itself. */
@@ -61,8 +68,7 @@ static void threading_process_request(ss_server *srv, ss_request *req)
     }
     if (rc != 0) {
         free(t);
-        ss__report(req, -rc);
-        ss__request_done(req);
+        ss__request_abort(req, -rc);
         return;
     }
     if (!daemon) {
@@ -92,14 +98,6 @@ static void threading_reap(ss_server *srv)
     pthread_mutex_unlock(&ts->lock);
 }
 
-/* Connections leave the cancel set before they close (their fd number may
- * then be reused). */
-static void threading_before_close(ss_request *req)
-{
-    if (req->cs_member)
-        ss__cancel_set_remove(req->srv->cancel_set, req);
-}
-
 static void threading_close(ss_server *srv, bool block)
 {
     threading_state *ts = srv->st_state;
@@ -123,8 +121,8 @@ static void threading_close(ss_server *srv, bool block)
     }
     /* Requests still running (daemon threads, or a close that does not
      * block) are still cancelled at the drain deadline. */
-    if (srv->cancel_set)
-        ss__cancel_set_close(srv->cancel_set);
+    if (ts->cancel_set)
+        ss__cancel_set_close(ts->cancel_set);
     pthread_mutex_destroy(&ts->lock);
     free(ts);
     srv->st_state = NULL;
@@ -138,12 +136,21 @@ static void threading_stats(const ss_server *srv, ss_stats *out)
 
 const ss__strategy ss__threading = {
     .name = "threading",
+    .stream_conn = &ss__conn_blocking,
+    .loops_accept = false,
     .init = threading_init,
     .process_request = threading_process_request,
     .reap = threading_reap,
     .close = threading_close,
     .stats = threading_stats,
-    .wait = ss__poll_wait,
-    .before_close = threading_before_close,
-    .blocking_streams = true,
+    .wait_conn = ss__poll_wait_conn,
+    .wait_fd = ss__poll_wait,
+    .serve_begin = ss__st_nop,
+    .serve_end = ss__st_nop,
+    .release_listener = ss__st_nop,
+    .accept_resume = ss__st_nop,
+    .before_close = ss__st_nop_req,
+    .run_blocking = ss__st_run_in_place,
+    .stop_here = ss__st_not_here,
+    .slot_is_mine = ss__st_slot_is_mine,
 };

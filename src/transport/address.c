@@ -120,30 +120,20 @@ static int parse_unix(const char *path, ss__url *u, const char **why)
 
 int ss__url_parse(const char *text, ss__url *out, const char **why)
 {
-    static const struct {
-        const char *prefix;
-        int socktype;
-        bool inet;
-    } schemes[] = {
-        {"tcp://", SOCK_STREAM, true},
-        {"udp://", SOCK_DGRAM, true},
-        {"unix-dgram:", SOCK_DGRAM, false},
-        {"unix:", SOCK_STREAM, false},
-    };
     memset(out, 0, sizeof *out);
     if (!text || !*text) {
         *why = "empty URL";
         return -EINVAL;
     }
-    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
-        size_t n = strlen(schemes[i].prefix);
-        if (strncmp(text, schemes[i].prefix, n) != 0)
-            continue;
-        out->socktype = schemes[i].socktype;
-        return schemes[i].inet ? parse_inet(text + n, out, why) : parse_unix(text + n, out, why);
+    const ss__transport *tp = ss__transport_by_prefix(text);
+    if (!tp) {
+        *why = "unknown scheme (expected tcp://, udp://, unix: or unix-dgram:)";
+        return -EINVAL;
     }
-    *why = "unknown scheme (expected tcp://, udp://, unix: or unix-dgram:)";
-    return -EINVAL;
+    out->tp = tp;
+    out->socktype = tp->socktype;
+    const char *rest = text + strlen(tp->prefix);
+    return tp->inet ? parse_inet(rest, out, why) : parse_unix(rest, out, why);
 }
 
 const char *ss_url_error(const char *url)

@@ -1,4 +1,4 @@
-/* dgram.c: the datagram transports (UDPServer, UnixDatagramServer): a packet in, a reply out. */
+/* dgram.c: the datagram transports (UDPServer, UnixDatagramServer): a packet taken as a request. */
 #include "core/internal.h"
 
 #include <stdlib.h>
@@ -6,9 +6,9 @@
 static int dgram_get_request(ss_server *srv, ss_request **out)
 {
     size_t max = srv->cfg.max_packet_size;
-    ss_request *req = ss__request_new(srv, srv->fd, true);
+    ss_request *req = ss__request_new(srv, srv->fd, &ss__conn_dgram);
     if (!req)
-        return -ENOMEM;
+        return -errno;
     req->rbuf = malloc(max ? max : 1);
     if (!req->rbuf) {
         ss__request_free(req);
@@ -43,54 +43,95 @@ static int dgram_get_request(ss_server *srv, ss_request **out)
     return 0;
 }
 
-/* Send the reply, once, without waiting: a reply the socket cannot take
- * now (its send buffer full, a Unix client's queue full, or that client
- * over its share of the buffer: dgram_budget.c) is dropped and counted, as
- * a network drops a UDP datagram. A request never holds anything waiting
- * for a client to read. */
-static int dgram_request_end(ss_request *req)
+/* Send the reply, once, without waiting: 0, 1 when the socket cannot
+ * take it now (its send buffer full, a Unix client's queue full), or
+ * -errno. */
+static int send_now(ss_request *req, const void *buf, size_t len)
 {
-    ss_server *srv = req->srv;
-    if (!req->reply) /* as in Python, even an empty reply is sent once written */
-        return 0;
-    if (!ss__budget_take(srv->budget, req->fd, &req->peer, req->peerlen, req->wlen)) {
-        atomic_fetch_add_explicit(&srv->sh->dropped, 1, memory_order_relaxed);
-        return 0;
-    }
     for (;;) {
-        ssize_t n = sendto(req->fd, req->wbuf, req->wlen, MSG_NOSIGNAL | MSG_DONTWAIT,
+        ssize_t n = sendto(req->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT,
                            (const struct sockaddr *)&req->peer, req->peerlen);
-        if (n >= 0) {
-            req->wlen = 0;
+        if (n >= 0)
             return 0;
-        }
         if (errno == EINTR)
             continue;
-        int err = errno;
-        ss__budget_refund(srv->budget, &req->peer, req->peerlen, req->wlen);
-        if (err != EAGAIN && err != EWOULDBLOCK && err != ENOBUFS)
-            return -err;
-        atomic_fetch_add_explicit(&srv->sh->dropped, 1, memory_order_relaxed);
-        return 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+            return 1;
+        return -errno;
     }
 }
 
-/* The socket is the server's: nothing to close per request. */
-static void dgram_close_request(ss_request *req)
+static void count_drop(ss_request *req)
 {
-    req->fd = -1;
+    atomic_fetch_add_explicit(&req->srv->sh->dropped, 1, memory_order_relaxed);
+}
+
+/* A reply that cannot go out now is dropped and counted, as a network
+ * drops a UDP datagram: a request never holds anything waiting for a
+ * client to read. */
+static int udp_reply(ss_request *req, const void *buf, size_t len)
+{
+    int rc = send_now(req, buf, len);
+    if (rc == 1)
+        count_drop(req);
+    return rc < 0 ? rc : 0;
+}
+
+/* A Unix datagram client that does not read its replies keeps them
+ * charged to the server's socket: each client gets a share of its send
+ * buffer (dgram_budget.c); a reply past it is dropped and counted. */
+static int unix_dgram_bound(ss_server *srv)
+{
+    ss__dgram_budget *b;
+    int rc = ss__budget_new(srv, &b);
+    if (rc == 0)
+        srv->tp_state = b;
+    return rc;
+}
+
+static int unix_dgram_reply(ss_request *req, const void *buf, size_t len)
+{
+    ss__dgram_budget *b = req->srv->tp_state;
+    if (!ss__budget_take(b, req->fd, &req->peer, req->peerlen, len)) {
+        count_drop(req);
+        return 0;
+    }
+    int rc = send_now(req, buf, len);
+    if (rc != 0) /* not sent after all */
+        ss__budget_refund(b, &req->peer, req->peerlen, len);
+    if (rc == 1)
+        count_drop(req);
+    return rc < 0 ? rc : 0;
+}
+
+static void unix_dgram_release(ss_server *srv)
+{
+    ss__budget_free(srv->tp_state);
+    srv->tp_state = NULL;
 }
 
 const ss__transport ss__udp = {
     .scheme = "udp",
+    .prefix = "udp://",
+    .socktype = SOCK_DGRAM,
+    .inet = true,
+    .closes_first = false, /* requests reply through it */
+    .bound = ss__tp_nop_bound,
     .get_request = dgram_get_request,
-    .request_end = dgram_request_end,
-    .close_request = dgram_close_request,
+    .refuse = ss__tp_nop_server,
+    .send_reply = udp_reply,
+    .release = ss__tp_nop_server,
 };
 
 const ss__transport ss__unix_dgram = {
     .scheme = "unix-dgram",
+    .prefix = "unix-dgram:",
+    .socktype = SOCK_DGRAM,
+    .inet = false,
+    .closes_first = false,
+    .bound = unix_dgram_bound,
     .get_request = dgram_get_request,
-    .request_end = dgram_request_end,
-    .close_request = dgram_close_request,
+    .refuse = ss__tp_nop_server,
+    .send_reply = unix_dgram_reply,
+    .release = unix_dgram_release,
 };

@@ -56,7 +56,7 @@ struct ss__dgram_budget {
     entry e[SLOTS];
 };
 
-int ss__budget_new(ss_server *srv)
+int ss__budget_new(ss_server *srv, ss__dgram_budget **out)
 {
     ss__dgram_budget *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (b == MAP_FAILED)
@@ -74,7 +74,7 @@ int ss__budget_new(ss_server *srv)
     if (getsockopt(srv->fd, SOL_SOCKET, SO_SNDBUF, &got, &len) < 0 || got <= 0)
         got = 212992;
     b->cap = (uint32_t)got / 8;
-    srv->budget = b;
+    *out = b;
     return 0;
 }
 

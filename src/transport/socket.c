@@ -9,13 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const ss__transport *ss__transport_for(const ss__url *url)
-{
-    if (url->family == AF_UNIX)
-        return url->socktype == SOCK_STREAM ? &ss__unix_stream : &ss__unix_dgram;
-    return url->socktype == SOCK_STREAM ? &ss__tcp : &ss__udp;
-}
-
 /* Fill srv->addr from the URL: numeric hosts directly, names through the
  * resolver (the first address it gives). */
 static int resolve(ss_server *srv)
@@ -58,8 +51,17 @@ static int resolve(ss_server *srv)
     return 0;
 }
 
+/* A Unix socket with a path: a file in the file system. */
+static bool is_file(const ss_server *srv)
+{
+    return srv->url.family == AF_UNIX && srv->url.path[0] != '@';
+}
+
 int ss__socket_open(ss_server *srv)
 {
+    if (srv->cfg.socket_mode && !is_file(srv))
+        return ss__fail(-EINVAL, "socket_mode: applies to a Unix socket file (unix:PATH or unix-dgram:PATH), "
+                                 "not to %s", srv->url.family == AF_UNIX ? "an abstract name" : srv->tp->prefix);
     int rc = resolve(srv);
     if (rc < 0)
         return rc;
@@ -128,20 +130,20 @@ int ss__socket_bind(ss_server *srv)
         return rc;
     if (srv->addr.ss_family == AF_INET6 && (rc = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0)) < 0)
         return rc;
-    bool is_file = srv->url.family == AF_UNIX && srv->url.path[0] != '@';
+    bool file = is_file(srv);
     /* The file takes the socket's mode less the umask at bind: set it first,
      * so the file is never wider than socket_mode; exact_mode() restores
      * what the umask took away. */
     if (srv->cfg.socket_mode && fchmod(fd, (mode_t)srv->cfg.socket_mode) < 0)
         return -errno;
     rc = bind(fd, (const struct sockaddr *)&srv->addr, srv->addrlen) < 0 ? -errno : 0;
-    if (rc == -EADDRINUSE && is_file && unix_path_is_stale(srv)) {
+    if (rc == -EADDRINUSE && file && unix_path_is_stale(srv)) {
         unlink(srv->url.path);
         rc = bind(fd, (const struct sockaddr *)&srv->addr, srv->addrlen) < 0 ? -errno : 0;
     }
     if (rc < 0)
         return rc;
-    if (is_file) {
+    if (file) {
         struct stat st;
         if (stat(srv->url.path, &st) == 0) {
             srv->sock_dev = st.st_dev;
@@ -151,17 +153,17 @@ int ss__socket_bind(ss_server *srv)
         if (srv->cfg.socket_mode && (rc = exact_mode(srv)) < 0)
             return rc;
     }
-    if (srv->url.family == AF_UNIX && srv->url.socktype == SOCK_DGRAM && (rc = ss__budget_new(srv)) < 0)
+    if ((rc = srv->tp->bound(srv)) < 0)
         return rc;
     srv->addrlen = sizeof srv->addr;
     if (getsockname(fd, (struct sockaddr *)&srv->addr, &srv->addrlen) < 0)
         return -errno;
     if (srv->url.family == AF_UNIX) {
-        snprintf(srv->bound_url, sizeof srv->bound_url, "%s:%s", srv->tp->scheme, srv->url.path);
+        snprintf(srv->bound_url, sizeof srv->bound_url, "%s%s", srv->tp->prefix, srv->url.path);
     } else {
         char text[INET6_ADDRSTRLEN + 8]; /* "[V6ADDR]:PORT" */
         ss__sockaddr_str((const struct sockaddr *)&srv->addr, srv->addrlen, text, sizeof text);
-        snprintf(srv->bound_url, sizeof srv->bound_url, "%s://%s", srv->tp->scheme, text);
+        snprintf(srv->bound_url, sizeof srv->bound_url, "%s%s", srv->tp->prefix, text);
     }
     srv->bound = true;
     return 0;

@@ -1,4 +1,4 @@
-/* stream.c: the stream transports (TCPServer, UnixStreamServer): accept, flush, close. */
+/* stream.c: the stream transports (TCPServer, UnixStreamServer): accept a connection as a request. */
 #include "core/internal.h"
 
 #include <netinet/in.h>
@@ -9,23 +9,21 @@ static int stream_get_request(ss_server *srv, ss_request **out)
 {
     struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
-    bool blocking = srv->st->blocking_streams;
-    int fd = accept4(srv->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK));
+    const ss__conn_type *conn = srv->st->stream_conn;
+    int fd = accept4(srv->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | (conn->nonblocking ? SOCK_NONBLOCK : 0));
     if (fd < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    if (!srv->cfg.tcp_nagle && srv->url.family != AF_UNIX) {
+    /* Nagle's algorithm off unless asked for: a reply written in pieces
+     * would wait for the client's delayed ACK. */
+    if (!srv->cfg.tcp_nagle && srv->tp == &ss__tcp) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    if (blocking && srv->cfg.request_timeout > 0) {
-        struct timeval tv = ss__timeval(ss__ns(srv->cfg.request_timeout));
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    }
-    ss_request *req = ss__request_new(srv, fd, false);
+    ss_request *req = ss__request_new(srv, fd, conn);
     if (!req) {
+        int err = errno;
         close(fd);
-        return -ENOMEM;
+        return -err;
     }
     req->peer = peer;
     req->peerlen = ss__peer_len(&peer, len);
@@ -33,30 +31,36 @@ static int stream_get_request(ss_server *srv, ss_request **out)
     return 0;
 }
 
-static int stream_request_end(ss_request *req)
+/* Shut the listener down: accept fails from then on (the fd stays open
+ * until close, for the serve loop and the event loops that watch it). */
+static void stream_refuse(ss_server *srv)
 {
-    return ss_flush(req);
-}
-
-static void stream_close_request(ss_request *req)
-{
-    if (req->fd < 0)
-        return;
-    shutdown(req->fd, SHUT_WR);
-    close(req->fd);
-    req->fd = -1;
+    if (srv->fd >= 0)
+        shutdown(srv->fd, SHUT_RDWR);
 }
 
 const ss__transport ss__tcp = {
     .scheme = "tcp",
+    .prefix = "tcp://",
+    .socktype = SOCK_STREAM,
+    .inet = true,
+    .closes_first = true,
+    .bound = ss__tp_nop_bound,
     .get_request = stream_get_request,
-    .request_end = stream_request_end,
-    .close_request = stream_close_request,
+    .refuse = stream_refuse,
+    .send_reply = ss__tp_no_reply,
+    .release = ss__tp_nop_server,
 };
 
 const ss__transport ss__unix_stream = {
     .scheme = "unix",
+    .prefix = "unix:",
+    .socktype = SOCK_STREAM,
+    .inet = false,
+    .closes_first = true,
+    .bound = ss__tp_nop_bound,
     .get_request = stream_get_request,
-    .request_end = stream_request_end,
-    .close_request = stream_close_request,
+    .refuse = stream_refuse,
+    .send_reply = ss__tp_no_reply,
+    .release = ss__tp_nop_server,
 };

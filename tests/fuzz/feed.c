@@ -10,12 +10,11 @@
 static ss__strategy feed_strategy;
 #define MAX_FAULTS 4 /* per input, so that every script ends */
 
-static int feed_wait(ss_request *req, int fd, short events, int64_t deadline)
+static int feed_wait(ss_request *req, short events, int64_t deadline)
 {
     fuzz_feed *f = ss_request_data(req);
     (void)deadline;
-    FUZZ_CHECK(fd == req->fd && events == POLLIN, "unexpected wait: fd %d (request's %d), events %d",
-               fd, req->fd, events);
+    FUZZ_CHECK(events == POLLIN, "unexpected wait for events %d", events);
     FUZZ_CHECK(!f->eof_sent, "the reader waits again after the end of input: it would hang");
     unsigned fault = fuzz_ctl_byte(f->ctl);
     if (fault >= 0xFE && f->faults < MAX_FAULTS) {
@@ -56,7 +55,7 @@ static ss_server *feed_server(void)
     srv = ss_server_new(&cfg);
     FUZZ_CHECK(srv, "ss_server_new: %s", strerror(errno));
     feed_strategy = *srv->st;
-    feed_strategy.wait = feed_wait;
+    feed_strategy.wait_conn = feed_wait;
     srv->st = &feed_strategy;
     return srv;
 }
@@ -67,13 +66,12 @@ void fuzz_feed_start(fuzz_feed *f, const uint8_t *data, size_t len, fuzz_ctl *ct
     ss_server *srv = feed_server();
     unsigned b = fuzz_ctl_byte(ctl);
     srv->cfg.rbufsize = rbufsizes[b % (sizeof rbufsizes / sizeof rbufsizes[0])];
-    feed_strategy.free_idle_buffers = b & 0x80; /* as the event strategy does */
 
     int sv[2];
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
                "socketpair: %s", strerror(errno));
     *f = (fuzz_feed){.peer = sv[1], .data = data, .len = len, .ctl = ctl};
-    f->req = ss__request_new(srv, sv[0], false);
+    f->req = ss__request_new(srv, sv[0], &ss__conn_stream);
     FUZZ_CHECK(f->req, "ss__request_new: out of memory");
     ss_request_set_data(f->req, f);
 }
@@ -81,7 +79,6 @@ void fuzz_feed_start(fuzz_feed *f, const uint8_t *data, size_t len, fuzz_ctl *ct
 void fuzz_feed_end(fuzz_feed *f)
 {
     atomic_store(&f->req->srv->sh->drain_deadline, 0);
-    close(f->req->fd);
     close(f->peer);
-    ss__request_free(f->req);
+    ss__request_free(f->req); /* closes its end */
 }

@@ -55,7 +55,7 @@ typedef struct fuzz_feed {
     int fault;                         /* the last one's error */
 } fuzz_feed;
 
-/* Start one (rbufsize and the idle-buffer policy from ctl); fuzz_feed_end
+/* Start one (rbufsize from ctl); fuzz_feed_end
  * frees it and closes both ends. */
 void fuzz_feed_start(fuzz_feed *f, const uint8_t *data, size_t len, fuzz_ctl *ctl);
 void fuzz_feed_end(fuzz_feed *f);

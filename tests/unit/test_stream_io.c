@@ -11,16 +11,35 @@
 static ss_server *srv;
 static h_serve sv;
 
-/* Every case runs under sync, threading, pool and event (handlers here keep
- * their results in this process's memory: forking is left out). */
+/* Every case runs under every strategy. What a handler tells the case
+ * besides its replies goes through X, memory shared with forked children. */
 static ss_strategy g_strategy = SS_SYNC;
+
+static struct io_shared {
+    ssize_t big_ret;
+    atomic_int wb_step, wb_flush_ret;
+    atomic_int dribble_started;
+    ssize_t tw_ret;
+    double tw_elapsed;
+    atomic_int tw_done;
+    atomic_int sp_client_gone, sp_done;
+    int sp_err, sp_flush_err;
+} *X;
+
+static void begin(ss_strategy s)
+{
+    g_strategy = s;
+    X = h_shared_alloc(sizeof *X);
+    atomic_store(&X->wb_flush_ret, 99);
+}
 
 #define TEST_S(name)                                                          \
     static void body_##name(void);                                            \
-    TEST(name) { g_strategy = SS_SYNC; body_##name(); }                       \
-    TEST(name##_threading) { g_strategy = SS_THREADING; body_##name(); }      \
-    TEST(name##_pool) { g_strategy = SS_POOL; body_##name(); }                \
-    TEST(name##_event) { g_strategy = SS_EVENT; body_##name(); }              \
+    TEST(name) { begin(SS_SYNC); body_##name(); }                             \
+    TEST(name##_threading) { begin(SS_THREADING); body_##name(); }            \
+    TEST(name##_forking) { begin(SS_FORKING); body_##name(); }                \
+    TEST(name##_pool) { begin(SS_POOL); body_##name(); }                      \
+    TEST(name##_event) { begin(SS_EVENT); body_##name(); }                    \
     static void body_##name(void)
 
 static void start(ss_config cfg)
@@ -429,7 +448,6 @@ TEST_S(read_all_max)
 
 #define BIG_WRITE (8u << 20)
 
-static ssize_t big_ret;
 static unsigned char *big_buf;
 
 static unsigned char pat(size_t i)
@@ -439,8 +457,8 @@ static unsigned char pat(size_t i)
 
 static int big_handle(ss_request *req)
 {
-    big_ret = ss_write(req, big_buf, BIG_WRITE);
-    return big_ret < 0 ? (int)big_ret : 0;
+    X->big_ret = ss_write(req, big_buf, BIG_WRITE);
+    return X->big_ret < 0 ? (int)X->big_ret : 0;
 }
 
 /* A big write never short-writes: every byte arrives, in order. */
@@ -460,7 +478,7 @@ TEST_S(write_big_buffer)
         free(got);
         close(c);
         stop();
-        CHECK_EQ_INT(big_ret, BIG_WRITE);
+        CHECK_EQ_INT(X->big_ret, BIG_WRITE);
     }
     free(big_buf);
 }
@@ -494,26 +512,23 @@ TEST_S(write_many_small)
     stop();
 }
 
-static atomic_int wb_step;
-static atomic_int wb_flush_ret = 99;
-
 static int wbuf_handle(ss_request *req)
 {
     if (ss_write(req, "abc", 3) != 3)
         return -EIO;
-    atomic_store(&wb_step, 1);
-    if (!WAIT_FOR(atomic_load(&wb_step) == 2, 10))
+    atomic_store(&X->wb_step, 1);
+    if (!WAIT_FOR(atomic_load(&X->wb_step) == 2, 10))
         return -ETIMEDOUT;
-    atomic_store(&wb_flush_ret, ss_flush(req));
-    if (!WAIT_FOR(atomic_load(&wb_step) == 3, 10))
+    atomic_store(&X->wb_flush_ret, ss_flush(req));
+    if (!WAIT_FOR(atomic_load(&X->wb_step) == 3, 10))
         return -ETIMEDOUT;
     /* Larger than the buffer: goes out without a flush (all but at most wbufsize). */
     char big[4000];
     memset(big, 'B', sizeof big);
     if (ss_write(req, big, sizeof big) != (ssize_t)sizeof big)
         return -EIO;
-    atomic_store(&wb_step, 4);
-    if (!WAIT_FOR(atomic_load(&wb_step) == 5, 10))
+    atomic_store(&X->wb_step, 4);
+    if (!WAIT_FOR(atomic_load(&X->wb_step) == 5, 10))
         return -ETIMEDOUT;
     /* Left in the buffer: finish sends it. */
     return ss_write(req, "tail", 4) == 4 ? 0 : -EIO;
@@ -525,18 +540,18 @@ TEST_S(wbufsize_buffers_until_flush)
     static const ss_handler h = { .handle = wbuf_handle };
     start((ss_config){ .handler = &h, .wbufsize = 1024 });
     int c = h_connect(srv);
-    CHECK(WAIT_FOR(atomic_load(&wb_step) == 1, 10));
+    CHECK(WAIT_FOR(atomic_load(&X->wb_step) == 1, 10));
     char buf[8192];
     CHECK_EQ_INT(h_recv_timeout(c, buf, sizeof buf, 0.2), -ETIMEDOUT);
-    atomic_store(&wb_step, 2);
+    atomic_store(&X->wb_step, 2);
     CHECK_EQ_INT(h_recv_exact(c, buf, 3, 10), 3);
     CHECK_EQ_MEM(buf, "abc", 3);
-    CHECK(WAIT_FOR(atomic_load(&wb_flush_ret) != 99, 10));
-    CHECK_EQ_INT(atomic_load(&wb_flush_ret), 0);
-    atomic_store(&wb_step, 3);
-    CHECK(WAIT_FOR(atomic_load(&wb_step) == 4, 10));
+    CHECK(WAIT_FOR(atomic_load(&X->wb_flush_ret) != 99, 10));
+    CHECK_EQ_INT(atomic_load(&X->wb_flush_ret), 0);
+    atomic_store(&X->wb_step, 3);
+    CHECK(WAIT_FOR(atomic_load(&X->wb_step) == 4, 10));
     CHECK_EQ_INT(h_recv_exact(c, buf, 4000 - 1024, 10), 4000 - 1024);
-    atomic_store(&wb_step, 5);
+    atomic_store(&X->wb_step, 5);
     ssize_t rest = h_recv_exact(c, buf, sizeof buf, 10);
     CHECK_EQ_INT(rest, 1024 + 4);
     CHECK_EQ_MEM(buf + 1024, "tail", 4);
@@ -579,6 +594,7 @@ TEST_S(buffered_reply_flushed_before_next_read)
     char got[64];
     CHECK_EQ_INT(h_recv_exact(c, got, 6, 5), 6);
     CHECK_EQ_MEM(got, "a\nb\nc\n", 6);
+    shutdown(c, SHUT_WR); /* end of input (a forked child holds a copy of c) */
     close(c);
     stop();
 }
@@ -688,13 +704,11 @@ TEST_S(tiny_request_timeout_runs_out)
     stop();
 }
 
-static atomic_int dribble_started;
-
 static int dribble_handle(ss_request *req)
 {
     char buf[64];
     double t0 = h_now();
-    atomic_store(&dribble_started, 1); /* the client's times count from here */
+    atomic_store(&X->dribble_started, 1); /* the client's times count from here */
     /* Bytes trickle in, never a '\n', then stop: at the deadline (not a
      * timeout after the last byte) the call returns what came (a timeout
      * after some data returns the data). */
@@ -713,10 +727,10 @@ static int dribble_handle(ss_request *req)
 TEST_S(request_timeout_not_extended_by_dribble)
 {
     static const ss_handler h = { .handle = dribble_handle };
-    atomic_store(&dribble_started, 0);
+    atomic_store(&X->dribble_started, 0);
     start((ss_config){ .handler = &h, .request_timeout = 0.8 });
     int c = h_connect(srv);
-    CHECK(WAIT_FOR(atomic_load(&dribble_started), 10));
+    CHECK(WAIT_FOR(atomic_load(&X->dribble_started), 10));
     for (int i = 0; i < 7; i++) { /* a byte every 0.1 s, then nothing for 0.6 s */
         h_send_str(c, "x");
         h_sleep(0.1);
@@ -730,19 +744,15 @@ TEST_S(request_timeout_not_extended_by_dribble)
     stop();
 }
 
-static ssize_t tw_ret;
-static double tw_elapsed;
-static atomic_int tw_done;
-
 static int timeout_write_handle(ss_request *req)
 {
     size_t n = 64u << 20;
     char *big = calloc(1, n);
     double t0 = h_now();
-    tw_ret = ss_write(req, big, n);
-    tw_elapsed = h_now() - t0;
+    X->tw_ret = ss_write(req, big, n);
+    X->tw_elapsed = h_now() - t0;
     free(big);
-    atomic_store(&tw_done, 1);
+    atomic_store(&X->tw_done, 1);
     return 0;
 }
 
@@ -755,9 +765,9 @@ TEST_S(request_timeout_write)
     int c = h_connect(s);
     CHECK_EQ_INT(ss_handle_request(s), 0);
     /* (Returns once the request started elsewhere under other strategies.) */
-    CHECK(WAIT_FOR(atomic_load(&tw_done), 20));
-    CHECK_EQ_INT(tw_ret, -ETIMEDOUT);
-    CHECK_LT_DBL(tw_elapsed, 5.0);
+    CHECK(WAIT_FOR(atomic_load(&X->tw_done), 20));
+    CHECK_EQ_INT(X->tw_ret, -ETIMEDOUT);
+    CHECK_LT_DBL(X->tw_elapsed, 5.0);
     close(c);
     ss_server_close(s);
 }
@@ -830,22 +840,19 @@ TEST(reply_in_pieces_not_delayed)
 
 /* ---- SIGPIPE ----------------------------------------------------------- */
 
-static atomic_int sp_client_gone, sp_done;
-static int sp_err, sp_flush_err;
-
 static int sigpipe_handle(ss_request *req)
 {
-    if (!WAIT_FOR(atomic_load(&sp_client_gone), 10))
+    if (!WAIT_FOR(atomic_load(&X->sp_client_gone), 10))
         return -ETIMEDOUT;
     static char chunk[65536];
-    sp_err = 0;
-    for (int i = 0; i < 1000 && sp_err == 0; i++) {
+    X->sp_err = 0;
+    for (int i = 0; i < 1000 && X->sp_err == 0; i++) {
         ssize_t w = ss_write(req, chunk, sizeof chunk);
         if (w < 0)
-            sp_err = (int)w;
+            X->sp_err = (int)w;
     }
-    sp_flush_err = ss_flush(req);
-    atomic_store(&sp_done, 1);
+    X->sp_flush_err = ss_flush(req);
+    atomic_store(&X->sp_done, 1);
     return 0;
 }
 
@@ -857,12 +864,12 @@ static void sigpipe_test(const char *listen, size_t wbufsize)
                                               .strategy = g_strategy });
     int c = h_connect(s);
     close(c);
-    atomic_store(&sp_client_gone, 1);
+    atomic_store(&X->sp_client_gone, 1);
     CHECK_EQ_INT(ss_handle_request(s), 0);
-    CHECK(WAIT_FOR(atomic_load(&sp_done), 20));
+    CHECK(WAIT_FOR(atomic_load(&X->sp_done), 20));
     /* We are still alive, and the write failed. */
-    CHECK_MSG(sp_err == -EPIPE || sp_err == -ECONNRESET, "ss_write to a closed client returned %d",
-              sp_err);
+    CHECK_MSG(X->sp_err == -EPIPE || X->sp_err == -ECONNRESET, "ss_write to a closed client returned %d",
+              X->sp_err);
     ss_server_close(s);
 }
 

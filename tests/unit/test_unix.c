@@ -344,7 +344,7 @@ TEST(client_chosen_names_escaped)
         size_t len;
         const char *shown;
     } cases[] = {
-#define NAME(lit) lit, sizeof lit - 1
+#define NAME(lit) (lit), sizeof(lit) - 1
         { NAME("evil\n127.0.0.1:5 forged"), "@evil\\x0a127.0.0.1:5\\x20forged" },
         { NAME("\x1b]0;title\x07\x1b[2J"), "@\\x1b]0;title\\x07\\x1b[2J" },
         { NAME("a\0b"), "@a\\x00b" },
