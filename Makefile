@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 SAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 
-.PHONY: all build run test install asan tsan clean fuzz lint valgrind
+.PHONY: all build run test check-quick install asan tsan clean fuzz lint valgrind
 
 all: build
 
@@ -20,8 +20,26 @@ build: $(BUILD)/CMakeCache.txt
 run: build
 	./$(BUILD)/sockserv chat
 
+# ctest in $(BUILD) with the arguments given, then one line counting the passed,
+# skipped (each with its reason) and failed tests (tests/ctest_summary.py, from
+# ctest's JUnit report: ctest 3.21 or later); the exit status is ctest's.
+# CTEST_ARGS adds arguments, e.g. make test CTEST_ARGS="-R chat".
+CTEST_ARGS ?=
+SS_JUNIT = Testing/sockserv-junit.xml
+define run_ctest
+	@cd $(BUILD) && rm -f $(SS_JUNIT) && \
+	if ctest --help | grep -q -- --output-junit; then report="--output-junit $(SS_JUNIT) --test-output-size-passed 1048576"; else report=; fi && \
+	status=0 && { ctest --output-on-failure -j $(JOBS) $$report $(1) $(CTEST_ARGS) || status=$$?; } && \
+	{ [ -z "$$report" ] || python3 $(CURDIR)/tests/ctest_summary.py $(SS_JUNIT) || true; } && exit $$status
+endef
+
+# The whole suite.
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(call run_ctest,)
+
+# The tests labelled quick (cmake/test_labels.cmake): about half a minute on 2 cores.
+check-quick: build
+	$(call run_ctest,-L quick)
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -70,9 +70,16 @@ WORKLOADS = [
     Workload("pool50", "pool, 50 connections (64-byte ping-pong, each connection 100 requests then a new one)",
              ["--mode", "pingpong", "--connections", "50", "--size", "64", "--per-conn", "100"],
              ["pool", "threading"]),
+    # The cost of setting a connection up and tearing it down, against the
+    # minimal C servers of each kind. The client's closed connections pile
+    # up in TIME_WAIT up to the kernel's cap, and a run's requests/s depends
+    # on where in that cycle it ran: judge on CPU per connection first.
+    Workload("conncost", "cost of a connection: connect, one line, close, 50 at a time, vs minimal C servers",
+             ["--mode", "connect", "--connections", "50", "--size", "64", "--src-addrs", "16"],
+             ["threading", "c-threads", "forking", "c-fork"]),
 ]
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
-FORKING = ("forking", "py-forking")  # servers with child processes
+FORKING = ("forking", "py-forking", "c-fork")  # servers with child processes
 # A run during which other work took more than this share of either core is
 # run again (at most --retries times); the last attempt counts.
 DISTURBED = 0.10
@@ -90,7 +97,7 @@ def server_commands(build):
         "threading": ([ss, "echo", "--mode", "threading"] + listen, "ours",
                       "sockserv echo --mode threading"),
         "forking": ([ss, "echo", "--mode", "forking"] + listen, "ours",
-                    "sockserv echo --mode forking (max_children 40)"),
+                    "sockserv echo --mode forking (a child per connection, at most --max-connections)"),
         "pool": ([ss, "echo", "--mode", "pool"] + listen, "ours",
                  "sockserv echo --mode pool (default: 2 x %d CPUs = %d workers; each request a "
                  "coroutine on one of them, holding none while it waits for input)"
@@ -102,6 +109,11 @@ def server_commands(build):
         "st": ([os.path.join(peers, "st_echo"), "0"], "cpeer",
                "bench/peers/st_echo.c: State Threads %s, a green thread per connection, one thread"
                % pkg_version("st")),
+        "c-threads": ([os.path.join(peers, "thread_echo"), "0"], "peer",
+                      "bench/peers/thread_echo.c: minimal C, a detached thread per connection "
+                      "(64 KiB stacks, blocking sockets)"),
+        "c-fork": ([os.path.join(peers, "fork_echo"), "0"], "peer",
+                   "bench/peers/fork_echo.c: minimal C, a process per connection (reaped by the kernel)"),
         "py-threading": (py + ["threading", "0"], "peer",
                          "bench/peers/py_echo.py: Python %s socketserver.ThreadingTCPServer"
                          % platform.python_version()),
@@ -130,6 +142,13 @@ TARGETS = [
     ("msg16k", "ratio", "event", "st", "mbps", ">=", 0.9, "event MB/s >= 0.9x State Threads"),
     ("pool50", "ratio", "pool", "threading", "rps", ">=", 0.9, "pool requests/s >= 0.9x threading"),
     ("pool50", "threads", "pool", "threading", "threads", "<=", None, "pool thread count bounded"),
+    # Issue 10: the cost of a connection.
+    ("conncost", "ratio", "threading", "c-threads", "cpu_us", "<=", 1.1,
+     "threading CPU/connection <= 1.1x minimal C threads"),
+    ("conncost", "ratio", "threading", "c-threads", "rps", ">=", 0.9,
+     "threading connections/s >= 0.9x minimal C threads"),
+    ("conncost", "ratio", "forking", "c-fork", "rps", ">=", 0.95,
+     "forking connections/s >= 0.95x minimal C fork"),
 ]
 
 METRIC_NAMES = {"rps": "requests/s", "cpu_us": "CPU/request", "mbps": "MB/s",

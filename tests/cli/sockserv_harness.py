@@ -4,6 +4,10 @@ Shared by the black-box tests in tests/cli/test_*.py (Python 3 standard library
 only). Every socket has a timeout, every wait has a deadline, and a test that
 runs too long fails with a SIGALRM instead of hanging the suite.
 
+Skips: a module or class that needs what this machine lacks calls require() (see
+there); a module whose every test was skipped exits with SKIP_EXIT, 77, which
+ctest reports as Skipped (SKIP_RETURN_CODE), instead of passing.
+
 Environment:
   SOCKSERV_BIN        the program (default: build/sockserv next to the sources)
   SOCKSERV_EXAMPLES   the built examples (default: build/examples)
@@ -17,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -32,8 +37,25 @@ IO_TIMEOUT = 10.0 * SLOW     # one receive or send
 START_TIMEOUT = 15.0 * SLOW  # until the ready line
 STOP_TIMEOUT = 15.0 * SLOW   # from a signal (plus any drain) to the exit
 TEST_TIMEOUT = 90 * SLOW     # a whole test case, enforced with SIGALRM
-MODES = ("sync", "threading", "forking", "pool", "event")
-CONCURRENT = MODES[1:]  # the modes that serve clients at the same time
+
+
+def program_modes(exe=None):
+    """The modes the program offers, in its order, as its --help lists them under
+    "MODE:" (the library's strategies: the list is written once, in the library)."""
+    exe = exe or BIN
+    try:
+        out = subprocess.run([exe, "--help"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, timeout=30 * SLOW).stdout.decode(errors="replace")
+    except OSError as e:
+        raise RuntimeError("cannot run %s --help to learn its modes (set SOCKSERV_BIN): %s" % (exe, e)) from None
+    m = re.search(r"^MODE:\n((?:[ \t]+\S.*\n)+)", out, re.M)
+    if not m or not m.group(1).split():
+        raise RuntimeError("%s --help lists no modes under a 'MODE:' heading:\n%s" % (exe, out))
+    return tuple(m.group(1).split())
+
+
+MODES = program_modes()
+CONCURRENT = tuple(m for m in MODES if m != "sync")  # the modes that serve clients at the same time
 
 # ---------------------------------------------------------------- addresses
 
@@ -293,6 +315,9 @@ def thread_count(pid):
 
 # Threads a runtime may add to the program's own (ThreadSanitizer's background thread).
 RUNTIME_THREADS = 2
+# The program's threads besides those of its mode: the main thread and the one
+# that prints the counters at SIGUSR1 (chat adds its room broker).
+PROGRAM_THREADS = 2
 
 
 def wait_until(predicate, timeout, step=0.02):
@@ -486,6 +511,74 @@ def run(args, exe=None, timeout=10 * SLOW, stdin=subprocess.DEVNULL):
                        stderr=subprocess.PIPE, timeout=timeout, start_new_session=True,
                        preexec_fn=_die_with_parent)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+# ---------------------------------------------------------------- skips
+
+SKIP_EXIT = 77  # a test module with nothing to run here (ctest's SKIP_RETURN_CODE)
+
+
+def require(condition, reason, install_hint=None):
+    """Go on only if condition holds: what a test needs and this machine may lack,
+    e.g. require(have_tls, "sockserv was built without OpenSSL",
+    "apt-get install libssl-dev, then rebuild").
+
+    Called at the top level of the module run as the test, a false condition prints
+    'SKIPPED: REASON; install with: HINT' and exits SKIP_EXIT at once. Called in
+    setUpClass, setUp or a test, it raises unittest.SkipTest: unittest reports the
+    skip with its reason, and main() exits SKIP_EXIT if no test of the module passed."""
+    if condition:
+        return
+    text = reason if install_hint is None else "%s; install with: %s" % (reason, install_hint)
+    caller = sys._getframe(1)
+    if caller.f_code.co_name == "<module>" and caller.f_globals.get("__name__") == "__main__":
+        print("SKIPPED: %s" % text, flush=True)
+        sys.exit(SKIP_EXIT)
+    raise unittest.SkipTest(text)
+
+
+class _CountingResult(unittest.TextTestResult):
+    """A text result that also counts the tests (and subtests) that passed."""
+
+    passed = 0
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.passed += 1
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is None:
+            self.passed += 1
+
+
+class _CountingRunner(unittest.TextTestRunner):
+    """unittest's text runner, with the result that counts what passed."""
+
+    resultclass = _CountingResult
+
+
+class main(unittest.TestProgram):
+    """unittest.main, except that a run in which something was skipped and nothing
+    passed or failed prints 'SKIPPED: REASON' and exits SKIP_EXIT: ctest then shows
+    the test as Skipped, not Passed. Importing this harness makes it unittest.main,
+    so the test modules' `unittest.main(verbosity=2)` is this."""
+
+    def runTests(self):
+        if self.testRunner is None:
+            self.testRunner = _CountingRunner
+        exit_at_end, self.exit = self.exit, False
+        super().runTests()
+        self.exit = exit_at_end
+        result = self.result
+        skipped = result.wasSuccessful() and result.skipped and getattr(result, "passed", 1) == 0
+        if skipped:
+            reasons = list(dict.fromkeys(why for _, why in result.skipped))
+            print("SKIPPED: %s" % "; ".join(reasons), flush=True)
+        if self.exit:
+            sys.exit(SKIP_EXIT if skipped else int(not result.wasSuccessful()))
+
+
+unittest.main = main
 
 # ---------------------------------------------------------------- test base
 

@@ -105,7 +105,7 @@ class Delivery(ChatCase):
     def test_text_kept_as_is(self):
         srv = self.server("chat", "--listen", TCP)
         a, b = self.room(srv, 2)
-        for text in (b"", b"  spaces around  ", b"tab\there", b"\xff\xfe binary \x01", b"quit now", b"quitquit"):
+        for text in (b"", b"  spaces around  ", b"tab\there", b"quit now", b"quitquit"):
             a.say(text)
             for m in (a, b):
                 self.assertEqual(m.line(), a.prefix + b" " + text + b"\n", text)
@@ -144,6 +144,127 @@ class Delivery(ChatCase):
         for m in (a, b):
             self.assertEqual(m.line(), a.prefix + b" " + text + b"\n")
         srv.stop()
+
+
+REPLACEMENT = "\ufffd".encode()  # U+FFFD, EF BF BD
+
+
+def cleaned(text):
+    """What the room makes of a member's text, computed apart from the server: each
+    byte of what is not UTF-8 (Python's decoder marks each as a lone surrogate),
+    each control but TAB, each bidi embedding, override or isolate, and each line
+    or paragraph separator becomes U+FFFD; the rest is kept byte for byte."""
+    out = []
+    for ch in text.decode("utf-8", "surrogateescape"):
+        c = ord(ch)
+        if (0xDC80 <= c <= 0xDCFF or (c < 0x20 and c != 9) or 0x7F <= c <= 0x9F
+                or 0x202A <= c <= 0x202E or 0x2066 <= c <= 0x2069 or c in (0x2028, 0x2029)):
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out).encode()
+
+
+# What a member may try on the others' terminals, and text that must pass unchanged.
+HOSTILE = [
+    b"\x1b[2J\x1b[H cleared your screen",            # erase display, cursor home
+    b"\x1b]0;owned\x07 set your title",               # OSC title, ended by BEL
+    b"\x1b]8;;http://evil/\x1b\\link\x1b]8;;\x1b\\",  # OSC 8 hyperlink
+    b"ring\x07\x07 the bell",
+    b"nul\x00byte and backspace\x08\x08 and DEL\x7f",
+    b"\r127.0.0.1:1 forged a prefix with a bare CR",
+    b"vertical\x0btab\x0cform feed\x1b",
+    b"C1 CSI \xc2\x9b2J NEL \xc2\x85 and \xc2\x80 \xc2\x9f",
+    b"bidi \xe2\x80\xaeRLO\xe2\x80\xac \xe2\x80\xaaLRE \xe2\x80\xabRLE \xe2\x80\xadLRO",
+    b"isolates \xe2\x81\xa6LRI\xe2\x81\xa9 \xe2\x81\xa7RLI \xe2\x81\xa8FSI",
+    b"separators \xe2\x80\xa8 line \xe2\x80\xa9 paragraph",
+    b"overlong \xc0\xaf \xe0\x80\xaf \xf0\x80\x80\xaf and \xc1\xbf",
+    b"surrogates \xed\xa0\x80 \xed\xbf\xbf, past U+10FFFF \xf4\x90\x80\x80 \xf5\x80\x80\x80",
+    b"stray \x80 \xbf, never UTF-8 \xfe \xff \xf8\x88\x80\x80\x80",
+    b"truncated \xe2\x82 and \xf0\x9f\x98 then text",
+    b"truncated at the end \xe2\x82",
+]
+VALID = [
+    "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e, \u00c5ngstr\u00f6m, na\u00efve".encode(),
+    "\u4e2d\u6587 \u65e5\u672c\u8a9e \ud55c\uad6d\uc5b4 \u0627\u0644\u0639\u0631\u0628\u064a\u0629 \u05e2\u05d1\u05e8\u05d9\u05ea".encode(),
+    "emoji \U0001F600 \U0001F468\u200D\U0001F469\u200D\U0001F467 \U0001F1EB\U0001F1F7".encode(),
+    "edges: \u00a0 \u07ff \u0800 \ud7ff \ue000 \ufffd \uffff \U00010000 \U0010FFFF".encode(),
+    b"tab\tstays",
+]
+
+
+class UntrustedText(ChatCase):
+    """A member's line reaches the others as 'PEER TEXT': the prefix is the server's,
+    and TEXT cannot drive a terminal or disguise where the line came from."""
+
+    def assertSafe(self, line, prefix):
+        self.assertTrue(line.startswith(prefix + b" "), "the line does not start with its sender: %r" % line)
+        text = line[len(prefix) + 1:-1]
+        self.assertFalse([b for b in text if (b < 0x20 and b != 9) or b == 0x7F],
+                         "a control byte reached a member: %r" % line)
+        decoded = text.decode("utf-8")  # UnicodeDecodeError: invalid UTF-8 reached a member
+        self.assertFalse([c for c in decoded if 0x80 <= ord(c) <= 0x9F or 0x202A <= ord(c) <= 0x202E
+                          or 0x2066 <= ord(c) <= 0x2069 or ord(c) in (0x2028, 0x2029)],
+                         "a C1, bidi or separator character reached a member: %r" % line)
+
+    def test_controls_and_bad_utf8_neutralised_every_mode(self):
+        def case(p):
+            srv = self.server("chat", "--listen", TCP, "--mode", p["mode"])
+            members = [self.join(srv)] if p["mode"] == "sync" else self.room(srv, 2)
+            speaker = members[0]
+            for text in HOSTILE:
+                speaker.say(text)
+                for m in members:
+                    line = m.line()
+                    self.assertEqual(line, speaker.prefix + b" " + cleaned(text) + b"\n", text)
+                    self.assertSafe(line, speaker.prefix)
+            srv.stop()
+        self.at_once([dict(mode=m) for m in MODES], case)
+
+    def test_valid_utf8_byte_for_byte(self):
+        srv = self.server("chat", "--listen", TCP)
+        a, b = self.room(srv, 2)
+        for text in VALID:
+            self.assertEqual(cleaned(text), text)
+            a.say(text)
+            for m in (a, b):
+                self.assertEqual(m.line(), a.prefix + b" " + text + b"\n", text)
+        srv.stop()
+
+    def test_every_byte_value(self):
+        # Each byte alone (but the end of line), then all of them in one line.
+        srv = self.server("chat", "--listen", TCP)
+        a = self.join(srv)
+        every = bytes(b for b in range(256) if b != 10)
+        for byte in every:
+            a.say(bytes([byte]))
+            line = a.line()
+            text = b"" if byte == 13 else cleaned(bytes([byte]))  # "\r\n" is an end of line
+            self.assertEqual(line, a.prefix + b" " + text + b"\n", byte)
+            self.assertSafe(line, a.prefix)
+        a.say(every)
+        self.assertEqual(a.line(), a.prefix + b" " + cleaned(every) + b"\n")
+        srv.stop()
+
+    def test_bare_cr_cannot_forge_a_prefix(self):
+        srv = self.server("chat", "--listen", TCP)
+        a, b = self.room(srv, 2)
+        a.say(b"hello\r" + b.prefix + b" I never said this")
+        line = b.line()
+        self.assertEqual(line, a.prefix + b" hello" + REPLACEMENT + b.prefix + b" I never said this\n")
+        self.assertNotIn(b"\r", line)
+        srv.stop()
+
+    def test_worst_growth_at_the_limit(self):
+        # Every byte of a line at --max-line becomes 3: the room's buffers take it whole.
+        for limit, byte in ((1000, b"\x01"), (4096, b"\xff")):
+            with self.subTest(limit=limit, byte=byte):
+                srv = self.server("chat", "--listen", TCP, "--max-line", str(limit))
+                a, b = self.room(srv, 2)
+                a.conn.send(byte * limit + b"\r\n")
+                for m in (a, b):
+                    self.assertEqual(m.line(), a.prefix + b" " + REPLACEMENT * limit + b"\n")
+                srv.stop()
 
 
 class Leaving(ChatCase):

@@ -9,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sockserv_harness import SLOW, Case, wait_until  # noqa: E402
+from sockserv_harness import PROGRAM_THREADS, SLOW, Case, wait_until  # noqa: E402
 
 TCP = "tcp://127.0.0.1:0"
 
@@ -141,7 +141,7 @@ class EventLoop(Case):
                 # Every connection is open in the server at once, on one loop: no thread each.
                 self.assertGreaterEqual(srv.fd_count() - baseline, self.N,
                                         "the server does not hold all %d connections" % self.N)
-                self.assertThreads(srv, 2, "one loop: the main thread and the loop's")
+                self.assertThreads(srv, PROGRAM_THREADS + 1, "one loop: the program's threads and the loop's")
         for c in many.clients:
             c.out = c.want = b"bye %d, no end of line" % c.i
         many.exchange(timeout=60 * SLOW, shut=True)
@@ -168,7 +168,8 @@ class Pool(Case):
             conns.append(c)
         for i, c in enumerate(conns):
             self.assertEqual(c.recv_line(), b"client %d\n" % i)
-        self.assertThreads(srv, 1 + self.WORKERS, "the main thread and a pool of %d workers" % self.WORKERS)
+        self.assertThreads(srv, PROGRAM_THREADS + self.WORKERS,
+                           "the program's threads and a pool of %d workers" % self.WORKERS)
         self.assertEqual(srv.fd_count() - baseline, self.N, "every client is connected at once")
         for i, c in enumerate(conns):
             c.send(b"bye %d\n" % i)

@@ -1,4 +1,5 @@
-"""test_signals.py: SIGINT/SIGTERM stop the program cleanly in every mode, with a drain for requests in flight."""
+"""test_signals.py: SIGINT/SIGTERM stop the program cleanly in every mode, with a drain for requests in flight; SIGUSR1 reports the counters; the other signals that would end it are ignored."""
+import json
 import os
 import signal
 import sys
@@ -6,7 +7,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sockserv_harness import MODES, SLOW, Case, connect  # noqa: E402
+from sockserv_harness import MODES, SLOW, Case, connect, wait_until  # noqa: E402
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 SIGNALS_BY_NAME = {sig.name: sig for sig in SIGNALS}
@@ -88,6 +89,87 @@ class StopCleanly(Case):
         os.kill(srv.pid, signal.SIGTERM)
         time.sleep(0.3)
         srv.stop(signal.SIGTERM, timeout=3 + GRACE)
+
+
+# Signals an operator, a terminal or the environment may send that must not end the
+# server: each is ignored (SIGUSR1 prints the counters).
+HARMLESS = ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO", "SIGPWR",
+            "SIGXFSZ", "SIGSTKFLT", "SIGTTIN", "SIGTTOU", "SIGPIPE"]
+HARMLESS = [getattr(signal, name) for name in HARMLESS if hasattr(signal, name)]
+COUNTER_KEYS = ["accepted", "refused", "completed", "errors", "accept_errors", "cancelled", "dropped",
+                "active", "threads", "children"]
+
+
+def reports(srv):
+    """The JSON lines SIGUSR1 printed on stderr, parsed."""
+    found = []
+    for line in srv.stderr().decode(errors="replace").splitlines():
+        if line.startswith("{"):
+            found.append(json.loads(line))
+    return found
+
+
+class OtherSignals(Case):
+    def test_each_signal_leaves_the_server_serving(self):
+        # Sent to the whole process group (a forked child gets it too), while a client
+        # is connected: the client and a new one are served, then SIGTERM stops the
+        # server cleanly: exit 0, the stop line, no socket file left.
+        def case(p):
+            sig, mode = signal.Signals[p["sig"]], p["mode"]
+            path = os.path.join(self.tmp, "%s-%s.sock" % (sig.name, mode))
+            srv = self.server("echo", "--listen", "unix:" + path, "--mode", mode, "--drain", "1")
+            c = self.connect(srv)
+            c.send(b"before\n")
+            self.assertEqual(c.recv_line(), b"before\n")
+            srv.note_children()
+            os.killpg(srv.pid, sig)
+            os.killpg(srv.pid, sig)  # twice: a handler that ran once is not reset
+            if mode != "sync":
+                self.roundtrip(srv, b"another client")
+            c.send(b"after %s\n" % sig.name.encode())
+            self.assertEqual(c.recv_line(), b"after %s\n" % sig.name.encode())
+            c.close()
+            self.roundtrip(srv, b"after it")
+            srv.stop(signal.SIGTERM, timeout=1 + GRACE)
+            self.assertEqual(srv.stderr().count(b"sockserv: stopped:"), 1, srv.describe())
+        self.at_once([dict(sig=sig.name, mode=mode) for sig in HARMLESS for mode in ("threading", "forking")],
+                     case)
+
+    def test_sigusr1_prints_the_counters(self):
+        def case(p):
+            cmd, mode = p["cmd"], p["mode"]
+            srv = self.server(cmd, "--listen", "tcp://127.0.0.1:0", "--mode", mode, "--drain", "1")
+            c = self.connect(srv)
+            c.send(b"hi\n")
+            c.recv_line()  # in flight now
+            srv.note_children()
+            os.killpg(srv.pid, signal.SIGUSR1)  # the forked child gets it too: it says nothing
+            self.assertTrue(wait_until(lambda: reports(srv), 5 * SLOW), "no report on stderr\n" + srv.describe())
+            time.sleep(0.3)  # a second line (from a child) would be here by now
+            got = reports(srv)
+            self.assertEqual(len(got), 1, "one SIGUSR1, %d reports\n%s" % (len(got), srv.describe()))
+            self.assertEqual(list(got[0]), COUNTER_KEYS)
+            self.assertTrue(all(isinstance(v, int) and v >= 0 for v in got[0].values()), got[0])
+            self.assertEqual((got[0]["accepted"], got[0]["active"], got[0]["completed"]), (1, 1, 0), got[0])
+            if mode == "forking":
+                self.assertEqual(got[0]["children"], 1, got[0])
+            # The server and the connected client carry on.
+            c.send(b"still here\n")
+            self.assertTrue(c.recv_line().endswith(b"still here\n"))
+            os.kill(srv.pid, signal.SIGUSR1)
+            self.assertTrue(wait_until(lambda: len(reports(srv)) == 2, 5 * SLOW), srv.describe())
+            c.close()
+            srv.stop(signal.SIGTERM, timeout=1 + GRACE)
+        self.at_once([dict(cmd=cmd, mode=mode) for cmd in ("echo", "chat") for mode in MODES], case)
+
+    def test_signal_storm(self):
+        # Many reports asked for at once: the server still serves and stops cleanly.
+        srv = self.server("echo", "--listen", "tcp://127.0.0.1:0")
+        for _ in range(200):
+            os.kill(srv.pid, signal.SIGUSR1)
+        self.roundtrip(srv)
+        self.assertTrue(wait_until(lambda: reports(srv), 5 * SLOW), srv.describe())
+        srv.stop(signal.SIGTERM)
 
 
 class Drain(Case):

@@ -1,11 +1,12 @@
 """test_usage.py: bad usage exits 2 naming the problem; cannot listen exits 1 with the OS's reason."""
 import os
 import socket
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sockserv_harness import Case, run  # noqa: E402
+from sockserv_harness import BIN, PROGRAM_THREADS, SLOW, Case, run  # noqa: E402
 
 L = "tcp://127.0.0.1:0"
 
@@ -112,6 +113,105 @@ class UsageErrors(Case):
         srv.stop()
 
 
+CHAT_LIMIT = 256 << 10  # the largest --max-line chat takes
+ECHO_LIMIT = 1 << 30    # and echo
+
+
+class Limits(Case):
+    """Every size and time the program takes works, or is refused at start (exit 2)
+    with the reason: never accepted and then broken."""
+
+    def assertUsage(self, args, *phrases):
+        code, out, err = run(args)
+        self.assertEqual(code, 2, "sockserv %s: exit %s, expected 2\nstderr: %s" % (args, code, err))
+        for phrase in phrases:
+            self.assertIn(phrase, err, "sockserv %s: the message does not say %r" % (args, phrase))
+        self.assertNotIn("listening on", out)
+        return err
+
+    def test_max_line_over_the_limit(self):
+        for cmd, limit in (("chat", CHAT_LIMIT), ("echo", ECHO_LIMIT)):
+            for value in (limit + 1, 100 * 1000 * 1000 * (cmd == "chat") or 2 * limit,
+                          2 ** 63, 2 ** 64 - 1, 2 ** 64, 10 ** 30):
+                with self.subTest(cmd=cmd, value=value):
+                    self.assertUsage([cmd, "--max-line", str(value)],
+                                     "invalid --max-line '%d'" % value,
+                                     "%s lines can be at most %d bytes" % (cmd, limit))
+
+    def test_max_line_at_the_limit_starts(self):
+        # The line itself goes through in the fault tests (test_limits.py).
+        for cmd, limit in (("chat", CHAT_LIMIT), ("echo", ECHO_LIMIT)):
+            with self.subTest(cmd=cmd):
+                srv = self.server(cmd, "--listen", L, "--max-line", str(limit), "--drain", "1")
+                c = self.connect(srv)
+                c.send(b"x\r\n")
+                self.assertTrue(c.recv_line().endswith(b"x\r\n" if cmd == "echo" else b" x\n"))
+                c.close()
+                srv.stop()
+
+    def test_tiny_times_refused(self):
+        for opt in ("--timeout", "--drain"):
+            for value in ("0.0000000001", "0.0009", "0.00099999", ".0001"):
+                with self.subTest(opt=opt, value=value):
+                    self.assertUsage(["echo", opt, value], "invalid %s '%s'" % (opt, value),
+                                     "must be 0 or at least 0.001")
+
+    def test_times_in_other_forms_refused(self):
+        # Digits with one optional '.', nothing else: no exponent, sign, hex, inf or blanks.
+        for opt in ("--timeout", "--drain"):
+            for value in ("1e-10", "1E3", "1e2", "+1", "-0", "0x10", "inf", "nan", " 1", "1 ", ".", "", "1..2"):
+                with self.subTest(opt=opt, value=value):
+                    self.assertUsage(["chat", opt, value], "invalid %s" % opt)
+
+    def test_small_times_accepted(self):
+        for opt in ("--timeout", "--drain"):
+            for value in ("0", "0.000", "0.001", ".001", "0.0010", "1."):
+                with self.subTest(opt=opt, value=value):
+                    srv = self.server("echo", "--listen", L, opt, value)
+                    srv.stop()
+
+
+class Escaping(Case):
+    """What the operator typed comes back in messages with its control bytes escaped
+    (\\xNN): a message never drives the terminal or splits into lines."""
+
+    def assertEscaped(self, args, escaped):
+        p = subprocess.run([BIN] + args, stdin=subprocess.DEVNULL, capture_output=True, timeout=10 * SLOW)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        err = p.stderr
+        self.assertIn(escaped.encode(), err)
+        self.assertFalse([b for b in err if (b < 0x20 and b != 10) or b >= 0x7F], "raw control bytes: %r" % err)
+        self.assertEqual(err.count(b"\n"), 2, "the message is not one line and the hint: %r" % err)
+
+    def test_option_values(self):
+        self.assertEscaped(["echo", "--mode", "\x1b[2J\x1b]0;x\x07"], "'\\x1b[2J\\x1b]0;x\\x07'")
+        self.assertEscaped(["echo", "--max-line", "1\n2"], "'1\\x0a2'")
+        self.assertEscaped(["echo", "--timeout", "\r5"], "'\\x0d5'")
+        self.assertEscaped(["echo", "--allow", "1.2.3.4\x7f"], "'1.2.3.4\\x7f'")
+        self.assertEscaped(["echo", "--mode", "caf\u00e9\u009b"], "caf\\xc3\\xa9\\xc2\\x9b")
+        self.assertEscaped(["echo", "--mode", "back\\slash"], "back\\x5cslash")
+
+    def test_names_and_arguments(self):
+        self.assertEscaped(["\x1b[31mred"], "unknown command '\\x1b[31mred'")
+        self.assertEscaped(["echo", "--bo\ngus"], "'--bo\\x0agus'")
+        self.assertEscaped(["echo", "extra\targ"], "'extra\\x09arg'")
+
+    def test_control_characters_in_socket_paths(self):
+        # The library refuses them in a Unix path (the ready line would split): bad usage.
+        d = self.tmp
+        for url in ("unix:%s/a\nlistening on tcp://1.2.3.4:5" % d, "unix:@name\x1b[2J", "unix:%s/x\x7f" % d,
+                    "unix-dgram:%s/tab\there" % d, "unix:%s/cr\r" % d, "unix:@nul\x01"):
+            with self.subTest(url=url):
+                p = subprocess.run([BIN, "echo", "--listen", url], stdin=subprocess.DEVNULL, capture_output=True,
+                                   timeout=10 * SLOW)
+                self.assertEqual(p.returncode, 2, "exit %s: %r %r" % (p.returncode, p.stdout, p.stderr))
+                self.assertNotIn(b"listening on", p.stdout)
+                self.assertIn(b"control character", p.stderr)
+                self.assertFalse([b for b in p.stderr if (b < 0x20 and b != 10) or b >= 0x7F],
+                                 "raw control bytes: %r" % p.stderr)
+                self.assertFalse(os.path.exists(url.split(":", 1)[1]))
+
+
 class Workers(Case):
     def test_one_and_four_work(self):
         for mode in ("pool", "event"):
@@ -123,9 +223,9 @@ class Workers(Case):
                         c.send(b"x\n")
                         line = c.recv_line()
                         self.assertEqual(line, b"x\n" if cmd == "echo" else ("%s x\n" % c.hostport()).encode())
-                        # N workers (pool) or N loops (event), each a thread, plus the main
-                        # thread (and chat's room broker): never a thread per client.
-                        extra = 1 if cmd == "echo" else 2
+                        # N workers (pool) or N loops (event), each a thread, plus the program's
+                        # own (and chat's room broker): never a thread per client.
+                        extra = PROGRAM_THREADS + (cmd == "chat")
                         self.assertThreads(srv, int(n) + extra, "%s workers for %s" % (n, cmd))
                         c.close()
                         srv.stop()
@@ -167,7 +267,7 @@ class Workers(Case):
                 c.send(b"client %d round %d\n" % (i, rnd))
             for i, c in enumerate(conns):
                 self.assertEqual(c.recv_line(), b"client %d round %d\n" % (i, rnd))
-        self.assertThreads(srv, 2, "one loop: the main thread and the loop's")
+        self.assertThreads(srv, PROGRAM_THREADS + 1, "one loop: the program's threads and the loop's")
         for c in conns:
             c.close()
         srv.stop()

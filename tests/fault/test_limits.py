@@ -1,5 +1,6 @@
 """test_limits.py: --max-connections, --max-line (echo and chat), datagram size, --allow, --socket-mode, and the loopback-only default: every input has a bound."""
 import os
+import random
 import re
 import selectors
 import socket
@@ -107,6 +108,112 @@ class MaxConnections(Case):
             total = self.MAX + self.EXTRA
             self.assertEqual((counters["accepted"], counters["refused"], counters["accept_errors"]), (total, 0, 0))
         self.at_once([dict(cmd="echo", mode=m) for m in CONCURRENT] + [dict(cmd="chat", mode="threading")], case)
+
+
+class ForkingChildren(Case):
+    def test_max_connections_is_the_number_of_request_processes(self):
+        # Forking serves each client in a process of its own: --max-connections 50
+        # means 50 at once (the library's own default is 40 processes).
+        srv = self.server("echo", "--listen", TCP, "--mode", "forking", "--max-connections", "50",
+                          "--drain", "0.5")
+        held = {}
+        for i in range(45):
+            c = self.connect(srv)
+            c.send(b"client %d\n" % i)
+            held[i] = c
+        self.assertEqual(served_lines(held, IO_TIMEOUT, len(held)), set(held), "not every client was served")
+        last = self.connect(srv)
+        last.send(b"client 45\n")
+        self.assertEqual(served_lines({45: last}, IO_TIMEOUT, 1), {45}, "the 46th client was not served")
+        self.assertGreaterEqual(len(children_of(srv.pid)), 46)
+        for c in held.values():
+            c.send(b"still\n")
+            self.assertEqual(c.recv_line(), b"still\n")
+            c.close()
+        last.close()
+        srv.stop()
+
+
+def send_ignoring_reset(c, data):
+    try:
+        c.send(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server hung up on us: that is the point
+
+
+class LineEnds(Case):
+    """--max-line bounds a line's text: its "\n", or "\r\n" (nc -C, telnet), is not counted."""
+    MAX = 100
+
+    def test_crlf_not_counted_every_mode(self):
+        n = self.MAX
+
+        def case(p):
+            cmd, mode = p["cmd"], p["mode"]
+            srv = self.server(cmd, "--listen", TCP, "--mode", mode, "--max-line", str(n), "--drain", "0.5")
+            c = self.connect(srv)
+            prefix = ("%s " % c.hostport()).encode()
+            # Texts of max-line bytes, whatever ends them; a '\r' not before the '\n' is text.
+            for line, text in ((b"a" * n + b"\r\n", b"a" * n), (b"b" * n + b"\n", b"b" * n),
+                               (b"c" * (n - 1) + b"\r\r\n", b"c" * (n - 1) + b"\r")):
+                c.send(line)
+                want = line if cmd == "echo" else prefix + text.replace(b"\r", "\ufffd".encode()) + b"\n"
+                self.assertEqual(c.recv_line(), want, line[-4:])
+            c.close()
+            # One byte more, however it ends: the client is disconnected, nothing goes through.
+            for line in (b"d" * (n + 1) + b"\n", b"e" * (n + 1) + b"\r\n", b"f" * n + b"\r\r\n",
+                         b"g" * (n + 1)):
+                d = self.connect(srv)
+                send_ignoring_reset(d, line + (b"\nafter\n" if line.startswith(b"g") else b"after\n"))
+                data, how = d.recv_until_closed()
+                self.assertEqual(data, b"", "%r: got %r" % (line[-4:], data[:50]))
+            # A last line of max-line bytes that ends with the input goes through, one more does not.
+            e = self.connect(srv)
+            e.send(b"h" * n)
+            e.shutdown_write()
+            want = b"h" * n if cmd == "echo" else ("%s " % e.hostport()).encode() + b"h" * n + b"\n"
+            self.assertEqual(e.recv_until_closed()[0], want)
+            f = self.connect(srv)
+            send_ignoring_reset(f, b"i" * (n + 1))
+            try:
+                f.shutdown_write()
+            except OSError:
+                pass
+            self.assertEqual(f.recv_until_closed()[0], b"")
+            srv.stop()
+        self.at_once([dict(cmd=cmd, mode=m) for cmd in ("echo", "chat") for m in MODES], case)
+
+
+class ChatLimit(Case):
+    """The largest --max-line chat takes works end to end through the room."""
+    LIMIT = 256 << 10
+
+    def test_largest_line_reaches_the_others(self):
+        def case(mode):
+            srv = self.server("chat", "--listen", TCP, "--mode", mode, "--max-line", str(self.LIMIT),
+                              "--drain", "0.5")
+            a, b = self.connect(srv), self.connect(srv)
+            for speaker, readers in ((a, [a]), (b, [b]), (a, [a, b])):  # both in, both read all
+                token = unique("in").encode()
+                speaker.send(token + b"\n")
+                for r in readers:
+                    while not r.recv_line().endswith(b" " + token + b"\n"):
+                        pass
+            prefix = ("%s " % a.hostport()).encode()
+            rng = random.Random(9)
+            text = bytes(rng.randrange(0x20, 0x7F) for _ in range(self.LIMIT))
+            # At the limit (with "\r\n"), and at the limit with every byte grown to U+FFFD.
+            for line, want in ((text + b"\r\n", text), (b"\xff" * self.LIMIT + b"\n", "\ufffd".encode() * self.LIMIT)):
+                a.send(line)
+                for c in (a, b):
+                    self.assertEqual(c.recv_line(timeout=30), prefix + want + b"\n")
+            # One byte more: a is disconnected, b gets nothing of it.
+            send_ignoring_reset(a, text + b"x\n")
+            a.recv_until_closed()
+            b.send(b"still\n")
+            self.assertEqual(b.recv_line(), ("%s still\n" % b.hostport()).encode())
+            srv.stop()
+        self.at_once(CONCURRENT, case)
 
 
 class MaxLine(Case):
@@ -219,7 +326,8 @@ class Allow(Case):
             self.refused(srv, 20)
             srv.stop()
             self.assertEqual(fh.stopped_counters(srv),
-                             dict(accepted=20, refused=20, completed=0, errors=0, accept_errors=0, cancelled=0))
+                             dict(accepted=20, refused=20, completed=0, errors=0, accept_errors=0, cancelled=0,
+                                  dropped=0))
             self.assertEqual(fh.failure_lines(srv), [])
         self.at_once(MODES, case)
 

@@ -1,42 +1,22 @@
 #!/bin/sh
-# test_pkgconfig.sh: install the build into a temp prefix, build examples/echo_prefix.c against it through pkg-config, run it.
+# test_pkgconfig.sh: install the build into a temp prefix, then build and run a program against it the ways README.md shows with pkg-config.
 # usage: sh tests/install/test_pkgconfig.sh BUILD_DIR SOURCE_DIR
 # Needs only cmake, cc, pkg-config (pkgconf), python3 and a POSIX sh: no readelf, nc or socat.
+# The program is examples/echo_prefix.c as app.c; the build lines are README.md's own
+# ("cc app.c ..." lines: shared, shared with an rpath, static), so the README stays true.
 set -u
 BUILD=${1:?usage: test_pkgconfig.sh BUILD_DIR SOURCE_DIR}
 SRC=${2:?usage: test_pkgconfig.sh BUILD_DIR SOURCE_DIR}
 CC=${CC:-cc}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/sockserv-pkgconfig.XXXXXX") || exit 1
-PID=
-status=0
+TEST=test_pkgconfig
+. "$SRC/tests/install/common.sh"
 
-cleanup() {
-    if [ -n "$PID" ]; then kill -9 "$PID" 2>/dev/null; fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-fail() {
-    echo "test_pkgconfig: FAIL: $*" >&2
-    exit 1
-}
-# A failure that does not stop the remaining checks.
-problem() {
-    echo "test_pkgconfig: FAIL: $*" >&2
-    status=1
-}
-note() {
-    echo "test_pkgconfig: $*"
-}
-
-# 1. Install.
+# 1. Install. The install step's last part (cmake/sockserv_ldconfig.cmake) must have said
+# that a temp prefix is not where the loader looks.
 PREFIX=$TMP/prefix
-cmake --install "$BUILD" --prefix "$PREFIX" >"$TMP/install.log" 2>&1 || {
-    cat "$TMP/install.log" >&2
-    fail "cmake --install $BUILD --prefix $PREFIX failed"
-}
-note "installed into $PREFIX"
+install_build "$BUILD" "$PREFIX"
+grep -q "is not in the loader's search path" "$TMP/install.log" ||
+    problem "the install did not say that $PREFIX is not in the loader's search path (is cmake/sockserv_ldconfig.cmake run by install(CODE)?): $(cat "$TMP/install.log")"
 
 # 2. What must be there: header, pkg-config file, shared library with a soname, static library.
 [ -f "$PREFIX/include/sockserv.h" ] || fail "header not installed ($PREFIX/include/sockserv.h missing)"
@@ -143,104 +123,75 @@ if [ "$status" -ne 0 ]; then
     note "continuing with: $flags"
 fi
 
-# 4. Build the example outside the build system, against the installed shared library.
-# A sanitizer build (make asan) installs an instrumented library: the program needs the same flag.
-san=$(sed -n 's/^SS_SANITIZE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
-sanflags=${san:+-fsanitize=$san}
+# 4. README.md's build lines, run as written (cc replaced by $CC, plus warnings and any sanitizer).
+sanflags=$(sanitizer_flags "$BUILD")
 [ -z "$sanflags" ] || note "sanitizer build: adding $sanflags"
-# shellcheck disable=SC2086 # $flags is a list of words
-$CC -std=c11 -Wall -Wextra $sanflags -o "$TMP/echo_prefix" "$SRC/examples/echo_prefix.c" $flags 2>"$TMP/cc.log" || {
-    cat "$TMP/cc.log" >&2
-    fail "$CC examples/echo_prefix.c \$(pkg-config --cflags --libs sockserv) failed"
-}
-if grep -E '(echo_prefix\.c|sockserv\.h):[0-9]+:[0-9]+: (warning|error)' "$TMP/cc.log" >&2; then
-    problem "compiler warnings building examples/echo_prefix.c against the installed header"
-fi
-python3 - "$TMP/echo_prefix" <<'EOF' || problem "the example is not linked against libsockserv.so.0"
-import sys
-data = open(sys.argv[1], "rb").read()
-sys.exit(0 if b"libsockserv.so.0\0" in data else 1)
-EOF
+grep -E '^cc app\.c ' "$SRC/README.md" >"$TMP/readme-lines"
+plain=$(grep -v -e 'rpath' -e 'libsockserv\.a' "$TMP/readme-lines" | head -n 1)
+rpath=$(grep -e '-Wl,-rpath,' "$TMP/readme-lines" | head -n 1)
+static=$(grep -e 'libsockserv\.a' "$TMP/readme-lines" | head -n 1)
+[ -n "$plain" ] || fail "README.md shows no plain 'cc app.c ... \$(pkg-config --cflags --libs sockserv)' line"
+[ -n "$rpath" ] || fail "README.md shows no 'cc app.c ...' line with -Wl,-rpath,\$(pkg-config --variable=libdir sockserv)"
+[ -n "$static" ] || fail "README.md shows no 'cc app.c ...' line that links libsockserv.a"
+mkdir "$TMP/app" && cp "$SRC/examples/echo_prefix.c" "$TMP/app/app.c" || fail "cannot copy examples/echo_prefix.c"
 
-# 5. Run it on an ephemeral port with the installed library, talk to it, stop it.
-: >"$TMP/out"
-LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$TMP/echo_prefix" tcp://127.0.0.1:0 >"$TMP/out" 2>"$TMP/err" &
-PID=$!
-i=0
-while :; do
-    if [ "$(wc -l <"$TMP/out")" -ge 1 ]; then break; fi
-    kill -0 "$PID" 2>/dev/null || { cat "$TMP/err" >&2; PID=; fail "echo_prefix exited before its ready line"; }
-    i=$((i + 1))
-    [ "$i" -le 200 ] || { cat "$TMP/err" >&2; fail "no ready line from echo_prefix within 10 s"; }
-    sleep 0.05
-done
-line=$(head -n 1 "$TMP/out")
-case $line in
-    "listening on tcp://127.0.0.1:"*) ;;
-    *) fail "unexpected ready line: '$line'" ;;
-esac
-port=${line##*:}
-case $port in
-    '' | 0 | *[!0-9]*) fail "port not resolved in the ready line: '$line'" ;;
-esac
-note "$line"
-
-python3 - "$port" <<'EOF' || problem "echo_prefix did not answer as expected"
-import socket, sys
-port = int(sys.argv[1])
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-s.settimeout(10)
-want = b""
-for text in (b"hello pkg-config", b"second line"):
-    s.sendall(text + b"\n")
-    want += ("%s:%d " % s.getsockname()).encode() + text + b"\n"
-got = b""
-while len(got) < len(want):
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    got += chunk
-if got != want:
-    sys.exit("got %r, expected %r" % (got, want))
-s.sendall(b"quit\n")
-if s.recv(100) != b"":
-    sys.exit("the connection stayed open after quit")
-print("test_pkgconfig: echo_prefix replied %r" % got.split(b"\n")[0])
-EOF
-
-kill -TERM "$PID" 2>/dev/null || fail "echo_prefix died before SIGTERM"
-i=0
-while kill -0 "$PID" 2>/dev/null; do
-    # A zombie still answers kill -0: stop waiting once it is one.
-    case $(cut -d' ' -f3 "/proc/$PID/stat" 2>/dev/null) in Z | X) break ;; esac
-    i=$((i + 1))
-    if [ "$i" -gt 200 ]; then
-        kill -9 "$PID" 2>/dev/null
-        fail "echo_prefix still running 10 s after SIGTERM"
+# build_app NAME LINE: run README's LINE in $TMP/app, the result moved to $TMP/app/NAME.
+build_app() {
+    cmd="$CC -std=c11 -Wall -Wextra $sanflags ${2#cc }"
+    note "$1: $2"
+    (cd "$TMP/app" && PKG_CONFIG_PATH=$pcdir sh -c "$cmd") >"$TMP/cc-$1.log" 2>&1 || {
+        cat "$TMP/cc-$1.log" >&2
+        problem "README's $1 build line failed: $2"
+        return 1
+    }
+    if grep -E '(app\.c|sockserv\.h):[0-9]+:[0-9]+: (warning|error)' "$TMP/cc-$1.log" >&2; then
+        problem "compiler warnings building echo_prefix.c against the installed header ($1)"
     fi
-    sleep 0.05
-done
-wait "$PID"
-code=$?
-PID=
-[ "$code" -eq 0 ] || { cat "$TMP/err" >&2; problem "echo_prefix exited with $code after SIGTERM, expected 0"; }
-
-# 6. The static library alone is enough too (no shared library at run time).
-# shellcheck disable=SC2046
-$CC -std=c11 $sanflags -o "$TMP/echo_prefix_static" "$SRC/examples/echo_prefix.c" \
-    $(PKG_CONFIG_PATH=$pcdir pkg-config --define-variable=prefix="$PREFIX" --cflags sockserv) \
-    "$libdir/libsockserv.a" -pthread 2>"$TMP/cc-static.log" || {
-    cat "$TMP/cc-static.log" >&2
-    problem "linking examples/echo_prefix.c with libsockserv.a failed"
+    mv "$TMP/app/app" "$TMP/app/$1" || fail "README's $1 build line made no ./app"
 }
-if [ -x "$TMP/echo_prefix_static" ]; then
-    "$TMP/echo_prefix_static" tcp://127.0.0.1:0 no-such-mode >/dev/null 2>&1
-    [ $? -eq 2 ] || problem "the statically linked example does not run (expected its usage error, exit 2)"
+
+# 4a. Shared: found through LD_LIBRARY_PATH, and (as the README says) not without it.
+if build_app shared "$plain"; then
+    needs_lib "$TMP/app/shared" || problem "the shared build does not load libsockserv.so.0"
+    env -u LD_LIBRARY_PATH "$TMP/app/shared" tcp://127.0.0.1:0 >"$TMP/no-path.out" 2>"$TMP/no-path.err"
+    grep -q 'libsockserv\.so\.0: cannot open shared object file' "$TMP/no-path.err" ||
+        problem "without LD_LIBRARY_PATH or an rpath the shared build should not find libsockserv.so.0 in a temp prefix (the README says so); it printed: $(cat "$TMP/no-path.err")"
+    start_server "shared build (LD_LIBRARY_PATH)" env LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$TMP/app/shared" tcp://127.0.0.1:0
+    talk_echo_prefix "the shared build"
+    stop_server "the shared build"
 fi
 
-if [ "$status" -ne 0 ]; then
-    echo "test_pkgconfig: FAILED" >&2
-    exit 1
+# 4b. Shared with an rpath: runs with no LD_LIBRARY_PATH at all.
+if build_app rpath "$rpath"; then
+    needs_lib "$TMP/app/rpath" || problem "the rpath build does not load libsockserv.so.0"
+    start_server "rpath build (no LD_LIBRARY_PATH)" env -u LD_LIBRARY_PATH "$TMP/app/rpath" tcp://127.0.0.1:0
+    talk_echo_prefix "the rpath build"
+    stop_server "the rpath build"
 fi
-echo "test_pkgconfig: all checks passed"
-exit 0
+
+# 4c. Static: no shared library at run time.
+if build_app static "$static"; then
+    if needs_lib "$TMP/app/static"; then
+        problem "README's static line still links libsockserv.so.0: $static"
+    fi
+    start_server "static build (no LD_LIBRARY_PATH)" env -u LD_LIBRARY_PATH "$TMP/app/static" tcp://127.0.0.1:0
+    talk_echo_prefix "the static build"
+    stop_server "the static build"
+fi
+
+# 5. Every C example builds outside the tree, against the installed header, without a warning.
+for ex in "$SRC"/examples/*.c; do
+    name=$(basename "$ex" .c)
+    # shellcheck disable=SC2086 # $flags is a list of words
+    $CC -std=c11 -Wall -Wextra $sanflags -o "$TMP/ex-$name" "$ex" $flags >"$TMP/ex-$name.log" 2>&1 || {
+        cat "$TMP/ex-$name.log" >&2
+        problem "examples/$name.c does not build with \$(pkg-config --cflags --libs sockserv)"
+        continue
+    }
+    if grep -E ': (warning|error)' "$TMP/ex-$name.log" >&2; then
+        problem "examples/$name.c: compiler warnings outside the tree (-std=c11 -Wall -Wextra)"
+    fi
+done
+note "examples built against the installed library: $(cd "$SRC/examples" && ls -- *.c | tr '\n' ' ')"
+
+finish

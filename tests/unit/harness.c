@@ -759,19 +759,10 @@ bool h_sanitized(void)
 
 /* ---- Strategies -------------------------------------------------------- */
 
-const ss_strategy h_strategies[H_NSTRATEGIES] = { SS_SYNC, SS_THREADING, SS_FORKING, SS_POOL,
-                                                  SS_EVENT };
-
 const char *h_strategy_name(ss_strategy s)
 {
-    switch (s) {
-    case SS_SYNC: return "sync";
-    case SS_THREADING: return "threading";
-    case SS_FORKING: return "forking";
-    case SS_POOL: return "pool";
-    case SS_EVENT: return "event";
-    }
-    return "?";
+    const char *name = ss_strategy_name(s);
+    return name ? name : "?";
 }
 
 static void *h_noop_thread(void *arg)
@@ -827,17 +818,21 @@ static void h_reap_orphans(void)
         ;
 }
 
-static bool h_run_case(const h_case *c)
+/* How a case ended. */
+typedef enum h_outcome { H_PASSED, H_SKIPPED, H_FAILED } h_outcome;
+
+/* Runs one case in a child of its own and prints its line; a skip's reason goes to skip_why. */
+static h_outcome h_run_case(const h_case *c, char *skip_why, size_t skip_size)
 {
     snprintf(h_dir, sizeof h_dir, "/tmp/sstest.XXXXXX");
     if (!mkdtemp(h_dir)) {
         printf("FAIL %s: mkdtemp: %s\n", c->name, strerror(errno));
-        return false;
+        return H_FAILED;
     }
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) {
         printf("FAIL %s: pipe: %s\n", c->name, strerror(errno));
-        return false;
+        return H_FAILED;
     }
     unsigned timeout = (unsigned)(c->timeout * h_timeout_mult() + 0.5);
     fflush(stdout);
@@ -846,7 +841,7 @@ static bool h_run_case(const h_case *c)
     pid_t pid = fork();
     if (pid < 0) {
         printf("FAIL %s: fork: %s\n", c->name, strerror(errno));
-        return false;
+        return H_FAILED;
     }
     if (pid == 0) {
         setpgid(0, 0);
@@ -944,14 +939,16 @@ static bool h_run_case(const h_case *c)
     if (why[0]) {
         printf("FAIL %s: %s\n", c->name, why);
         fflush(stdout);
-        return false;
+        return H_FAILED;
     }
-    if (skip)
-        printf("ok %s (%.2fs) # skip: %s\n", c->name, elapsed, skip);
-    else
+    if (skip) {
+        printf("skip %s (%.2fs): %s\n", c->name, elapsed, skip);
+        snprintf(skip_why, skip_size, "%s", skip);
+    } else {
         printf("ok %s (%.2fs)\n", c->name, elapsed);
+    }
     fflush(stdout);
-    return true;
+    return skip ? H_SKIPPED : H_PASSED;
 }
 
 int main(int argc, char **argv)
@@ -973,18 +970,38 @@ int main(int argc, char **argv)
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int passed = 0, failed = 0;
+    int passed = 0, skipped = 0, failed = 0;
+    /* The first skipped case and its reason, for the line that says the whole program was skipped. */
+    const char *first_skipped = NULL;
+    char first_why[1100] = "";
     for (int i = 0; i < h_ncases; i++) {
         bool wanted = argc == 1;
         for (int a = 1; a < argc; a++)
             wanted |= strcmp(argv[a], h_cases[i].name) == 0;
         if (!wanted)
             continue;
-        if (h_run_case(&h_cases[i]))
-            passed++;
-        else
-            failed++;
+        char why[1100] = "";
+        switch (h_run_case(&h_cases[i], why, sizeof why)) {
+        case H_PASSED: passed++; break;
+        case H_FAILED: failed++; break;
+        case H_SKIPPED:
+            if (skipped++ == 0) {
+                first_skipped = h_cases[i].name;
+                memcpy(first_why, why, sizeof first_why);
+            }
+            break;
+        }
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 && passed > 0 ? 0 : 1;
+    printf("%d passed, %d skipped, %d failed\n", passed, skipped, failed);
+    if (failed > 0 || skipped + passed == 0)
+        return 1;
+    if (passed == 0) {
+        /* The line tests/ctest_summary.py shows as the reason of a skipped test. */
+        if (skipped == 1)
+            printf("SKIPPED: %s: %s\n", first_skipped, first_why);
+        else
+            printf("SKIPPED: all %d cases; the first, %s: %s\n", skipped, first_skipped, first_why);
+        return H_EXIT_SKIPPED;
+    }
+    return 0;
 }

@@ -21,7 +21,11 @@
  *   TEST_T(name, seconds) { ...body... } own timeout
  * Cases register themselves; the harness provides main(). A case passes when
  * its body returns (and the process exits cleanly); a failed CHECK ends the
- * case at once. `prog [NAME...]` runs the named cases only, `prog --list`
+ * case at once; SKIP() ends it as skipped, which is counted and printed apart
+ * ("skip NAME (Ts): REASON", then "N passed, S skipped, F failed"). The
+ * program exits 1 when a case failed, H_EXIT_SKIPPED when every case it ran
+ * was skipped (ctest's SKIP_RETURN_CODE: the test shows as Skipped), 0
+ * otherwise. `prog [NAME...]` runs the named cases only, `prog --list`
  * lists them. The environment variable SS_TEST_TIMEOUT_MULT multiplies every
  * timeout (for valgrind). Each case runs in its own process group with its
  * own temporary directory (h_tmpdir()), and processes it leaves behind make
@@ -31,6 +35,8 @@ typedef void (*h_test_fn)(void);
 void h_register(const char *name, h_test_fn fn, unsigned timeout, int line);
 
 #define H_DEFAULT_TIMEOUT 30u
+/* The exit status of a program whose every case was skipped (as automake's). */
+#define H_EXIT_SKIPPED 77
 
 #define TEST_T(name, secs)                                                    \
     static void test_##name(void);                                            \
@@ -47,7 +53,7 @@ void h_register(const char *name, h_test_fn fn, unsigned timeout, int line);
  * library child running a handler, which the runner notices too). */
 void h_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
-/* End the case as skipped (it counts as passed), printing the reason. */
+/* End the case as skipped (counted apart from the passed ones), printing the reason. */
 void h_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* Text of an integer, with the errno name when it looks like -errno. */
 const char *h_int_text(long long v, char *buf, size_t size);
@@ -276,9 +282,9 @@ bool h_sanitized(void);
 
 /* ---- Strategies ------------------------------------------------------- */
 
-/* Every strategy, in enum order, and its name ("sync", ..., "event"). */
-#define H_NSTRATEGIES 5
-extern const ss_strategy h_strategies[H_NSTRATEGIES];
+/* A strategy's name ("sync", ..., "event"), or "?" for a value that is no
+ * strategy. The list is the library's: a case visits every strategy with
+ * for (ss_strategy s = 0; ss_strategy_name(s); s++), as sockserv.h says. */
 const char *h_strategy_name(ss_strategy s);
 /* Threads of this process once a first extra thread has come and gone (so a
  * sanitizer's own background thread is counted): a baseline to return to. */

@@ -217,10 +217,10 @@ TEST(no_fd_leak_across_servers)
     int before = h_count_fds();
     for (int round = 0; round < 3; round++) {
         for (size_t i = 0; i < 4; i++) {
-            for (int k = 0; k < H_NSTRATEGIES; k++) {
+            for (ss_strategy strategy = 0; ss_strategy_name(strategy); strategy++) {
                 ss_server *srv = h_server_new(&(ss_config){ .listen = listens[i],
                                                             .handler = &h_echo_line_handler,
-                                                            .strategy = h_strategies[k] });
+                                                            .strategy = strategy });
                 h_serve s;
                 h_serve_start(&s, srv, 0.01);
                 if (h_server_socktype(srv) == SOCK_STREAM) {

@@ -301,9 +301,9 @@ TEST(request_fail_formats_reason)
 TEST(no_hooks_accepts_and_closes)
 {
     static const ss_handler empty = { 0 };
-    for (int i = 0; i < H_NSTRATEGIES; i++) {
+    for (ss_strategy strategy = 0; ss_strategy_name(strategy); strategy++) {
         ss_server *srv = h_server_new(&(ss_config){
-            .listen = "tcp://127.0.0.1:0", .handler = &empty, .strategy = h_strategies[i] });
+            .listen = "tcp://127.0.0.1:0", .handler = &empty, .strategy = strategy });
         h_serve s;
         h_serve_start(&s, srv, 0.01);
         int c = h_connect(srv);

@@ -109,8 +109,10 @@ int allow_add(struct allow_list *al, const char *spec, const char **why)
         if (rc < 0)
             return rc;
         if (al->n == al->cap) {
-            size_t cap = al->cap ? 2 * al->cap : 8;
-            struct range *v = realloc(al->v, cap * sizeof *v);
+            size_t cap = al->cap ? 2 * al->cap : 8, size;
+            struct range *v = NULL;
+            if (cap > al->cap && !__builtin_mul_overflow(cap, sizeof *v, &size))
+                v = realloc(al->v, size);
             if (!v) {
                 *why = "out of memory";
                 return -ENOMEM;

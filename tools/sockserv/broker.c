@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chat_line.h"
 #include "room_internal.h"
 
 #define MAX_EVENTS 64
@@ -99,18 +100,26 @@ static void unlink_leaving(struct room *room, struct member *m)
     m->leaving = false;
 }
 
+/* Whether n more bytes keep the member's queue within the backlog. */
+static bool fits(const struct room *room, const struct member *m, size_t n)
+{
+    size_t pending = outq_pending(&m->out);
+
+    return pending <= room->backlog && n <= room->backlog - pending;
+}
+
 /* Queue or send one formatted line to one member. */
 static void deliver(struct room *room, struct member *m, const char *line, size_t n)
 {
     int rc;
 
-    if (outq_pending(&m->out) + n > room->backlog) {
+    if (!fits(room, m, n)) {
         rc = outq_flush(&m->out, m->fd);
         if (rc < 0) {
             drop(room, m, SHUT_RDWR);
             return;
         }
-        if (outq_pending(&m->out) + n > room->backlog) {
+        if (!fits(room, m, n)) {
             kick(room, m, "it does not read its messages");
             return;
         }
@@ -160,8 +169,10 @@ static void on_join(struct room *room, uint64_t id, const char *peer, size_t len
     m = calloc(1, sizeof *m);
     name = strndup(peer, len < ROOM_MAX_PEER ? len : ROOM_MAX_PEER);
     if (room->nmembers == room->capmembers) {
-        size_t cap = room->capmembers ? room->capmembers * 2 : 16;
-        struct member **grown = realloc(room->members, cap * sizeof *grown);
+        size_t cap = room->capmembers ? room->capmembers * 2 : 16, size;
+        struct member **grown = NULL;
+        if (cap > room->capmembers && !__builtin_mul_overflow(cap, sizeof *grown, &size))
+            grown = realloc(room->members, size);
         if (grown) {
             room->members = grown;
             room->capmembers = cap;
@@ -195,18 +206,22 @@ refuse:
     free(name);
 }
 
+/* Relay a member's text to every member as "PEER TEXT\n": PEER is the
+ * server's name for the sender (no blank, no control byte), and TEXT comes
+ * cleaned (chat_line_clean), so no member can make a line look like
+ * another's or drive the others' terminals. room->line has room for the
+ * longest peer and a text of max_text grown CHAT_CLEAN_GROWTH times. */
 static void on_say(struct room *room, uint64_t id, const char *text, size_t len)
 {
     const struct member *from = find_member(room, id);
 
     if (!from || len > room->max_text)
         return;
-    size_t plen = strlen(from->peer);
+    size_t plen = strlen(from->peer); /* at most ROOM_MAX_PEER */
     memcpy(room->line, from->peer, plen);
     room->line[plen] = ' ';
-    memcpy(room->line + plen + 1, text, len);
-    room->line[plen + 1 + len] = '\n';
-    size_t n = plen + len + 2;
+    size_t n = plen + 1 + chat_line_clean(text, len, room->line + plen + 1);
+    room->line[n++] = '\n';
     for (size_t i = 0; i < room->nmembers; i++)
         if (room->members[i]->fd >= 0)
             deliver(room, room->members[i], room->line, n);

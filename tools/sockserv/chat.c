@@ -8,6 +8,7 @@
 
 #include "chat_line.h"
 #include "cli.h"
+#include "line.h"
 #include "room.h"
 
 /* What a request keeps between its hooks. */
@@ -57,11 +58,15 @@ static int chat_handle(ss_request *req)
     const char *line;
     ssize_t n;
 
-    /* max_line + 1: the longest text and its '\n'. */
-    while ((n = ss_readline_ref(req, &line, app->max_line + 1)) > 0) {
+    while ((n = ss_readline_ref(req, &line, line_read_max(app->max_line))) > 0) {
         size_t len;
-        if (chat_line_frame(line, (size_t)n, &len) == CHAT_LINE_QUIT)
+        enum chat_line kind = chat_line_frame(line, (size_t)n, app->max_line, &len);
+        if (kind == CHAT_LINE_QUIT)
             return 0;
+        if (kind == CHAT_LINE_LONG) {
+            n = -EMSGSIZE;
+            break;
+        }
         int rc = room_say(c->room, req, c->id, line, len);
         if (rc < 0)
             return ss_request_fail(req, rc, "cannot reach the chat room: %s", ss_strerror(rc));

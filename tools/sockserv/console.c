@@ -75,6 +75,18 @@ static void take_input(struct console *con, const char *buf, size_t n)
     }
 }
 
+bool console_wanted(void)
+{
+    if (!isatty(STDIN_FILENO))
+        return false;
+    pid_t fg = tcgetpgrp(STDIN_FILENO);
+    /* Not our controlling terminal (ENOTTY): reading it never stops us. */
+    return fg == getpgrp() || (fg < 0 && errno == ENOTTY);
+}
+
+/* The console ends with its input, never the server: at end of input, or
+ * when the terminal cannot be read (EIO: we were put in the background,
+ * where SIGTTIN is ignored, or the terminal hung up). */
 static void *console_main(void *arg)
 {
     struct console *con = arg;
@@ -97,6 +109,9 @@ static void *console_main(void *arg)
         ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
+        if (n < 0)
+            fprintf(stderr, "sockserv: console: closed: cannot read the terminal (%s); the "
+                            "server runs on\n", strerror(errno));
         if (n <= 0)
             return NULL;                /* end of input: the server runs on */
         take_input(con, buf, (size_t)n);

@@ -2,15 +2,21 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "line.h"
 
-/* Stream: each line goes back as read, the last one even without its '\n'. */
+/* Stream: each line goes back as read, the last one even without its '\n';
+ * a text (the line without "\n" or "\r\n") over max_line ends the request. */
 static int echo_stream(ss_request *req)
 {
     const struct app *app = ss_server_userdata(ss_request_server(req));
     const char *line;
     ssize_t n;
 
-    while ((n = ss_readline_ref(req, &line, app->max_line + 1)) > 0) {
+    while ((n = ss_readline_ref(req, &line, line_read_max(app->max_line))) > 0) {
+        if (line_text_len(line, (size_t)n) > app->max_line) {
+            n = -EMSGSIZE;
+            break;
+        }
         ssize_t w = ss_write(req, line, (size_t)n);
         if (w < 0)
             return (int)w;

@@ -1,77 +1,21 @@
-/* main.c: the sockserv program: server set-up, signals, the ready line, serving and exit. */
+/* main.c: the sockserv program: server set-up, the ready line, serving and exit. */
 #include <ctype.h>
 #include <errno.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "allow.h"
+#include "chat_line.h"
 #include "cli.h"
 #include "room.h"
+#include "signals.h"
 
-/* What SIGINT and SIGTERM stop; NULL once the server is being closed.
- * signals_busy counts handlers running, so main can wait them out. */
-static _Atomic(ss_server *) stop_target;
-static atomic_int signals_busy;
-static double stop_drain;
-static pid_t server_pid;
-
-/* In a forked request process the signal is left to the server process: a
- * terminal's ^C or a service manager's SIGTERM reaches every process of
- * the group, and the server's drain, not the child, decides when a request
- * is cut short. */
-static void on_stop_signal(int sig)
-{
-    int saved = errno;
-
-    (void)sig;
-    if (getpid() != server_pid)
-        return;
-    atomic_fetch_add(&signals_busy, 1);
-    ss_server *srv = atomic_load(&stop_target);
-    if (srv)
-        ss_server_stop(srv, stop_drain);
-    atomic_fetch_sub(&signals_busy, 1);
-    errno = saved;
-}
-
-static void install_signals(ss_server *srv, double drain)
-{
-    struct sigaction sa;
-
-    stop_drain = drain;
-    server_pid = getpid();
-    atomic_store(&stop_target, srv);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaddset(&sa.sa_mask, SIGINT);
-    sigaddset(&sa.sa_mask, SIGTERM);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-/* After this no signal handler touches the server any more. */
-static void forget_signals(void)
-{
-    atomic_store(&stop_target, NULL);
-    while (atomic_load(&signals_busy) > 0)
-        sched_yield();
-}
-
-static void ignore_sigpipe(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_IGN;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGPIPE, &sa, NULL);
-}
+/* The longest chat line, formatted with the longest peer name and its text
+ * grown by the cleaning, fits the backlog of one member. */
+_Static_assert(CHAT_MAX_LINE_LIMIT * CHAT_CLEAN_GROWTH + ROOM_MAX_PEER + 2 <= CHAT_BACKLOG,
+               "a chat line of --max-line's limit would not fit a member's backlog");
 
 /* "cannot listen on URL: reason", the reason as the OS says it, in lower case first. */
 static void report_listen_error(const char *url, int err)
@@ -105,10 +49,11 @@ static void report_stats(const ss_stats *st)
 {
     fprintf(stderr,
             "sockserv: stopped: accepted %llu, refused %llu, completed %llu, errors %llu, "
-            "accept errors %llu, cancelled %llu\n",
+            "accept errors %llu, cancelled %llu, dropped %llu\n",
             (unsigned long long)st->accepted, (unsigned long long)st->refused,
             (unsigned long long)st->completed, (unsigned long long)st->errors,
-            (unsigned long long)st->accept_errors, (unsigned long long)st->cancelled);
+            (unsigned long long)st->accept_errors, (unsigned long long)st->cancelled,
+            (unsigned long long)st->dropped);
 }
 
 /* Serve until stopped, then close everything (the final counters land in
@@ -116,17 +61,23 @@ static void report_stats(const ss_stats *st)
 static int run(ss_server *srv, const struct cli_opts *opts, struct room *room, const ss_stats *final)
 {
     struct console *con = NULL;
+    int rc = signals_start(srv, opts->drain);
 
-    install_signals(srv, opts->drain);
+    if (rc < 0) {
+        cli_error("cannot start: %s", ss_strerror(rc));
+        ss_server_close(srv);
+        room_stop(room);
+        return EXIT_NOLISTEN;
+    }
     printf("listening on %s\n", ss_server_url(srv));
     fflush(stdout);
-    if (room && isatty(STDIN_FILENO))
+    if (room && console_wanted())
         con = console_start(srv, room, opts->drain);
-    int rc = ss_serve_forever(srv, 0.5);
+    rc = ss_serve_forever(srv, 0.5);
     if (rc < 0)
         cli_error("cannot serve: %s", ss_strerror(rc));
     console_stop(con);
-    forget_signals();
+    signals_stop();
     ss_server_close(srv);
     room_stop(room);
     report_stats(final);
@@ -148,6 +99,8 @@ static int serve(const struct cli_opts *opts)
         .max_packet_size = ECHO_MAX_PACKET,
         .workers = opts->workers,
         .max_connections = opts->max_connections,
+        /* Forking: one process per client, so the two limits agree. */
+        .max_children = opts->strategy == SS_FORKING ? opts->max_connections : 0,
         .request_timeout = opts->timeout,
         .socket_mode = opts->socket_mode,
         .final_stats = &final,
@@ -166,6 +119,13 @@ static int serve(const struct cli_opts *opts)
             return EXIT_USAGE;
         }
         app.room = room_start(opts->max_line, CHAT_BACKLOG);
+        if (!app.room && errno == EMSGSIZE) {
+            cli_error("cannot start the chat room: a line of %zu bytes does not fit the socket "
+                      "buffer the system grants (net.core.wmem_max); use a lower --max-line",
+                      opts->max_line);
+            ss_server_close(srv);
+            return EXIT_NOLISTEN;
+        }
         if (!app.room) {
             cli_error("cannot start the chat room: %s", strerror(errno));
             ss_server_close(srv);
@@ -178,12 +138,11 @@ static int serve(const struct cli_opts *opts)
 int main(int argc, char **argv)
 {
     struct cli_opts opts;
-    int status = cli_parse(argc, argv, &opts);
 
-    if (status < 0) {
-        ignore_sigpipe();
+    signals_init();
+    int status = cli_parse(argc, argv, &opts);
+    if (status < 0)
         status = serve(&opts);
-    }
     cli_free(&opts);
     return status;
 }

@@ -11,18 +11,7 @@
 #include "allow.h"
 #include "cli.h"
 
-/* The concurrency modes: adding one is adding a line here. */
-static const struct mode {
-    const char *name;
-    ss_strategy strategy;
-} modes[] = {
-    { "sync", SS_SYNC },
-    { "threading", SS_THREADING },
-    { "forking", SS_FORKING },
-    { "pool", SS_POOL },
-    { "event", SS_EVENT },
-};
-#define NMODES (sizeof modes / sizeof modes[0])
+/* The concurrency modes are the library's strategies, by their names. */
 #define DEFAULT_MODE SS_THREADING
 
 /* The options (every one applies to both commands). */
@@ -50,15 +39,47 @@ static const struct option_def {
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
+/* Write msg to f with every byte that is not printable ASCII, and every
+ * backslash, as \xNN. */
+static void put_escaped(FILE *f, const char *msg)
+{
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p < 0x20 || *p >= 0x7F || *p == '\\')
+            fprintf(f, "\\x%02x", *p);
+        else
+            putc(*p, f);
+    }
+}
+
+/* "sockserv: MESSAGE\n", the message escaped, then the hint if any: put
+ * together in memory and written at once, so that lines of other threads
+ * and processes never cut into it. */
+static void report(const char *hint, const char *fmt, va_list ap)
+{
+    char *msg = NULL, *line = NULL;
+    size_t len = 0;
+
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    FILE *m = open_memstream(&line, &len);
+    if (m) {
+        fputs("sockserv: ", m);
+        put_escaped(m, msg ? msg : fmt); /* out of memory: the bare format */
+        fprintf(m, "\n%s", hint ? hint : "");
+        if (fclose(m) == 0)
+            fwrite(line, 1, len, stderr);
+    }
+    free(line);
+    free(msg);
+}
+
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("sockserv: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(NULL, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* Report a usage error with the hint; returns the usage exit status. */
@@ -67,11 +88,9 @@ static int usage_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("sockserv: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report("Try 'sockserv --help'.\n", fmt, ap);
     va_end(ap);
-    fputs("\nTry 'sockserv --help'.\n", stderr);
     return EXIT_USAGE;
 }
 
@@ -86,30 +105,36 @@ static void print_help(void)
            "  echo   send each line back to its client, byte for byte; on a datagram\n"
            "         transport, send each datagram back whole to its sender\n"
            "  chat   deliver every line a client sends to every connected client as\n"
-           "         'HOST:PORT TEXT'; a line 'quit' or end of input leaves, a line\n"
-           "         over --max-line bytes disconnects, so does a client that lets\n"
-           "         more than %zu bytes of its messages pile up (stream transports\n"
-           "         only); on a terminal, an admin console reads stdin:\n"
-           "         'quit' stops the server, any other line lists the clients\n"
+           "         'HOST:PORT TEXT' (the server names the sender; control characters,\n"
+           "         bidirectional overrides and invalid UTF-8 in TEXT become U+FFFD);\n"
+           "         a line 'quit' or end of input leaves, a line over --max-line bytes\n"
+           "         disconnects, so does a client that lets more than %zu bytes of\n"
+           "         its messages pile up (stream transports only); on a terminal,\n"
+           "         in the foreground, an admin console reads stdin: 'quit' stops\n"
+           "         the server, any other line lists the clients\n"
            "\n"
            "Options (--opt VALUE or --opt=VALUE):\n"
            "  --listen URL       where to listen (default %s: this machine only)\n"
            "  --mode MODE        how requests run concurrently (default threading)\n"
-           "  --max-line BYTES   the longest line, '\\n' excluded (default: echo %zu,\n"
-           "                     chat %zu); a client sending a longer one is disconnected\n"
+           "  --max-line BYTES   the longest line, its '\\n' or '\\r\\n' excluded (echo:\n"
+           "                     default %zu, at most %zu; chat: default %zu,\n"
+           "                     at most %zu); a client sending a longer one is\n"
+           "                     disconnected\n"
            "  --max-connections N  serve at most N clients at once; more wait to be\n"
            "                     accepted (default %d, fewer if the open-file limit\n"
-           "                     is lower)\n"
+           "                     is lower); in forking mode, also the most request\n"
+           "                     processes at once\n"
            "  --timeout SECS     disconnect a client whose line (or datagram read) is\n"
            "                     not complete within SECS, or that takes no output\n"
-           "                     for SECS (default 0: no limit)\n"
+           "                     for SECS (default 0: no limit; else at least %g)\n"
            "  --allow CIDR[,CIDR...]  serve only clients in these IPv4/IPv6 ranges\n"
            "                     (e.g. 127.0.0.1/32,::1/128); others are closed at once;\n"
            "                     may be repeated; tcp:// and udp:// only\n"
            "  --socket-mode OCTAL  the Unix socket file's permissions, e.g. 0660 (unix:\n"
            "                     and unix-dgram: with a path only; default: the umask's)\n"
            "  --drain SECS       at SIGINT/SIGTERM, give requests in flight up to SECS\n"
-           "                     seconds to finish, then cut them short (default %g)\n"
+           "                     seconds to finish, then cut them short (default %g;\n"
+           "                     0 or at least %g)\n"
            "  --workers N        pool: worker threads (default 2 x CPUs); event: event\n"
            "                     loops, one thread each (default: one per CPU)\n"
            "  --help             print this help and exit\n"
@@ -122,16 +147,29 @@ static void print_help(void)
            "\n"
            "MODE:\n"
            " ",
-           CHAT_BACKLOG, DEFAULT_LISTEN, DEFAULT_MAX_LINE, CHAT_MAX_LINE, DEFAULT_MAX_CONNECTIONS,
-           DEFAULT_DRAIN);
-    for (size_t i = 0; i < NMODES; i++)
-        printf(" %s", modes[i].name);
+           CHAT_BACKLOG, DEFAULT_LISTEN, ECHO_MAX_LINE, ECHO_MAX_LINE_LIMIT, CHAT_MAX_LINE,
+           CHAT_MAX_LINE_LIMIT, DEFAULT_MAX_CONNECTIONS, MIN_SECONDS, DEFAULT_DRAIN, MIN_SECONDS);
+    for (ss_strategy m = 0; ss_strategy_name(m); m++)
+        printf(" %s", ss_strategy_name(m));
     printf("\n"
            "\n"
            "Once bound, prints one line on stdout: 'listening on URL' (the bound\n"
            "address: port resolved, IPv6 in brackets). At exit, prints one line on\n"
            "stderr: 'sockserv: stopped: accepted A, refused R, completed C, errors E,\n"
-           "accept errors X, cancelled K'.\n"
+           "accept errors X, cancelled K, dropped D' (D: datagram replies a client\n"
+           "could not take at once, dropped as UDP would).\n"
+           "\n"
+           "Signals:\n"
+           "  SIGINT, SIGTERM  stop: refuse new clients, give requests in flight up to\n"
+           "                   --drain seconds, remove the Unix socket file, exit 0\n"
+           "  SIGUSR1          print the counters as one JSON line on stderr (keys\n"
+           "                   accepted, refused, completed, errors, accept_errors,\n"
+           "                   cancelled, dropped, active, threads, children);\n"
+           "                   serving goes on\n"
+           "  SIGHUP           ignored for now (reserved: it will mean 'reload')\n"
+           "  SIGUSR2, SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT,\n"
+           "  SIGXFSZ (a write past the file size limit fails instead), SIGTTIN,\n"
+           "  SIGTTOU (the terminal is used only in the foreground)  ignored\n"
            "\n"
            "Exit status:\n"
            "  0  stopped normally (SIGINT, SIGTERM or the console's 'quit')\n"
@@ -204,6 +242,23 @@ static int parse_mode(const char *s, unsigned *out)
     return 0;
 }
 
+/* --timeout and --drain: seconds, 0 or from MIN_SECONDS (a shorter time
+ * would be rounded differently by each mode's clock); returns -1 or the
+ * usage exit status. */
+static int apply_seconds(const char *name, const char *value, double *out)
+{
+    int rc = parse_seconds(value, out);
+
+    if (rc == -ERANGE)
+        return usage_error("invalid %s '%s': too large", name, value);
+    if (rc < 0)
+        return usage_error("invalid %s '%s': expected a non-negative number of seconds "
+                           "(digits with an optional fraction, e.g. 2.5)", name, value);
+    if (*out > 0 && *out < MIN_SECONDS)
+        return usage_error("invalid %s '%s': must be 0 or at least %g", name, value, MIN_SECONDS);
+    return -1;
+}
+
 static bool datagram_url(const char *url)
 {
     return strncasecmp(url, "udp://", 6) == 0 || strncasecmp(url, "unix-dgram:", 11) == 0;
@@ -224,13 +279,15 @@ static int apply_option(const struct option_def *def, const char *value, struct 
     case OPT_LISTEN:
         o->listen = value;
         return -1;
-    case OPT_MODE:
-        for (size_t i = 0; i < NMODES; i++)
-            if (strcmp(value, modes[i].name) == 0) {
-                o->strategy = modes[i].strategy;
-                return -1;
-            }
-        return usage_error("invalid --mode '%s': use sync, threading, forking, pool or event", value);
+    case OPT_MODE: {
+        char names[128] = "";
+        if (ss_strategy_from_name(value, &o->strategy) == 0)
+            return -1;
+        for (ss_strategy m = 0; ss_strategy_name(m); m++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", m ? ", " : "",
+                     ss_strategy_name(m));
+        return usage_error("invalid --mode '%s': use one of %s", value, names);
+    }
     case OPT_WORKERS: {
         size_t n;
         rc = parse_size(value, &n);
@@ -239,13 +296,17 @@ static int apply_option(const struct option_def *def, const char *value, struct 
         o->workers = (int)n;
         return -1;
     }
-    case OPT_MAX_LINE:
+    case OPT_MAX_LINE: {
+        bool chat = o->cmd == CMD_CHAT;
+        size_t limit = chat ? CHAT_MAX_LINE_LIMIT : ECHO_MAX_LINE_LIMIT;
         rc = parse_size(value, &o->max_line);
-        if (rc == -ERANGE)
-            return usage_error("invalid --max-line '%s': too large", value);
+        if (rc == -ERANGE || (rc == 0 && o->max_line > limit))
+            return usage_error("invalid --max-line '%s': %s lines can be at most %zu bytes", value,
+                               chat ? "chat" : "echo", limit);
         if (rc < 0)
             return usage_error("invalid --max-line '%s': expected a positive integer", value);
         return -1;
+    }
     case OPT_MAX_CONNECTIONS: {
         size_t n;
         rc = parse_size(value, &n);
@@ -256,13 +317,7 @@ static int apply_option(const struct option_def *def, const char *value, struct 
         return -1;
     }
     case OPT_TIMEOUT:
-        rc = parse_seconds(value, &o->timeout);
-        if (rc == -ERANGE)
-            return usage_error("invalid --timeout '%s': too large", value);
-        if (rc < 0)
-            return usage_error("invalid --timeout '%s': expected a non-negative number of seconds",
-                               value);
-        return -1;
+        return apply_seconds(def->name, value, &o->timeout);
     case OPT_ALLOW: {
         const char *why = NULL;
         if (!o->allow && !(o->allow = allow_new())) {
@@ -280,13 +335,7 @@ static int apply_option(const struct option_def *def, const char *value, struct 
                                "e.g. 0660", value);
         return -1;
     case OPT_DRAIN:
-        rc = parse_seconds(value, &o->drain);
-        if (rc == -ERANGE)
-            return usage_error("invalid --drain '%s': too large", value);
-        if (rc < 0)
-            return usage_error("invalid --drain '%s': expected a non-negative number of seconds",
-                               value);
-        return -1;
+        return apply_seconds(def->name, value, &o->drain);
     }
     return -1;
 }
@@ -312,7 +361,8 @@ static int default_max_connections(enum cli_command cmd, int workers)
 {
     struct rlimit rl;
     long limit = DEFAULT_MAX_CONNECTIONS;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    /* Compared as rlim_t first: a limit past LONG_MAX is no limit here. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)DEFAULT_MAX_CONNECTIONS * 4) {
         long spare = (long)rl.rlim_cur - 64 - 2L * workers;
         long fit = cmd == CMD_CHAT ? spare / 2 : spare;
         if (fit < limit)
@@ -338,7 +388,7 @@ static int check_all(struct cli_opts *o)
         return usage_error("--socket-mode needs a Unix socket file (unix:PATH or unix-dgram:PATH), "
                            "not '%s'", o->listen);
     if (o->max_line == 0)
-        o->max_line = o->cmd == CMD_CHAT ? CHAT_MAX_LINE : DEFAULT_MAX_LINE;
+        o->max_line = o->cmd == CMD_CHAT ? CHAT_MAX_LINE : ECHO_MAX_LINE;
     if (o->max_connections == 0)
         o->max_connections = default_max_connections(o->cmd, o->workers);
     return -1;

@@ -1,5 +1,6 @@
 /* outq.c: a member's output queue: non-blocking sends, the rest kept in a buffer. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -47,8 +48,11 @@ static int outq_append(struct outq *q, const char *data, size_t n)
     }
     if (q->cap - q->len < n) {
         size_t cap = q->cap ? q->cap : 4096;
-        while (cap - q->len < n)
+        while (cap - q->len < n) {
+            if (cap > SIZE_MAX / 2)
+                return -ENOMEM;
             cap *= 2;
+        }
         char *buf = realloc(q->buf, cap);
         if (!buf)
             return -ENOMEM;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "chat_line.h"
 #include "room_internal.h"
 #include "thread.h"
 
@@ -15,14 +16,31 @@ static int size_buffers(struct room *room)
 {
     int want = ROOM_SOCKBUF, got = 0;
     socklen_t len = sizeof got;
-    size_t biggest = sizeof(struct room_hdr) + room->max_text;
+    size_t need;
 
+    /* Linux refuses a datagram bigger than the send buffer less a little. */
+    if (__builtin_add_overflow(room->rxcap, (size_t)1024, &need))
+        return -EMSGSIZE;
     setsockopt(room->tx, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
     setsockopt(room->rx, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
     if (getsockopt(room->tx, SOL_SOCKET, SO_SNDBUF, &got, &len) < 0)
         return -errno;
-    /* Linux refuses a datagram bigger than the send buffer less a little. */
-    if (got < 0 || (size_t)got < biggest + 1024)
+    if (got < 0 || (size_t)got < need)
+        return -EMSGSIZE;
+    return 0;
+}
+
+/* The buffers' sizes for texts of max_text bytes: a datagram (header, text,
+ * and a byte to see one that is too long), and a formatted line, which must
+ * fit a member's backlog. -EMSGSIZE when they do not fit. */
+static int size_lines(struct room *room)
+{
+    size_t text;
+
+    if (__builtin_add_overflow(sizeof(struct room_hdr) + 1, room->max_text, &room->rxcap) ||
+        __builtin_mul_overflow(room->max_text, (size_t)CHAT_CLEAN_GROWTH, &text) ||
+        __builtin_add_overflow(text, (size_t)ROOM_MAX_PEER + 2, &room->linecap) ||
+        room->linecap > room->backlog)
         return -EMSGSIZE;
     return 0;
 }
@@ -81,9 +99,10 @@ struct room *room_start(size_t max_text, size_t backlog)
     atomic_init(&room->next_seq, 0);
     pthread_mutex_init(&room->lock, NULL);
     pthread_mutex_init(&room->busy, NULL);
-    room->rxcap = sizeof(struct room_hdr) + max_text + 1;
+    if ((rc = size_lines(room)) < 0)
+        goto fail;
     room->rxbuf = malloc(room->rxcap);
-    room->line = malloc(ROOM_MAX_PEER + 1 + max_text + 1);
+    room->line = malloc(room->linecap);
     if (!room->rxbuf || !room->line) {
         rc = -ENOMEM;
         goto fail;

@@ -18,6 +18,9 @@
  */
 struct room;
 
+/* The longest peer string kept: ss_request_peer_str() gives at most 511
+ * bytes (non-printable bytes escaped), so none is ever cut. */
+#define ROOM_MAX_PEER 512
 /* How long the output still queued for a member that left may take. */
 #define ROOM_LEAVE_SECS 3
 /* How long a handler waits for room in the broker's queue before giving up
@@ -26,7 +29,10 @@ struct room;
 
 /* Create the room and start its broker thread. `max_text` is the longest
  * line room_say() takes; `backlog` the most bytes queued for one member.
- * Returns NULL with errno set. */
+ * Returns NULL with errno set: EMSGSIZE when a line of max_text bytes does
+ * not fit the backlog once formatted (its text may grow 3 times, see
+ * chat_line_clean) or does not fit one datagram of the socket buffer the
+ * system grants (net.core.wmem_max). */
 struct room *room_start(size_t max_text, size_t backlog);
 /* Stop the broker, wait for it, close every member's copy of its connection
  * and free the room. NULL is a no-op. Call only once no handler runs. */
@@ -53,7 +59,8 @@ uint64_t room_new_id(struct room *room);
 int room_join(struct room *room, ss_request *req, uint64_t id, int fd, int ack,
               const char *peer);
 /* Send a line (without its end of line) to every member, the sender
- * included, as "PEER TEXT\n". Returns 0 or -errno (-EMSGSIZE past max_text). */
+ * included, as "PEER TEXT\n", TEXT cleaned by chat_line_clean(). Returns 0
+ * or -errno (-EMSGSIZE past max_text). */
 int room_say(struct room *room, ss_request *req, uint64_t id, const char *text, size_t len);
 /* Leave the room: no more lines go to the member; what is queued for it is
  * sent (for at most ROOM_LEAVE_SECS), then its `ack` eventfd is signalled.

@@ -28,7 +28,6 @@ struct room_hdr {
     uint32_t pad;
 };
 
-#define ROOM_MAX_PEER 256          /* longest peer string kept */
 #ifndef ROOM_SOCKBUF                /* (a test build may shrink it) */
 #define ROOM_SOCKBUF (1 << 20)     /* SO_SNDBUF / SO_RCVBUF asked for */
 #endif
@@ -70,7 +69,8 @@ struct room {
 
     char *rxbuf;             /* one datagram */
     size_t rxcap;
-    char *line;              /* one formatted "PEER TEXT\n" */
+    char *line;              /* one formatted "PEER TEXT\n", TEXT cleaned */
+    size_t linecap;
 };
 
 /* broker.c: the broker thread's body. */
