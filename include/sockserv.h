@@ -139,6 +139,8 @@ typedef struct ss_stats {
                                 could not take them at once (the kernel's
                                 buffer full, or a Unix client holding more
                                 than its share of it unread) */
+    uint64_t tls_failed;     /* TLS handshakes that failed or timed out (the
+                                handler never ran; each also an error) */
     unsigned active;         /* requests in flight now */
     unsigned threads;        /* request threads not yet joined; pool: the
                                 workers; event: the loops */
@@ -158,6 +160,7 @@ typedef struct ss_stats {
 typedef struct ss_config {
     /* Where to listen:
      *   tcp://HOST:PORT  tcp://[V6ADDR]:PORT   udp://HOST:PORT  udp://[V6ADDR]:PORT
+     *   tls://HOST:PORT  tls://[V6ADDR]:PORT   (TCP with TLS: tls_cert, tls_key)
      *   unix:PATH        unix-dgram:PATH       (PATH starting with @: abstract)
      * Port 0 picks a free port; `[::]` listens on IPv4 and IPv6 both. */
     const char *listen;
@@ -246,6 +249,24 @@ typedef struct ss_config {
                                             region below it faults on
                                             overflow; frames larger than that
                                             need -fstack-clash-protection) */
+
+    /* TLS (tls:// URLs; needs the library built with OpenSSL 3: see
+     * ss_tls_available()). The files are read when the server is created
+     * and again by ss_server_tls_reload(); the paths are copied. */
+    const char *tls_cert;                /* PEM certificate chain, the
+                                            server's certificate first
+                                            (required) */
+    const char *tls_key;                 /* PEM private key, not encrypted
+                                            (required) */
+    const char *tls_client_ca;           /* PEM CA certificates: clients must
+                                            present a certificate they signed
+                                            (mutual TLS); NULL: none asked */
+    const char *tls_alpn;                /* ALPN protocols offered, comma
+                                            separated, in order of preference
+                                            ("h2,http/1.1"); NULL: no ALPN */
+    double tls_handshake_timeout;        /* seconds for the whole handshake;
+                                            default request_timeout, or 10
+                                            when that is 0 */
 
     /* If set, ss_server_close() stores the final counters here once every
      * request it waits for has ended. */
@@ -392,6 +413,42 @@ SS_API void ss_request_set_data(ss_request *req, void *data);
 SS_API int ss_request_fail(ss_request *req, int err, const char *fmt, ...) SS_PRINTF(3, 4);
 /* The reason recorded by ss_request_fail(), or NULL. */
 SS_API const char *ss_request_error(const ss_request *req);
+
+/* ---- TLS -------------------------------------------------------------
+ * A tls:// request's handshake runs in the request (its thread, coroutine
+ * or child) before setup, within tls_handshake_timeout; a client that
+ * fails it never reaches the handler: handle_error gets the reason in
+ * words ("client sent no certificate", "plaintext HTTP on a TLS port",
+ * "no shared protocol version"), and stats.tls_failed counts it. Then
+ * every I/O call works as over tcp://; the connection's end sends
+ * close_notify, and a peer that closes without one is reported as a
+ * truncation (-ECONNABORTED), not as the end of input. TLS 1.2 and 1.3
+ * only, OpenSSL's defaults, no renegotiation, session tickets on (one key
+ * for the server, kept across reloads, so a session resumes whatever
+ * thread, loop or child takes the connection). The strings below live as
+ * long as the request; NULL when the request is not TLS. */
+
+/* Was the library built with TLS (OpenSSL 3)? Without it, a tls:// URL
+ * fails with EPROTONOSUPPORT. */
+SS_API bool ss_tls_available(void);
+/* Read the certificate, key and client CA files again and use them for new
+ * connections (connections open keep theirs). On failure the server keeps
+ * the old ones: -errno, and ss_last_error() names the file and the
+ * problem. -EINVAL for a server that is not tls://. Not from a signal
+ * handler. */
+SS_API int ss_server_tls_reload(ss_server *srv);
+SS_API bool ss_request_is_tls(const ss_request *req);
+/* "TLSv1.3", "TLSv1.2". */
+SS_API const char *ss_request_tls_version(const ss_request *req);
+/* The cipher suite's name, e.g. "TLS_AES_256_GCM_SHA384". */
+SS_API const char *ss_request_tls_cipher(const ss_request *req);
+/* The ALPN protocol chosen, or NULL (none offered or agreed). */
+SS_API const char *ss_request_tls_alpn(const ss_request *req);
+/* The verified client certificate's subject (RFC 2253, escaped like peer
+ * names), or NULL without mutual TLS. */
+SS_API const char *ss_request_tls_peer_subject(const ss_request *req);
+/* Its SHA-256 fingerprint as 64 lower-case hex digits, or NULL. */
+SS_API const char *ss_request_tls_peer_fingerprint(const ss_request *req);
 
 /* ---- Request I/O ------------------------------------------------------
  * Stream requests read from a buffer over the connection and write to it;

@@ -12,19 +12,19 @@ typedef struct dgram_state {
 
 /* The packet is all the input there is: it is in the request's buffer,
  * end of input set, so this is asked only past it. */
-static ssize_t dgram_recv(ss_request *req, void *buf, size_t n, int64_t deadline)
+static ssize_t dgram_recv(ss__conn *c, void *buf, size_t n, int64_t deadline)
 {
-    (void)req, (void)buf, (void)n, (void)deadline;
+    (void)c, (void)buf, (void)n, (void)deadline;
     return 0;
 }
 
 /* Into the reply, up to the larger of max_packet_size and 64 KiB (a
  * length that would wrap is refused before a byte is read). */
-static ssize_t dgram_send(ss_request *req, const void *buf, size_t n, int64_t deadline)
+static ssize_t dgram_send(ss__conn *c, const void *buf, size_t n, int64_t deadline)
 {
     (void)deadline;
-    dgram_state *st = req->conn_state;
-    size_t max = req->srv->cfg.max_packet_size;
+    dgram_state *st = c->state;
+    size_t max = c->req->srv->cfg.max_packet_size;
     size_t cap = max > SS__REPLY_MIN_CAP ? max : SS__REPLY_MIN_CAP; /* <= SS__MAX_BUFSIZE */
     st->written = true;
     if (n == 0)
@@ -49,38 +49,38 @@ static ssize_t dgram_send(ss_request *req, const void *buf, size_t n, int64_t de
 }
 
 /* Nothing here ever waits for the socket; a wait asked anyway is on it. */
-static int dgram_wait(ss_request *req, short events, int64_t deadline)
+static int dgram_wait(ss__conn *c, short events, int64_t deadline)
 {
-    return req->srv->st->wait_fd(req, req->fd, events, deadline);
+    return c->req->srv->st->wait_fd(c->req, c->req->fd, events, deadline);
 }
 
 /* The reply goes out once, never waiting (the transport drops what the
  * socket cannot take now, and counts it). */
-static int dgram_end(ss_request *req)
+static int dgram_end(ss__conn *c)
 {
-    dgram_state *st = req->conn_state;
+    dgram_state *st = c->state;
     if (!st->written) /* as in Python, even an empty reply is sent once written */
         return 0;
-    return req->srv->tp->send_reply(req, st->reply, st->len);
+    return c->req->srv->tp->send_reply(c->req, st->reply, st->len);
 }
 
 /* The socket is the server's: it is not shut down, nor closed here. */
-static void dgram_shutdown(ss_request *req)
+static void dgram_shutdown(ss__conn *c)
 {
-    (void)req;
+    (void)c;
 }
 
-static void dgram_close(ss_request *req)
+static void dgram_close(ss__conn *c)
 {
-    req->fd = -1;
+    c->req->fd = -1;
 }
 
-static void dgram_drop(ss_request *req)
+static void dgram_drop(ss__conn *c)
 {
-    dgram_state *st = req->conn_state;
+    dgram_state *st = c->state;
     free(st->reply);
     st->reply = NULL;
-    req->fd = -1;
+    c->req->fd = -1;
 }
 
 const ss__conn_type ss__conn_dgram = {
@@ -88,7 +88,8 @@ const ss__conn_type ss__conn_dgram = {
     .datagram = true,
     .nonblocking = true,
     .state_size = sizeof(dgram_state),
-    .open = ss__conn_nop_open,
+    .open = ss__conn_nop,
+    .start = ss__conn_nop,
     .maybe_input = ss__conn_maybe_input,
     .recv = dgram_recv,
     .send = dgram_send,
@@ -98,4 +99,5 @@ const ss__conn_type ss__conn_dgram = {
     .shutdown = dgram_shutdown,
     .close = dgram_close,
     .drop = dgram_drop,
+    .tls_info = ss__conn_no_tls,
 };

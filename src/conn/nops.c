@@ -1,25 +1,25 @@
 /* nops.c: the connection types' shared no-ops (every op of a type is required). */
 #include "core/internal.h"
 
-int ss__conn_nop_open(ss_request *req)
+int ss__conn_nop(ss__conn *c)
 {
-    (void)req;
+    (void)c;
     return 0;
 }
 
-bool ss__conn_maybe_input(const ss_request *req)
+bool ss__conn_maybe_input(const ss__conn *c)
 {
-    (void)req;
+    (void)c;
     return true;
 }
 
-void ss__conn_nop_ready(ss_request *req, uint32_t events)
+void ss__conn_nop_ready(ss__conn *c, uint32_t events)
 {
-    (void)req, (void)events;
+    (void)c, (void)events;
 }
 
-int ss__conn_nop_end(ss_request *req)
+const char *ss__conn_no_tls(ss__conn *c, int what)
 {
-    (void)req;
-    return 0;
+    (void)c, (void)what;
+    return NULL;
 }

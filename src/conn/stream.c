@@ -21,21 +21,21 @@ typedef struct stream_state {
     bool shut;
 } stream_state;
 
-static bool stream_maybe_input(const ss_request *req)
+static bool stream_maybe_input(const ss__conn *c)
 {
-    const stream_state *st = req->conn_state;
+    const stream_state *st = c->state;
     return !st->drained;
 }
 
-static ssize_t stream_recv(ss_request *req, void *buf, size_t n, int64_t deadline)
+static ssize_t stream_recv(ss__conn *c, void *buf, size_t n, int64_t deadline)
 {
     (void)deadline; /* never waits here */
-    stream_state *st = req->conn_state;
+    stream_state *st = c->state;
     if (st->drained)
         return -EAGAIN;
     ssize_t got;
     do
-        got = recv(req->fd, buf, n, 0);
+        got = recv(c->req->fd, buf, n, 0);
     while (got < 0 && errno == EINTR);
     if (got < 0)
         got = errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -43,48 +43,49 @@ static ssize_t stream_recv(ss_request *req, void *buf, size_t n, int64_t deadlin
     return got;
 }
 
-static ssize_t stream_send(ss_request *req, const void *buf, size_t n, int64_t deadline)
+static ssize_t stream_send(ss__conn *c, const void *buf, size_t n, int64_t deadline)
 {
     (void)deadline;
     if (n == 0)
         return 0;
     ssize_t w;
     do
-        w = send(req->fd, buf, n, MSG_NOSIGNAL);
+        w = send(c->req->fd, buf, n, MSG_NOSIGNAL);
     while (w < 0 && errno == EINTR);
     if (w < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     return w;
 }
 
-static int stream_wait(ss_request *req, short events, int64_t deadline)
+static int stream_wait(ss__conn *c, short events, int64_t deadline)
 {
-    int rc = req->srv->st->wait_conn(req, events, deadline);
+    int rc = c->req->srv->st->wait_conn(c->req, events, deadline);
     if (rc == 0 && (events & POLLIN)) { /* readable (a level-triggered wait says no more) */
-        stream_state *st = req->conn_state;
+        stream_state *st = c->state;
         st->drained = false;
     }
     return rc;
 }
 
-static void stream_ready(ss_request *req, uint32_t events)
+static void stream_ready(ss__conn *c, uint32_t events)
 {
-    stream_state *st = req->conn_state;
+    stream_state *st = c->state;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         st->drained = false; /* input may be waiting again */
         st->shut |= (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
     }
 }
 
-static void stream_shutdown(ss_request *req)
+static void stream_shutdown(ss__conn *c)
 {
-    if (req->fd >= 0)
-        shutdown(req->fd, SHUT_RDWR);
+    if (c->req->fd >= 0)
+        shutdown(c->req->fd, SHUT_RDWR);
 }
 
 /* The peer sees the end of output (the handler may have left input unread). */
-static void stream_close(ss_request *req)
+static void stream_close(ss__conn *c)
 {
+    ss_request *req = c->req;
     if (req->fd < 0)
         return;
     shutdown(req->fd, SHUT_WR);
@@ -92,8 +93,9 @@ static void stream_close(ss_request *req)
     req->fd = -1;
 }
 
-static void stream_drop(ss_request *req)
+static void stream_drop(ss__conn *c)
 {
+    ss_request *req = c->req;
     if (req->fd >= 0)
         close(req->fd);
     req->fd = -1;
@@ -103,14 +105,16 @@ const ss__conn_type ss__conn_stream = {
     .name = "stream",
     .nonblocking = true,
     .state_size = sizeof(stream_state),
-    .open = ss__conn_nop_open,
+    .open = ss__conn_nop,
+    .start = ss__conn_nop,
     .maybe_input = stream_maybe_input,
     .recv = stream_recv,
     .send = stream_send,
     .wait = stream_wait,
     .ready = stream_ready,
-    .end = ss__conn_nop_end,
+    .end = ss__conn_nop,
     .shutdown = stream_shutdown,
     .close = stream_close,
     .drop = stream_drop,
+    .tls_info = ss__conn_no_tls,
 };

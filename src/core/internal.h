@@ -35,13 +35,14 @@
  * drain deadline are seen by every process of the server. */
 typedef struct ss__shared {
     _Atomic int64_t drain_deadline;    /* CLOCK_MONOTONIC ns; 0 = none */
-    _Atomic uint64_t accepted, refused, completed, errors, accept_errors, cancelled, dropped;
+    _Atomic uint64_t accepted, refused, completed, errors, accept_errors, cancelled, dropped, tls_failed;
     _Atomic unsigned active;
 } ss__shared;
 
 struct ss_server {
     ss_config cfg;
     char *listen;                      /* cfg.listen, copied */
+    char *copies[4];                   /* the config's other strings (tls_*), copied */
     ss__url url;
     const ss__transport *tp;
     const ss__strategy *st;
@@ -77,8 +78,7 @@ struct ss_server {
 
 struct ss_request {
     ss_server *srv;
-    const ss__conn_type *conn;         /* how its bytes move */
-    void *conn_state;                  /* the connection type's own */
+    ss__conn conn;                     /* how its bytes move */
     int fd;
     int early_err;                     /* set by get_request: report, do not handle */
     bool failed;                       /* handle_error was called */
@@ -102,8 +102,9 @@ struct ss_request {
 };
 
 /* requests (src/core/request.c) */
-/* A request on fd with a connection of that type (opened): NULL with errno. */
-ss_request *ss__request_new(ss_server *srv, int fd, const ss__conn_type *conn);
+/* A request on fd with a connection of that type, over one of type lower
+ * when not NULL (opened): NULL with errno. */
+ss_request *ss__request_new(ss_server *srv, int fd, const ss__conn_type *conn, const ss__conn_type *lower);
 void ss__request_free(ss_request *req);
 void ss__finish_request(ss_request *req);
 void ss__request_done(ss_request *req);

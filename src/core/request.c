@@ -7,25 +7,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The request and its connection's state, in one allocation. */
+/* The request and its connections' state, in one allocation. */
 typedef struct {
     ss_request req;
+    ss__conn lower;
     max_align_t state[];
 } request_block;
 
-ss_request *ss__request_new(ss_server *srv, int fd, const ss__conn_type *conn)
+static size_t aligned(size_t n)
 {
-    request_block *b = calloc(1, sizeof *b + conn->state_size);
+    return (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+}
+
+ss_request *ss__request_new(ss_server *srv, int fd, const ss__conn_type *conn, const ss__conn_type *lower)
+{
+    size_t upper_size = aligned(conn->state_size); /* small: no overflow */
+    request_block *b = calloc(1, sizeof *b + upper_size + (lower ? lower->state_size : 0));
     if (!b)
         return NULL;
     ss_request *req = &b->req;
     req->srv = srv;
     req->fd = fd;
-    req->conn = conn;
-    req->conn_state = b->state;
+    req->conn = (ss__conn){.type = conn, .req = req, .state = b->state};
+    if (lower) {
+        b->lower = (ss__conn){.type = lower, .req = req, .state = (char *)b->state + upper_size};
+        req->conn.lower = &b->lower;
+    }
     req->seq = atomic_fetch_add_explicit(&srv->seq, 1, memory_order_relaxed) + 1;
     atomic_fetch_add_explicit(&srv->refs, 1, memory_order_relaxed);
-    int rc = conn->open(req);
+    int rc = conn->open(&req->conn);
     if (rc < 0) {
         req->fd = -1; /* the caller keeps its descriptor */
         ss__request_free(req);
@@ -40,7 +50,7 @@ ss_request *ss__request_new(ss_server *srv, int fd, const ss__conn_type *conn)
 void ss__request_free(ss_request *req)
 {
     ss_server *srv = req->srv;
-    req->conn->drop(req);
+    req->conn.type->drop(&req->conn);
     free(req->rbuf);
     free(req->wbuf);
     free(req->peer_str);
@@ -88,6 +98,10 @@ void ss__finish_request(ss_request *req)
         ss__report(req, req->early_err);
         return;
     }
+    if ((rc = req->conn.type->start(&req->conn)) < 0) { /* the TLS handshake */
+        ss__report(req, rc);
+        return;
+    }
     if (h->setup && (rc = h->setup(req)) < 0) {
         ss__report(req, rc);
         return;
@@ -109,14 +123,14 @@ void ss__request_done(ss_request *req)
     if (req->early_err == 0) {
         int rc = ss_flush(req);
         if (rc == 0)
-            rc = req->conn->end(req);
+            rc = req->conn.type->end(&req->conn);
         if (rc < 0)
             ss__report(req, rc);
     }
     if (req->ran && !req->cancelled)
         atomic_fetch_add_explicit(&srv->sh->completed, 1, memory_order_relaxed);
     srv->st->before_close(req);
-    req->conn->close(req);
+    req->conn.type->close(&req->conn);
     ss__slot_release(srv);
     ss__request_free(req);
 }
@@ -160,7 +174,7 @@ const char *ss_request_peer_str(const ss_request *req)
 
 bool ss_request_is_datagram(const ss_request *req)
 {
-    return req->conn->datagram;
+    return req->conn.type->datagram;
 }
 
 void *ss_request_data(const ss_request *req)

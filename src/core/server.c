@@ -23,6 +23,8 @@ void ss__server_release(ss_server *srv)
     if (srv->tp)
         srv->tp->release(srv);
     free(srv->listen);
+    for (size_t i = 0; i < sizeof srv->copies / sizeof srv->copies[0]; i++)
+        free(srv->copies[i]);
     free(srv);
 }
 
@@ -65,6 +67,7 @@ static int check_config(const ss_config *cfg)
         return ss__fail(-EINVAL, "handler: required (the request handler's hooks)");
     if ((rc = check_seconds(cfg->timeout, "timeout")) < 0 ||
         (rc = check_seconds(cfg->request_timeout, "request_timeout")) < 0 ||
+        (rc = check_seconds(cfg->tls_handshake_timeout, "tls_handshake_timeout")) < 0 ||
         (rc = check_count(cfg->request_queue_size, INT_MAX, "request_queue_size")) < 0 ||
         (rc = check_count(cfg->max_connections, INT_MAX, "max_connections")) < 0 ||
         (rc = check_count(cfg->max_children, SS__MAX_CHILDREN, "max_children")) < 0 ||
@@ -91,6 +94,10 @@ static int server_init(ss_server *srv, const ss_config *cfg)
     if (!srv->listen)
         return -ENOMEM;
     srv->cfg.listen = srv->listen;
+    const char **strings[] = {&srv->cfg.tls_cert, &srv->cfg.tls_key, &srv->cfg.tls_client_ca, &srv->cfg.tls_alpn};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        if (*strings[i] && !(*strings[i] = srv->copies[i] = strdup(*strings[i])))
+            return -ENOMEM;
     int rc = check_config(cfg);
     if (rc < 0)
         return rc;
@@ -103,6 +110,9 @@ static int server_init(ss_server *srv, const ss_config *cfg)
         return ss__fail(rc, "listen: invalid URL '%s': %s", text, why);
     }
     srv->tp = srv->url.tp;
+    if (!srv->tp->tls && (cfg->tls_cert || cfg->tls_key || cfg->tls_client_ca || cfg->tls_alpn))
+        return ss__fail(-EINVAL, "tls_cert, tls_key, tls_client_ca and tls_alpn apply to tls:// URLs, not %s",
+                        srv->tp->prefix);
     if (srv->cfg.max_packet_size == 0)
         srv->cfg.max_packet_size = SS__DEFAULT_PACKET;
     if (srv->cfg.rbufsize == 0)
@@ -121,7 +131,7 @@ static int server_init(ss_server *srv, const ss_config *cfg)
     if ((rc = st->init(srv)) < 0)
         return rc;
     srv->st_ready = true;
-    if ((rc = ss__socket_open(srv)) < 0)
+    if ((rc = ss__socket_open(srv)) < 0 || (rc = srv->tp->setup(srv)) < 0)
         return rc;
     if (!cfg->defer_activate && ((rc = ss__socket_bind(srv)) < 0 || (rc = ss__socket_listen(srv)) < 0))
         return rc;
@@ -399,6 +409,7 @@ void ss_server_stats(const ss_server *srv, ss_stats *out)
     out->accept_errors = atomic_load(&sh->accept_errors);
     out->cancelled = atomic_load(&sh->cancelled);
     out->dropped = atomic_load(&sh->dropped);
+    out->tls_failed = atomic_load(&sh->tls_failed);
     out->active = atomic_load(&sh->active);
     if (srv->st_ready)
         srv->st->stats(srv, out);

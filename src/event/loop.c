@@ -354,7 +354,7 @@ static void on_wake(ss__loop *loop)
 static void on_task_events(ss__task *t, uint32_t got)
 {
     if (t->req)
-        t->req->conn->ready(t->req, got);
+        t->req->conn.type->ready(&t->req->conn, got);
     if (t->waiting && !t->blocking && (got & (t->wait_events | EPOLLERR | EPOLLHUP)))
         make_ready(t, 0);
 }

@@ -35,7 +35,7 @@ static int send_all(ss_request *req, const char *buf, size_t n)
         return -ECANCELED;
     int64_t deadline = io_deadline(req);
     while (n > 0) {
-        ssize_t w = req->conn->send(req, buf, n, deadline);
+        ssize_t w = req->conn.type->send(&req->conn, buf, n, deadline);
         if (w > 0) {
             buf += w;
             n -= (size_t)w;
@@ -44,7 +44,7 @@ static int send_all(ss_request *req, const char *buf, size_t n)
         }
         if (w != -EAGAIN)
             return w < 0 ? (int)w : -EIO;
-        int rc = req->conn->wait(req, POLLOUT, deadline);
+        int rc = req->conn.type->wait(&req->conn, POLLOUT, deadline);
         if (rc < 0)
             return rc;
     }
@@ -97,12 +97,12 @@ static ssize_t recv_some(ss_request *req, void *buf, size_t n, int64_t deadline)
     if (rc <= 0)
         return rc;
     for (;;) {
-        ssize_t got = req->conn->recv(req, buf, n, deadline);
+        ssize_t got = req->conn.type->recv(&req->conn, buf, n, deadline);
         if (got == 0)
             req->eof = true;
         if (got != -EAGAIN)
             return got;
-        if ((rc = req->conn->wait(req, POLLIN, deadline)) < 0)
+        if ((rc = req->conn.type->wait(&req->conn, POLLIN, deadline)) < 0)
             return rc;
     }
 }
@@ -158,10 +158,10 @@ static ssize_t fill(ss_request *req, size_t limit, int64_t deadline)
     if (rc <= 0)
         return rc;
     for (;;) {
-        if (req->conn->maybe_input(req)) {
+        if (req->conn.type->maybe_input(&req->conn)) {
             if ((rc = reserve(req, 1, limit)) < 0)
                 return rc;
-            ssize_t n = req->conn->recv(req, req->rbuf + req->rlen, req->rcap - req->rlen, deadline);
+            ssize_t n = req->conn.type->recv(&req->conn, req->rbuf + req->rlen, req->rcap - req->rlen, deadline);
             if (n > 0)
                 req->rlen += (size_t)n;
             if (n == 0)
@@ -170,7 +170,7 @@ static ssize_t fill(ss_request *req, size_t limit, int64_t deadline)
                 return n;
         }
         release_idle_input(req);
-        if ((rc = req->conn->wait(req, POLLIN, deadline)) < 0)
+        if ((rc = req->conn.type->wait(&req->conn, POLLIN, deadline)) < 0)
             return rc;
     }
 }
@@ -365,7 +365,7 @@ ssize_t ss_write(ss_request *req, const void *buf, size_t n)
 {
     int rc;
     if (n == 0) { /* nothing to send, but the connection hears of it (a datagram's empty reply) */
-        ssize_t w = req->conn->send(req, buf, 0, 0);
+        ssize_t w = req->conn.type->send(&req->conn, buf, 0, 0);
         return w < 0 ? w : 0;
     }
     size_t wbufsize = req->srv->cfg.wbufsize;

@@ -176,7 +176,7 @@ static bool forking_stop_here(ss_server *srv)
     srv->cancel_here = 1;
     ss_request *req = atomic_load(&fs->child_req);
     if (req)
-        req->conn->shutdown(req);
+        req->conn.type->shutdown(&req->conn);
     return true;
 }
 

@@ -127,7 +127,7 @@ int ss__url_parse(const char *text, ss__url *out, const char **why)
     }
     const ss__transport *tp = ss__transport_by_prefix(text);
     if (!tp) {
-        *why = "unknown scheme (expected tcp://, udp://, unix: or unix-dgram:)";
+        *why = "unknown scheme (expected tcp://, udp://, tls://, unix: or unix-dgram:)";
         return -EINVAL;
     }
     out->tp = tp;

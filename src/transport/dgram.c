@@ -6,7 +6,7 @@
 static int dgram_get_request(ss_server *srv, ss_request **out)
 {
     size_t max = srv->cfg.max_packet_size;
-    ss_request *req = ss__request_new(srv, srv->fd, &ss__conn_dgram);
+    ss_request *req = ss__request_new(srv, srv->fd, &ss__conn_dgram, NULL);
     if (!req)
         return -errno;
     req->rbuf = malloc(max ? max : 1);
@@ -80,7 +80,7 @@ static int udp_reply(ss_request *req, const void *buf, size_t len)
 /* A Unix datagram client that does not read its replies keeps them
  * charged to the server's socket: each client gets a share of its send
  * buffer (dgram_budget.c); a reply past it is dropped and counted. */
-static int unix_dgram_bound(ss_server *srv)
+static int unix_dgram_setup(ss_server *srv)
 {
     ss__dgram_budget *b;
     int rc = ss__budget_new(srv, &b);
@@ -116,7 +116,7 @@ const ss__transport ss__udp = {
     .socktype = SOCK_DGRAM,
     .inet = true,
     .closes_first = false, /* requests reply through it */
-    .bound = ss__tp_nop_bound,
+    .setup = ss__tp_nop_setup,
     .get_request = dgram_get_request,
     .refuse = ss__tp_nop_server,
     .send_reply = udp_reply,
@@ -129,7 +129,7 @@ const ss__transport ss__unix_dgram = {
     .socktype = SOCK_DGRAM,
     .inet = false,
     .closes_first = false,
-    .bound = unix_dgram_bound,
+    .setup = unix_dgram_setup,
     .get_request = dgram_get_request,
     .refuse = ss__tp_nop_server,
     .send_reply = unix_dgram_reply,

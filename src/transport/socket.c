@@ -153,8 +153,6 @@ int ss__socket_bind(ss_server *srv)
         if (srv->cfg.socket_mode && (rc = exact_mode(srv)) < 0)
             return rc;
     }
-    if ((rc = srv->tp->bound(srv)) < 0)
-        return rc;
     srv->addrlen = sizeof srv->addr;
     if (getsockname(fd, (struct sockaddr *)&srv->addr, &srv->addrlen) < 0)
         return -errno;

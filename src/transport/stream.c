@@ -1,25 +1,25 @@
-/* stream.c: the stream transports (TCPServer, UnixStreamServer): accept a connection as a request. */
+/* stream.c: the stream transports (TCPServer, UnixStreamServer): accept a connection as a request (tls:// too, with its own connection type). */
 #include "core/internal.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
 
-static int stream_get_request(ss_server *srv, ss_request **out)
+int ss__stream_accept(ss_server *srv, ss_request **out, const ss__conn_type *conn, const ss__conn_type *lower)
 {
     struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
-    const ss__conn_type *conn = srv->st->stream_conn;
-    int fd = accept4(srv->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | (conn->nonblocking ? SOCK_NONBLOCK : 0));
+    bool nonblocking = (lower ? lower : conn)->nonblocking;
+    int fd = accept4(srv->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0));
     if (fd < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     /* Nagle's algorithm off unless asked for: a reply written in pieces
      * would wait for the client's delayed ACK. */
-    if (!srv->cfg.tcp_nagle && srv->tp == &ss__tcp) {
+    if (!srv->cfg.tcp_nagle && srv->tp->inet) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    ss_request *req = ss__request_new(srv, fd, conn);
+    ss_request *req = ss__request_new(srv, fd, conn, lower);
     if (!req) {
         int err = errno;
         close(fd);
@@ -31,9 +31,13 @@ static int stream_get_request(ss_server *srv, ss_request **out)
     return 0;
 }
 
-/* Shut the listener down: accept fails from then on (the fd stays open
- * until close, for the serve loop and the event loops that watch it). */
-static void stream_refuse(ss_server *srv)
+/* A connection of the kind the strategy wants. */
+static int stream_get_request(ss_server *srv, ss_request **out)
+{
+    return ss__stream_accept(srv, out, srv->st->stream_conn, NULL);
+}
+
+void ss__stream_refuse(ss_server *srv)
 {
     if (srv->fd >= 0)
         shutdown(srv->fd, SHUT_RDWR);
@@ -45,9 +49,9 @@ const ss__transport ss__tcp = {
     .socktype = SOCK_STREAM,
     .inet = true,
     .closes_first = true,
-    .bound = ss__tp_nop_bound,
+    .setup = ss__tp_nop_setup,
     .get_request = stream_get_request,
-    .refuse = stream_refuse,
+    .refuse = ss__stream_refuse,
     .send_reply = ss__tp_no_reply,
     .release = ss__tp_nop_server,
 };
@@ -58,9 +62,9 @@ const ss__transport ss__unix_stream = {
     .socktype = SOCK_STREAM,
     .inet = false,
     .closes_first = true,
-    .bound = ss__tp_nop_bound,
+    .setup = ss__tp_nop_setup,
     .get_request = stream_get_request,
-    .refuse = stream_refuse,
+    .refuse = ss__stream_refuse,
     .send_reply = ss__tp_no_reply,
     .release = ss__tp_nop_server,
 };

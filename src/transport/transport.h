@@ -22,15 +22,17 @@ typedef struct ss__url {
  * required. Adding one: its file and a line in transports.c.
  */
 typedef struct ss__transport {
-    const char *scheme;                /* "tcp", "udp", "unix", "unix-dgram" */
+    const char *scheme;                /* "tcp", "udp", "tls", "unix", "unix-dgram" */
     const char *prefix;                /* in a URL: "tcp://", "unix:" */
     int socktype;
-    bool inet;                         /* HOST:PORT (else a Unix path) */
+    bool inet;                         /* HOST:PORT, TCP or UDP (else a Unix path) */
+    bool tls;                          /* takes the config's tls_* fields */
     /* ss_server_close closes the socket at once (a listener), or leaves it
      * to the last request (datagram requests reply through it). */
     bool closes_first;
-    /* The socket is bound: set up what the transport keeps per server. */
-    int (*bound)(ss_server *srv);
+    /* The socket is made, not yet bound: set up what the transport keeps
+     * per server (srv->tp_state). 0, or -errno with ss_last_error(). */
+    int (*setup)(ss_server *srv);
     /* Take one request: 0 with *out set, -EAGAIN when none is waiting,
      * other -errno on failure. */
     int (*get_request)(ss_server *srv, ss_request **out);
@@ -40,11 +42,18 @@ typedef struct ss__transport {
     /* A datagram request's reply: send it once, never waiting. 0 (sent,
      * or dropped and counted in stats.dropped) or -errno. */
     int (*send_reply)(ss_request *req, const void *buf, size_t len);
-    /* The server is freed: what `bound` set up goes (srv->tp_state). */
+    /* The server is freed: what `setup` set up goes (srv->tp_state). */
     void (*release)(ss_server *srv);
 } ss__transport;
 
 extern const ss__transport ss__tcp, ss__udp, ss__unix_stream, ss__unix_dgram;
+/* tls:// (src/tls/transport.c; without OpenSSL, src/tls/absent.c). */
+extern const ss__transport ss__tls;
+
+/* Streams (stream.c): accept a connection as a request whose connection is
+ * of type conn (over lower, if not NULL); the listener refusing clients. */
+int ss__stream_accept(ss_server *srv, ss_request **out, const ss__conn_type *conn, const ss__conn_type *lower);
+void ss__stream_refuse(ss_server *srv);
 
 /* The transport whose prefix starts url, or NULL (transports.c). */
 const ss__transport *ss__transport_by_prefix(const char *url);
@@ -62,7 +71,7 @@ void ss__socket_close(ss_server *srv);
 
 /* Shared ops (transports.c): nothing to set up or free; refuse nothing;
  * no replies (a stream transport). */
-int ss__tp_nop_bound(ss_server *srv);
+int ss__tp_nop_setup(ss_server *srv);
 void ss__tp_nop_server(ss_server *srv);
 int ss__tp_no_reply(ss_request *req, const void *buf, size_t len);
 

@@ -8,6 +8,7 @@
 static const ss__transport *const transports[] = {
     &ss__tcp,
     &ss__udp,
+    &ss__tls,
     &ss__unix_dgram,
     &ss__unix_stream,
 };
@@ -20,7 +21,7 @@ const ss__transport *ss__transport_by_prefix(const char *url)
     return NULL;
 }
 
-int ss__tp_nop_bound(ss_server *srv)
+int ss__tp_nop_setup(ss_server *srv)
 {
     (void)srv;
     return 0;

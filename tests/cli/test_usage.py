@@ -1,5 +1,6 @@
-"""test_usage.py: bad usage exits 2 naming the problem; cannot listen exits 1 with the OS's reason."""
+"""test_usage.py: bad usage exits 2 naming the problem; the forms of the command line; cannot listen exits 1 with the OS's reason."""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -110,6 +111,83 @@ class UsageErrors(Case):
         c.send(b"x\n")
         self.assertEqual(c.recv_line(), b"x\n")
         c.close()
+        srv.stop()
+
+
+HINT = "Try 'sockserv --help'.\n"
+
+
+class OptionForms(Case):
+    """How the command line is read (getopt_long underneath): the exact message
+    for each form it refuses, nothing of getopt's own, and what it takes."""
+
+    REFUSED = [
+        (["echo", "--list", L], "unknown option '--list'"),              # abbreviations are not taken
+        (["echo", "--list=" + L], "unknown option '--list'"),
+        (["echo", "--h"], "unknown option '--h'"),
+        (["echo", "-hx"], "unknown option '-hx'"),                      # nor clusters of short options
+        (["-hv"], "unknown option '-hv'"),
+        (["echo", "-x"], "unknown option '-x'"),
+        (["echo", "-"], "unexpected argument '-'"),
+        (["echo", "--"], "unknown option '--'"),                        # no end-of-options marker
+        (["--", "echo"], "unknown option '--'"),
+        (["echo", "--", "--mode"], "unknown option '--'"),
+        (["echo", "--=x"], "unknown option '--'"),
+        (["echo", "--help=x"], "option '--help' takes no value"),
+        (["-h=1"], "option '-h' takes no value"),
+        (["echo", "--version=1"], "option '--version' takes no value"),
+        (["echo", "--listen"], "option '--listen' needs a value"),
+        (["--listen"], "option '--listen' needs a value"),
+        (["--listen", L, "echo"], "option '--listen' must follow a command (echo or chat)"),
+        (["--mode=sync", "echo"], "option '--mode' must follow a command (echo or chat)"),
+        (["echo", "--mode", "sync", "chat"], "unexpected argument 'chat'"),  # nothing is permuted
+        (["echo", "extra", "--help"], "unexpected argument 'extra'"),
+        (["Echo"], "unknown command 'Echo'"),
+        # A value is taken as it is, even when it looks like an option.
+        (["echo", "--listen", "-x"], "invalid --listen URL '-x'"),
+        (["echo", "--listen", "--"], "invalid --listen URL '--'"),
+        (["echo", "--drain", "--listen", L], "invalid --drain '--listen'"),
+        (["echo", "--mode", "-h"], "invalid --mode '-h'"),
+        # The last of an option given twice wins.
+        (["echo", "--mode", "sync", "--mode", "bogus"], "invalid --mode 'bogus'"),
+        (["echo", "--listen", L, "--listen", "bad"], "invalid --listen URL 'bad'"),
+    ]
+
+    def test_refused_with_one_message(self):
+        for args, message in self.REFUSED:
+            for env in ({}, {"POSIXLY_CORRECT": "1"}):
+                with self.subTest(args=args, env=env):
+                    p = subprocess.run([BIN] + args, stdin=subprocess.DEVNULL, capture_output=True,
+                                       timeout=10 * SLOW, env=dict(os.environ, **env))
+                    err = p.stderr.decode(errors="replace")
+                    self.assertEqual(p.returncode, 2, err)
+                    self.assertEqual(p.stdout, b"")
+                    # One line naming the problem, then the hint: no message of getopt's own.
+                    self.assertRegex(err, r"\Asockserv: %s[^\n]*\n%s\Z" % (re.escape(message), re.escape(HINT)))
+
+    def test_help_and_version_anywhere_before_an_error(self):
+        # Taken in order, as they come: --help after the command, before a bad option.
+        for args in (["-h"], ["--help"], ["echo", "--help"], ["chat", "-h", "--bogus"], ["--help", "echo"],
+                     ["echo", "--mode", "sync", "--help", "--listen"]):
+            with self.subTest(args=args):
+                code, out, err = run(args)
+                self.assertEqual((code, err), (0, ""))
+                self.assertTrue(out.startswith("Usage: sockserv echo|chat"), out)
+        for args in (["--version"], ["chat", "--version", "--bogus"]):
+            with self.subTest(args=args):
+                code, out, err = run(args)
+                self.assertEqual((code, err), (0, ""))
+                self.assertRegex(out, r"\Asockserv [0-9]+\.[0-9]+\.[0-9]+\n\Z")
+
+    def test_last_value_wins(self):
+        srv = self.server("echo", "--listen", "tcp://bad", "--mode", "forking", "--mode", "sync", "--listen", L)
+        self.roundtrip(srv)
+        srv.stop()
+
+    def test_allow_accumulates(self):
+        # With the last range alone (10.0.0.0/8), a client on 127.0.0.1 would be refused.
+        srv = self.server("echo", "--listen", L, "--allow", "127.0.0.0/8", "--allow=10.0.0.0/8")
+        self.roundtrip(srv)
         srv.stop()
 
 

@@ -71,7 +71,7 @@ void fuzz_feed_start(fuzz_feed *f, const uint8_t *data, size_t len, fuzz_ctl *ct
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
                "socketpair: %s", strerror(errno));
     *f = (fuzz_feed){.peer = sv[1], .data = data, .len = len, .ctl = ctl};
-    f->req = ss__request_new(srv, sv[0], &ss__conn_stream);
+    f->req = ss__request_new(srv, sv[0], &ss__conn_stream, NULL);
     FUZZ_CHECK(f->req, "ss__request_new: out of memory");
     ss_request_set_data(f->req, f);
 }

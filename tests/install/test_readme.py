@@ -57,6 +57,13 @@ def main():
     san = cache_value(build, "SS_SANITIZE")
     sanflags = ["-fsanitize=" + san] if san else []
     lib = os.path.join(build, "libsockserv.a")
+    # What the static library needs besides itself (-pthread; OpenSSL's libraries when
+    # built with TLS), from the build's own sockserv.pc.
+    env = dict(os.environ, PKG_CONFIG_PATH=build)
+    pc = subprocess.run(["pkg-config", "--static", "--libs", "sockserv"], stdout=subprocess.PIPE,
+                        universal_newlines=True, env=env)
+    deps = [w for w in pc.stdout.split() if w != "-lsockserv" and not w.startswith("-L")] if pc.returncode == 0 \
+        else ["-pthread"]
     blocks = snippets(readme)
     if not any(lang == "c" for lang, _, _ in blocks):
         sys.exit("%s: FAIL: no ```c block found in %s" % (TEST, readme))
@@ -81,7 +88,7 @@ def main():
             cmd += sanflags + ["-I", os.path.join(src, "include"), path]
             linked = re.search(r"\bint\s+main\s*\(", text) is not None
             if linked:
-                cmd += [lib, "-pthread", "-o", os.path.join(tmp, "snippet%d" % i)]
+                cmd += [lib] + deps + ["-o", os.path.join(tmp, "snippet%d" % i)]
             else:
                 cmd += ["-c", "-o", os.path.join(tmp, "snippet%d.o" % i)]
             p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)

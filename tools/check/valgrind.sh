@@ -38,6 +38,9 @@ command -v "$valgrind" >/dev/null || { echo "valgrind.sh: $valgrind not found (a
 #   test_limits        URL and config errors; less the EMFILE cases (valgrind keeps
 #                      descriptors of its own under the limit they lower) and the
 #                      RSS measurements (valgrind's shadow memory is in them)
+#   test_tls           TLS in every strategy: handshakes, failures, reload, resumption
+#                      (every case skipped, exit 77, when built without OpenSSL); less
+#                      the first reply's latency, a time valgrind's slowness is in
 default_unit='
 test_server -
 test_stream_io -
@@ -51,6 +54,7 @@ test_unix -
 test_ipv6 -
 test_fds ^cloexec_in_forked_child$
 test_limits ^(emfile_|.*_memory_flat$)
+test_tls ^first_reply_
 '
 # Black-box tests of the program (tests/cli), the binary under valgrind.
 default_cli='

@@ -1,5 +1,6 @@
 /* options.c: the sockserv command line: parsing, checking, --help and --version. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,31 +14,70 @@
 
 /* The concurrency modes are the library's strategies, by their names. */
 #define DEFAULT_MODE SS_THREADING
+/* The most --workers and --max-connections take. */
+#define MAX_WORKERS 1024
+#define MAX_CONNECTIONS_LIMIT 1000000
 
-/* The options (every one applies to both commands). */
+/*
+ * The options, in the order --help lists them: the one list that
+ * getopt_long's table, the --help text and the man page's OPTIONS come
+ * from (tests/cli/test_manpages.py checks sockserv.1 against --help). An
+ * entry is X(id, long name, short name or 0, the value's name or NULL for
+ * an option without one, the description: a printf format and its
+ * arguments, one paragraph that --help wraps). Every option applies to
+ * both commands.
+ */
+#define OPTION_LIST(X)                                                                             \
+    X(OPT_LISTEN, "listen", 0, "URL", "where to listen (default %s: this machine only)",           \
+      DEFAULT_LISTEN)                                                                              \
+    X(OPT_MODE, "mode", 0, "MODE", "how requests run concurrently (default %s)",                   \
+      ss_strategy_name(DEFAULT_MODE))                                                              \
+    X(OPT_MAX_LINE, "max-line", 0, "BYTES",                                                        \
+      "the longest line, its '\\n' or '\\r\\n' excluded (echo: default %zu, at most %zu; "         \
+      "chat: default %zu, at most %zu); a client sending a longer one is disconnected",            \
+      ECHO_MAX_LINE, ECHO_MAX_LINE_LIMIT, CHAT_MAX_LINE, CHAT_MAX_LINE_LIMIT)                      \
+    X(OPT_MAX_CONNECTIONS, "max-connections", 0, "N",                                              \
+      "serve at most N clients at once, 1 to %d; more wait to be accepted (default %d, fewer "     \
+      "if the open-file limit is lower); in forking mode, also the most request processes "        \
+      "at once", MAX_CONNECTIONS_LIMIT, DEFAULT_MAX_CONNECTIONS)                                   \
+    X(OPT_TIMEOUT, "timeout", 0, "SECS",                                                           \
+      "disconnect a client whose line (or datagram read) is not complete within SECS, or that "    \
+      "takes no output for SECS (default 0: no limit; else at least %g)", MIN_SECONDS)             \
+    X(OPT_ALLOW, "allow", 0, "CIDR[,CIDR...]",                                                     \
+      "serve only clients in these IPv4/IPv6 ranges (e.g. 127.0.0.1/32,::1/128); others are "      \
+      "closed at once; may be repeated; tcp:// and udp:// only")                                   \
+    X(OPT_SOCKET_MODE, "socket-mode", 0, "OCTAL",                                                  \
+      "the Unix socket file's permissions, 1 to 0777, e.g. 0660 (unix: and unix-dgram: with a "    \
+      "path only; default: the umask's)")                                                          \
+    X(OPT_DRAIN, "drain", 0, "SECS",                                                               \
+      "at SIGINT/SIGTERM, give requests in flight up to SECS seconds to finish, then cut them "    \
+      "short (default %g; 0 or at least %g)", DEFAULT_DRAIN, MIN_SECONDS)                          \
+    X(OPT_WORKERS, "workers", 0, "N",                                                              \
+      "pool: worker threads (default 2 x CPUs); event: event loops, one thread each (default: "    \
+      "one per CPU); 1 to %d", MAX_WORKERS)                                                        \
+    X(OPT_HELP, "help", 'h', NULL, "print this help and exit")                                     \
+    X(OPT_VERSION, "version", 0, NULL, "print the version and exit")
+
 enum opt_id {
-    OPT_LISTEN, OPT_MODE, OPT_MAX_LINE, OPT_DRAIN, OPT_WORKERS, OPT_MAX_CONNECTIONS,
-    OPT_TIMEOUT, OPT_ALLOW, OPT_SOCKET_MODE, OPT_HELP, OPT_VERSION
+#define OPTION_ID(id, ...) id,
+    OPTION_LIST(OPTION_ID)
+#undef OPTION_ID
+    NOPTIONS
 };
+
 static const struct option_def {
-    const char *name;
-    enum opt_id id;
-    bool takes_value;
-} options[] = {
-    { "--listen", OPT_LISTEN, true },
-    { "--mode", OPT_MODE, true },
-    { "--max-line", OPT_MAX_LINE, true },
-    { "--drain", OPT_DRAIN, true },
-    { "--workers", OPT_WORKERS, true },
-    { "--max-connections", OPT_MAX_CONNECTIONS, true },
-    { "--timeout", OPT_TIMEOUT, true },
-    { "--allow", OPT_ALLOW, true },
-    { "--socket-mode", OPT_SOCKET_MODE, true },
-    { "--help", OPT_HELP, false },
-    { "-h", OPT_HELP, false },
-    { "--version", OPT_VERSION, false },
+    const char *name;        /* the long name, without "--" */
+    char short_name;         /* or 0 */
+    const char *value;       /* the value's name in --help, or NULL: no value */
+} options[NOPTIONS] = {
+#define OPTION_DEF(id, name, short_name, value, ...) { name, short_name, value },
+    OPTION_LIST(OPTION_DEF)
+#undef OPTION_DEF
 };
-#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* What getopt_long returns for options[i] given by its long name: past
+ * every character, so never a short option, '?' or ':'. */
+#define LONG_OPTION_VAL 0x100
 
 /* Write msg to f with every byte that is not printable ASCII, and every
  * backslash, as \xNN. */
@@ -94,13 +134,91 @@ static int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+/* --help's width, and the column where an option's description starts. */
+#define HELP_WIDTH 79
+#define HELP_INDENT 21
+
+/* Print lead, then text from column indent (or two blanks after a longer
+ * lead), wrapped at blanks to HELP_WIDTH columns, each further line
+ * indented to that column. A blank inside brackets does not break, so
+ * "[--listen URL]" stays whole. */
+static void print_wrapped(const char *lead, size_t indent, const char *text)
+{
+    size_t col = strlen(lead);
+    size_t gap = col < indent ? indent - col : 2;
+
+    printf("%s%*s", lead, (int)gap, "");
+    col += gap;
+    bool line_start = true;
+    while (*text) {
+        size_t len = 0;
+        for (int depth = 0; text[len] && (text[len] != ' ' || depth > 0); len++)
+            depth += text[len] == '[' ? 1 : text[len] == ']' ? -1 : 0;
+        if (!line_start && col + 1 + len > HELP_WIDTH) {
+            printf("\n%*s", (int)indent, "");
+            col = indent;
+            line_start = true;
+        }
+        if (!line_start) {
+            putchar(' ');
+            col++;
+        }
+        printf("%.*s", (int)len, text);
+        col += len;
+        line_start = false;
+        text += len;
+        while (*text == ' ')
+            text++;
+    }
+    putchar('\n');
+}
+
+/* One option in --help: "  -h, --help" or "  --listen URL", then its
+ * description (fmt and its arguments), wrapped. */
+static void print_option(enum opt_id id, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void print_option(enum opt_id id, const char *fmt, ...)
+{
+    const struct option_def *def = &options[id];
+    char shortform[8] = "", lead[64];
+    char *text = NULL;
+    va_list ap;
+
+    if (def->short_name)
+        snprintf(shortform, sizeof shortform, "-%c, ", def->short_name);
+    snprintf(lead, sizeof lead, "  %s--%s%s%s", shortform, def->name, def->value ? " " : "",
+             def->value ? def->value : "");
+    va_start(ap, fmt);
+    if (vasprintf(&text, fmt, ap) < 0)
+        text = NULL;
+    va_end(ap);
+    print_wrapped(lead, HELP_INDENT, text ? text : fmt);
+    free(text);
+}
+
+/* The synopsis: the commands with every option that takes a value, then
+ * the options that do not, as alternatives. */
+static void print_synopsis(void)
+{
+    char with[512] = "", without[128] = "";
+
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        if (options[i].value)
+            snprintf(with + strlen(with), sizeof with - strlen(with), "%s[--%s %s]",
+                     *with ? " " : "", options[i].name, options[i].value);
+        else
+            snprintf(without + strlen(without), sizeof without - strlen(without), "%s--%s",
+                     *without ? " | " : "", options[i].name);
+    }
+    const char *commands = "Usage: sockserv echo|chat", *alone = "       sockserv";
+    print_wrapped(commands, strlen(commands) + 1, with);
+    print_wrapped(alone, strlen(alone) + 1, without);
+}
+
 static void print_help(void)
 {
-    printf("Usage: sockserv echo|chat [--listen URL] [--mode MODE] [--max-line BYTES]\n"
-           "                     [--max-connections N] [--timeout SECS] [--allow CIDR[,CIDR...]]\n"
-           "                     [--socket-mode OCTAL] [--drain SECS] [--workers N]\n"
-           "       sockserv --help | --version\n"
-           "\n"
+    print_synopsis();
+    printf("\n"
            "Commands:\n"
            "  echo   send each line back to its client, byte for byte; on a datagram\n"
            "         transport, send each datagram back whole to its sender\n"
@@ -113,42 +231,19 @@ static void print_help(void)
            "         in the foreground, an admin console reads stdin: 'quit' stops\n"
            "         the server, any other line lists the clients\n"
            "\n"
-           "Options (--opt VALUE or --opt=VALUE):\n"
-           "  --listen URL       where to listen (default %s: this machine only)\n"
-           "  --mode MODE        how requests run concurrently (default threading)\n"
-           "  --max-line BYTES   the longest line, its '\\n' or '\\r\\n' excluded (echo:\n"
-           "                     default %zu, at most %zu; chat: default %zu,\n"
-           "                     at most %zu); a client sending a longer one is\n"
-           "                     disconnected\n"
-           "  --max-connections N  serve at most N clients at once; more wait to be\n"
-           "                     accepted (default %d, fewer if the open-file limit\n"
-           "                     is lower); in forking mode, also the most request\n"
-           "                     processes at once\n"
-           "  --timeout SECS     disconnect a client whose line (or datagram read) is\n"
-           "                     not complete within SECS, or that takes no output\n"
-           "                     for SECS (default 0: no limit; else at least %g)\n"
-           "  --allow CIDR[,CIDR...]  serve only clients in these IPv4/IPv6 ranges\n"
-           "                     (e.g. 127.0.0.1/32,::1/128); others are closed at once;\n"
-           "                     may be repeated; tcp:// and udp:// only\n"
-           "  --socket-mode OCTAL  the Unix socket file's permissions, e.g. 0660 (unix:\n"
-           "                     and unix-dgram: with a path only; default: the umask's)\n"
-           "  --drain SECS       at SIGINT/SIGTERM, give requests in flight up to SECS\n"
-           "                     seconds to finish, then cut them short (default %g;\n"
-           "                     0 or at least %g)\n"
-           "  --workers N        pool: worker threads (default 2 x CPUs); event: event\n"
-           "                     loops, one thread each (default: one per CPU)\n"
-           "  --help             print this help and exit\n"
-           "  --version          print the version and exit\n"
-           "\n"
+           "Options (--opt VALUE or --opt=VALUE):\n",
+           CHAT_BACKLOG);
+#define OPTION_HELP(id, name, short_name, value, ...) print_option(id, __VA_ARGS__);
+    OPTION_LIST(OPTION_HELP)
+#undef OPTION_HELP
+    printf("\n"
            "URL:\n"
            "  tcp://HOST:PORT  tcp://[V6ADDR]:PORT  udp://HOST:PORT  udp://[V6ADDR]:PORT\n"
            "  unix:PATH  unix-dgram:PATH   (a PATH starting with @ is abstract)\n"
            "  Port 0 picks a free port.\n"
            "\n"
            "MODE:\n"
-           " ",
-           CHAT_BACKLOG, DEFAULT_LISTEN, ECHO_MAX_LINE, ECHO_MAX_LINE_LIMIT, CHAT_MAX_LINE,
-           CHAT_MAX_LINE_LIMIT, DEFAULT_MAX_CONNECTIONS, MIN_SECONDS, DEFAULT_DRAIN, MIN_SECONDS);
+           " ");
     for (ss_strategy m = 0; ss_strategy_name(m); m++)
         printf(" %s", ss_strategy_name(m));
     printf("\n"
@@ -265,11 +360,11 @@ static bool datagram_url(const char *url)
 }
 
 /* Apply one option with its value; returns -1 or an exit status. */
-static int apply_option(const struct option_def *def, const char *value, struct cli_opts *o)
+static int apply_option(enum opt_id id, const char *value, struct cli_opts *o)
 {
     int rc;
 
-    switch (def->id) {
+    switch (id) {
     case OPT_HELP:
         print_help();
         return EXIT_STOPPED;
@@ -291,8 +386,9 @@ static int apply_option(const struct option_def *def, const char *value, struct 
     case OPT_WORKERS: {
         size_t n;
         rc = parse_size(value, &n);
-        if (rc < 0 || n > 1024)
-            return usage_error("invalid --workers '%s': expected an integer from 1 to 1024", value);
+        if (rc < 0 || n > MAX_WORKERS)
+            return usage_error("invalid --workers '%s': expected an integer from 1 to %d", value,
+                               MAX_WORKERS);
         o->workers = (int)n;
         return -1;
     }
@@ -310,14 +406,14 @@ static int apply_option(const struct option_def *def, const char *value, struct 
     case OPT_MAX_CONNECTIONS: {
         size_t n;
         rc = parse_size(value, &n);
-        if (rc < 0 || n > 1000000)
-            return usage_error("invalid --max-connections '%s': expected an integer from 1 to 1000000",
-                               value);
+        if (rc < 0 || n > MAX_CONNECTIONS_LIMIT)
+            return usage_error("invalid --max-connections '%s': expected an integer from 1 to %d",
+                               value, MAX_CONNECTIONS_LIMIT);
         o->max_connections = (int)n;
         return -1;
     }
     case OPT_TIMEOUT:
-        return apply_seconds(def->name, value, &o->timeout);
+        return apply_seconds("--timeout", value, &o->timeout);
     case OPT_ALLOW: {
         const char *why = NULL;
         if (!o->allow && !(o->allow = allow_new())) {
@@ -335,18 +431,11 @@ static int apply_option(const struct option_def *def, const char *value, struct 
                                "e.g. 0660", value);
         return -1;
     case OPT_DRAIN:
-        return apply_seconds(def->name, value, &o->drain);
+        return apply_seconds("--drain", value, &o->drain);
+    case NOPTIONS:
+        break;
     }
     return -1;
-}
-
-/* Find the option named by arg (up to '=' when there is one). */
-static const struct option_def *find_option(const char *arg, size_t namelen)
-{
-    for (size_t i = 0; i < NOPTIONS; i++)
-        if (strlen(options[i].name) == namelen && strncmp(options[i].name, arg, namelen) == 0)
-            return &options[i];
-    return NULL;
 }
 
 static bool unix_url(const char *url)
@@ -400,47 +489,113 @@ void cli_free(struct cli_opts *o)
     o->allow = NULL;
 }
 
+/* The option getopt_long returned (or, with '?' or ':', named in optopt),
+ * or NULL for none of ours. */
+static const struct option_def *returned_option(int c)
+{
+    if (c >= LONG_OPTION_VAL && c < LONG_OPTION_VAL + NOPTIONS)
+        return &options[c - LONG_OPTION_VAL];
+    for (size_t i = 0; c > 0 && i < NOPTIONS; i++)
+        if (options[i].short_name == c)
+            return &options[i];
+    return NULL;
+}
+
+/* Whether arg, up to its '=' (namelen bytes), spells def in full: getopt_long
+ * also takes an abbreviation ("--list") and a cluster of short options
+ * ("-hx"), which the program refuses as unknown options. */
+static bool spelled_in_full(const struct option_def *def, const char *arg, size_t namelen)
+{
+    if (namelen == 2 && arg[0] == '-' && arg[1] != '-')
+        return def->short_name != 0 && arg[1] == def->short_name;
+    return namelen == strlen(def->name) + 2 && strncmp(arg, "--", 2) == 0 &&
+           strncmp(arg + 2, def->name, namelen - 2) == 0;
+}
+
+/* A word that is no option: the command, or a stray argument. Returns -1
+ * or the usage exit status. */
+static int take_word(const char *arg, struct cli_opts *o)
+{
+    if (o->cmd != CMD_NONE)
+        return usage_error("unexpected argument '%s'", arg);
+    if (strcmp(arg, "echo") == 0)
+        o->cmd = CMD_ECHO;
+    else if (strcmp(arg, "chat") == 0)
+        o->cmd = CMD_CHAT;
+    else
+        return usage_error("unknown command '%s'", arg);
+    return -1;
+}
+
+/* getopt_long's tables, from options[]: each long option returns
+ * LONG_OPTION_VAL + its index; shortopts starts with '+' (a word that is
+ * no option ends a scan: nothing is permuted) and ':' (a missing value is
+ * told apart from an unknown option). */
+static void getopt_tables(struct option longopts[NOPTIONS + 1], char *shortopts, size_t size)
+{
+    snprintf(shortopts, size, "+:");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        int has_arg = options[i].value ? required_argument : no_argument;
+        longopts[i] = (struct option){ options[i].name, has_arg, NULL, LONG_OPTION_VAL + (int)i };
+        if (options[i].short_name)
+            snprintf(shortopts + strlen(shortopts), size - strlen(shortopts), "%c%s",
+                     options[i].short_name, options[i].value ? ":" : "");
+    }
+    longopts[NOPTIONS] = (struct option){ 0 };
+}
+
+/* What getopt_long returned (c) for the word arg: check it and apply the
+ * option, with getopt_long's optarg. Returns -1 or an exit status. */
+static int take_option(int c, const char *arg, struct cli_opts *o)
+{
+    size_t namelen = strcspn(arg, "=");
+    const struct option_def *def = returned_option(c == '?' || c == ':' ? optopt : c);
+
+    if (!def || !spelled_in_full(def, arg, namelen))
+        return usage_error("unknown option '%.*s'", (int)namelen, arg);
+    if (c == ':')
+        return usage_error("option '%.*s' needs a value", (int)namelen, arg);
+    if (!def->value && arg[namelen] == '=')
+        return usage_error("option '%.*s' takes no value", (int)namelen, arg);
+    if (def->value && o->cmd == CMD_NONE)
+        return usage_error("option '%.*s' must follow a command (echo or chat)", (int)namelen, arg);
+    return apply_option((enum opt_id)(def - options), def->value ? optarg : "", o);
+}
+
+/*
+ * The command line: the command word, then options, each applied as it
+ * comes (the last of an option given twice wins; --allow accumulates),
+ * --opt VALUE or --opt=VALUE, a value taken as it is even when it starts
+ * with '-'. getopt_long scans the options between the words and reports
+ * nothing itself (opterr = 0): every problem is reported here, naming the
+ * option as it was typed.
+ */
 int cli_parse(int argc, char **argv, struct cli_opts *o)
 {
+    struct option longopts[NOPTIONS + 1];
+    char shortopts[2 + 2 * NOPTIONS + 1];
+    int rc = -1;
 
     *o = (struct cli_opts){ .cmd = CMD_NONE, .listen = DEFAULT_LISTEN, .strategy = DEFAULT_MODE,
                             .drain = DEFAULT_DRAIN };
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
+    getopt_tables(longopts, shortopts, sizeof shortopts);
+    opterr = 0;
+    optind = 0; /* glibc: start afresh, at argv[1] */
+    while (rc < 0) {
+        int at = optind > 0 ? optind : 1; /* the word getopt_long looks at next */
+        int c = getopt_long(argc, argv, shortopts, longopts, NULL);
 
-        if (arg[0] != '-' || arg[1] == '\0') {
-            if (o->cmd != CMD_NONE)
-                return usage_error("unexpected argument '%s'", arg);
-            if (strcmp(arg, "echo") == 0)
-                o->cmd = CMD_ECHO;
-            else if (strcmp(arg, "chat") == 0)
-                o->cmd = CMD_CHAT;
-            else
-                return usage_error("unknown command '%s'", arg);
-            continue;
-        }
-        const char *eq = strchr(arg, '=');
-        size_t namelen = eq ? (size_t)(eq - arg) : strlen(arg);
-        const struct option_def *def = find_option(arg, namelen);
-        if (!def)
-            return usage_error("unknown option '%.*s'", (int)namelen, arg);
-        const char *value = ""; /* options without a value ignore it */
-        if (def->takes_value) {
-            if (eq)
-                value = eq + 1;
-            else if (i + 1 < argc)
-                value = argv[++i];
-            else
-                return usage_error("option '%s' needs a value", def->name);
-        } else if (eq) {
-            return usage_error("option '%s' takes no value", def->name);
-        }
-        if (def->takes_value && o->cmd == CMD_NONE)
-            return usage_error("option '%s' must follow a command (echo or chat)", def->name);
-        int rc = apply_option(def, value, o);
-        if (rc >= 0)
-            return rc;
+        if (c != -1)
+            rc = take_option(c, argv[at], o);
+        else if (at < argc && strcmp(argv[at], "--") == 0)
+            rc = usage_error("unknown option '--'"); /* getopt_long's end of options: none here */
+        else if (optind < argc)
+            rc = take_word(argv[optind++], o);
+        else
+            break;
     }
+    if (rc >= 0)
+        return rc;
     if (o->cmd == CMD_NONE)
         return usage_error("missing command (echo or chat)");
     return check_all(o);
