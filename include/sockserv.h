@@ -243,10 +243,12 @@ typedef struct ss_config {
                                             ss_run_blocking calls, started as
                                             needed (default 4); more calls
                                             than that wait their turn */
-    size_t stack_size;                   /* pool and event: each coroutine's
-                                            stack (default 256 KiB under pool,
-                                            64 KiB under event; a 64 KiB guard
-                                            region below it faults on
+    size_t stack_size;                   /* each handler's stack: threading's
+                                            threads (default 256 KiB, at least
+                                            PTHREAD_STACK_MIN), pool and event
+                                            coroutines (default 256 KiB under
+                                            pool, 64 KiB under event; a 64 KiB
+                                            guard region below it faults on
                                             overflow; frames larger than that
                                             need -fstack-clash-protection) */
 

@@ -10,7 +10,6 @@
 
 typedef struct child {
     pid_t pid;
-    int pidfd;              /* readable when the child exits; -1 if unsupported */
     int slot;               /* its flag in held[] */
 } child;
 
@@ -72,8 +71,6 @@ static void forking_reap(ss_server *srv)
             continue;
         }
         child gone = fs->kids[i];
-        if (gone.pidfd >= 0)
-            close(gone.pidfd);
         fs->kids[i] = fs->kids[--fs->n];
         atomic_store(&fs->live, (unsigned)fs->n);
         /* A child killed mid-request (kill -9, a crash) reported nothing
@@ -87,7 +84,11 @@ static void forking_reap(ss_server *srv)
 }
 
 /* Wait until a child exits, the drain timer fires, or timeout_ms passes;
- * then reap. */
+ * then reap. Waiting is rare (a full table, or the close), so each child's
+ * pidfd is made here and closed again: children are forked holding none of
+ * their siblings' descriptors (closing 40 of them cost each child more
+ * than its request), and the fast path makes no pidfd at all. A child not
+ * reaped yet is a zombie at worst, so its pid still names it. */
 static void wait_children(ss_server *srv, int timeout_ms)
 {
     forking_state *fs = state_of(srv);
@@ -95,17 +96,23 @@ static void wait_children(ss_server *srv, int timeout_ms)
     int np = 0;
     bool polled_all = true;
     for (int i = 0; i < fs->n; i++) {
-        if (fs->kids[i].pidfd < 0)
+        int pidfd = fs->no_pidfd ? -1 : (int)syscall(SYS_pidfd_open, fs->kids[i].pid, 0);
+        if (pidfd < 0 && errno == ENOSYS)
+            fs->no_pidfd = true;
+        if (pidfd < 0)
             polled_all = false;
         else
-            p[np++] = (struct pollfd){.fd = fs->kids[i].pidfd, .events = POLLIN};
+            p[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
     }
+    int nkids = np;
     int64_t dl = atomic_load(&srv->sh->drain_deadline);
     if (dl == 0 || ss__now() < dl) /* the timer stays readable once fired */
         p[np++] = (struct pollfd){.fd = srv->cancel_fd, .events = POLLIN};
     if (!polled_all && (timeout_ms < 0 || timeout_ms > 10))
         timeout_ms = 10; /* no pidfd: fall back to polling waitpid */
     poll(p, (nfds_t)np, timeout_ms);
+    for (int i = 0; i < nkids; i++)
+        close(p[i].fd);
     forking_reap(srv);
 }
 
@@ -119,9 +126,6 @@ static void run_child(ss_server *srv, ss_request *req, int slot)
     /* The parent decides when requests are cut short (the drain): a Ctrl-C
      * sent to the whole process group must not end them early. */
     signal(SIGINT, SIG_IGN);
-    for (int i = 0; i < fs->n; i++)
-        if (fs->kids[i].pidfd >= 0)
-            close(fs->kids[i].pidfd);
     fs->n = 0;
     if (req->fd != srv->fd) { /* the child needs its connection, not the listener */
         close(srv->fd);
@@ -155,10 +159,7 @@ static void forking_process_request(ss_server *srv, ss_request *req)
     }
     if (pid == 0)
         run_child(srv, req, slot);
-    int pidfd = fs->no_pidfd ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pidfd < 0 && errno == ENOSYS)
-        fs->no_pidfd = true;
-    fs->kids[fs->n++] = (child){.pid = pid, .pidfd = pidfd, .slot = slot};
+    fs->kids[fs->n++] = (child){.pid = pid, .slot = slot};
     atomic_store(&fs->live, (unsigned)fs->n);
     /* The child owns the request now (and its place in the counters): the
      * parent lets go of its copy of the connection without a word. */
@@ -206,9 +207,6 @@ static void forking_close(ss_server *srv, bool block)
         }
         wait_children(srv, ss__ms_until(kill_at));
     }
-    for (int i = 0; i < fs->n; i++)
-        if (fs->kids[i].pidfd >= 0)
-            close(fs->kids[i].pidfd);
     free(fs->kids);
     free(fs->free_slots);
     if (fs->held)

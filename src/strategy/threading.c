@@ -22,7 +22,14 @@ typedef struct threading_state {
     /* The open connections (blocking: ss__conn_blocking), shut down at the
      * drain deadline by the set's thread. */
     ss__cancel_set *cancel_set;
+    pthread_attr_t attr;   /* request threads: stack_size, joinable or detached */
 } threading_state;
+
+/* A request thread's stack. glibc keeps up to 40 MiB of the stacks of
+ * ended threads for new ones: 8 MiB stacks (its default) would be mapped,
+ * faulted in and unmapped for nearly every connection; 256 KiB ones are
+ * reused (the untouched part costs address space only). */
+#define THREAD_STACK ((size_t)256 * 1024)
 
 static int threading_init(ss_server *srv)
 {
@@ -31,6 +38,12 @@ static int threading_init(ss_server *srv)
         return -ENOMEM;
     pthread_mutex_init(&ts->lock, NULL);
     srv->st_state = ts;
+    pthread_attr_init(&ts->attr);
+    pthread_attr_setdetachstate(&ts->attr, srv->cfg.daemon_threads ? PTHREAD_CREATE_DETACHED
+                                                                    : PTHREAD_CREATE_JOINABLE);
+    int rc = pthread_attr_setstacksize(&ts->attr, srv->cfg.stack_size ? srv->cfg.stack_size : THREAD_STACK);
+    if (rc != 0)
+        return ss__fail(-rc, "stack_size: %zu bytes is too small for a thread", srv->cfg.stack_size);
     return ss__cancel_set_start(srv, &ts->cancel_set);
 }
 
@@ -55,16 +68,12 @@ static void threading_process_request(ss_server *srv, ss_request *req)
     threading_state *ts = srv->st_state;
     bool daemon = srv->cfg.daemon_threads;
     thread_rec *t = calloc(1, sizeof *t);
-    pthread_attr_t attr;
     int rc = ENOMEM;
     if (t) {
         t->req = req;
         /* A daemon thread is never joined: it frees its record itself. */
         atomic_init(&t->state, daemon ? T_ORPHANED : T_RUNNING);
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, daemon ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
-        rc = pthread_create(&t->tid, &attr, request_thread, t);
-        pthread_attr_destroy(&attr);
+        rc = pthread_create(&t->tid, &ts->attr, request_thread, t);
     }
     if (rc != 0) {
         free(t);
@@ -124,6 +133,7 @@ static void threading_close(ss_server *srv, bool block)
     if (ts->cancel_set)
         ss__cancel_set_close(ts->cancel_set);
     pthread_mutex_destroy(&ts->lock);
+    pthread_attr_destroy(&ts->attr);
     free(ts);
     srv->st_state = NULL;
 }

@@ -134,14 +134,16 @@ for path in sorted(glob.glob(os.path.join(logs, "*.log"))):
     leaks = len(re.findall(r"are (?:definitely|indirectly|possibly) lost in loss record", text))
     # Not errors: valgrind 3.19 lacks pidfd_open (434); the forking strategy then polls waitpid.
     unhandled = len(re.findall(r"WARNING: unhandled \S+ syscall", text))
-    procs[pid] = dict(path=path, group=group, parent=int(parent.group(1)) if parent else 0,
+    # Keyed by (group, pid): a long run wraps pid_max (32768 here), and a pid
+    # seen in another program's logs is not this process's parent.
+    procs[(group, pid)] = dict(path=path, group=group, parent=int(parent.group(1)) if parent else 0,
                       done=summary is not None, errors=int(summary.group(1)) if summary else 0,
                       leaks=leaks, unhandled=unhandled, text=text)
 
-def depth(p):
+def depth(key):
     d = 0
-    while procs[p]["parent"] in procs and procs[procs[p]["parent"]]["group"] == procs[p]["group"]:
-        p = procs[p]["parent"]
+    while (key[0], procs[key]["parent"]) in procs and d < 64:
+        key = (key[0], procs[key]["parent"])
         d += 1
     return d
 
@@ -151,11 +153,11 @@ def depth(p):
 leak_depth = lambda group: 1 if group.startswith("unit-") else 99
 stats = collections.OrderedDict()
 bad = []
-for pid, p in sorted(procs.items()):
+for key, p in sorted(procs.items()):
     s = stats.setdefault(p["group"], collections.Counter())
     s["processes"] += 1
     memerrors = p["errors"] - p["leaks"]
-    counted_leaks = p["leaks"] if depth(pid) <= leak_depth(p["group"]) else 0
+    counted_leaks = p["leaks"] if depth(key) <= leak_depth(p["group"]) else 0
     s["memory errors"] += memerrors
     s["leaks"] += counted_leaks
     s["leaks in forked children (not counted)"] += p["leaks"] - counted_leaks
