@@ -270,13 +270,33 @@ typedef struct ss_config {
                                             default request_timeout, or 10
                                             when that is 0 */
 
+    /* PROXY protocol (HAProxy's, v1 and v2; stream transports). With
+     * proxy_protocol every connection must begin with a PROXY header, read
+     * before anything else (before a TLS handshake too) within
+     * request_timeout, or 3 s when that is 0. Its client address becomes
+     * the request's peer (ss_request_peer, ss_request_peer_str, what
+     * verify_request sees); the proxy's own stays readable
+     * (ss_request_proxy). A LOCAL (health check) or UNKNOWN header keeps the
+     * real endpoints; v2 TLVs are skipped. A connection without a valid
+     * header, or from a source outside proxy_trusted, is refused (counted
+     * in stats.refused, reported to handle_error) and never handled. */
+    bool proxy_protocol;
+    const char *proxy_trusted;           /* the proxies' addresses, CIDR
+                                            ranges separated by commas
+                                            ("10.0.0.0/8,fd00::/8"); NULL:
+                                            loopback (127.0.0.0/8, ::1). A
+                                            Unix stream peer is trusted (the
+                                            socket file's mode decides) */
+
     /* If set, ss_server_close() stores the final counters here once every
      * request it waits for has ended. */
     ss_stats *final_stats;
 
     /* Server hooks (BaseServer methods); all optional. */
     /* Return false to refuse the client: the request is shut down and closed
-     * and never reaches the handler. Runs in the serving thread. */
+     * and never reaches the handler. Runs in the serving thread; with
+     * proxy_protocol, where the handler runs, once the header was read (so
+     * it sees the client the proxy names). */
     bool (*verify_request)(ss_server *srv, ss_request *req);
     /* A hook of the request failed with `err` (negative errno). Default: one
      * line on stderr naming the client and the reason. Runs where the
@@ -303,6 +323,36 @@ typedef struct ss_config {
  * would not. Nothing is leaked on failure.
  */
 SS_API ss_server *ss_server_new(const ss_config *cfg);
+
+/*
+ * A server on a socket made elsewhere: inherited from a parent, or passed
+ * by systemd (see ss_socket_activation). fd must be bound; a stream socket
+ * not yet listening is put to listen (backlog request_queue_size). The
+ * transport is read from the socket: TCP (IPv4 or IPv6), UDP, Unix stream
+ * or datagram; a TCP socket is served with TLS when cfg->tls_cert is set.
+ * cfg->listen, defer_activate, allow_reuse_* and socket_mode do not apply.
+ * The server owns fd from then on (made non-blocking and close-on-exec);
+ * on failure the caller keeps it. The socket may be shared with other
+ * processes: stopping only stops this server's accepting (the socket is
+ * never shut down, so the others go on), and closing closes this
+ * descriptor alone, never removing a Unix socket file. NULL with errno
+ * (ENOTSOCK, EINVAL: not a kind served, or not bound; ss_last_error()
+ * says which).
+ */
+SS_API ss_server *ss_server_adopt(const ss_config *cfg, int fd);
+
+/*
+ * systemd socket activation (sd_listen_fds): when LISTEN_PID is this
+ * process and LISTEN_FDS is N > 0, the passed sockets are descriptors 3 to
+ * 3 + N - 1; they are made close-on-exec, and LISTEN_PID, LISTEN_FDS and
+ * LISTEN_FDNAMES are removed from the environment (children do not see
+ * them). Returns N, 0 when nothing was passed to this process, or -EINVAL
+ * when the variables are malformed (ss_last_error() says how). With names
+ * not NULL and N > 0, *names receives N strings (LISTEN_FDNAMES, or
+ * "unknown"), one allocation: free(*names) frees them all. Not
+ * thread-safe (it changes the environment): call it at start-up.
+ */
+SS_API int ss_socket_activation(char ***names);
 
 /* With cfg->defer_activate: bind, then listen. Return 0 or -errno. */
 SS_API int ss_server_bind(ss_server *srv);
@@ -405,6 +455,10 @@ SS_API const struct sockaddr *ss_request_peer(const ss_request *req, socklen_t *
  * a backslash or not ASCII is written \xNN, so a name can neither break a
  * log line or drive a terminal nor pass for another client. */
 SS_API const char *ss_request_peer_str(const ss_request *req);
+/* With proxy_protocol: the proxy's own address (the connection's real
+ * peer), *len its size (0 for an unnamed Unix peer); NULL (and *len 0)
+ * for a request without a PROXY header. */
+SS_API const struct sockaddr *ss_request_proxy(const ss_request *req, socklen_t *len);
 /* True for datagram requests. */
 SS_API bool ss_request_is_datagram(const ss_request *req);
 /* Per-request user state, NULL until set. The handler owns what it stores. */
@@ -503,6 +557,20 @@ SS_API int ss_run_blocking(ss_request *req, int (*fn)(void *arg), void *arg);
 /* NULL when url is a valid listen URL, else a static text naming the
  * problem ("port out of range", ...). */
 SS_API const char *ss_url_error(const char *url);
+
+/* ---- Address ranges ---------------------------------------------------- */
+
+/* A list of IPv4 and IPv6 ranges in CIDR notation, for allowing clients or
+ * trusting proxies (cfg.proxy_trusted is one). An IPv4-mapped IPv6 address
+ * (a dual-stack socket's IPv4 client) matches the IPv4 ranges. */
+typedef struct ss_cidr ss_cidr;
+SS_API ss_cidr *ss_cidr_new(void);                 /* empty; NULL: no memory */
+/* Add "ADDR[/PREFIX][,ADDR[/PREFIX]...]" (an IPv6 ADDR may be in brackets;
+ * no PREFIX: the one address). 0, or -EINVAL with *why (if not NULL) naming
+ * the problem, -ENOMEM; on failure the ranges before the bad one stay. */
+SS_API int ss_cidr_add(ss_cidr *list, const char *spec, const char **why);
+SS_API bool ss_cidr_match(const ss_cidr *list, const struct sockaddr *sa, socklen_t len);
+SS_API void ss_cidr_free(ss_cidr *list);
 /* Text for a negative (or positive) errno value. */
 SS_API const char *ss_strerror(int err);
 /* The library's version, SS_VERSION_STRING at build time. */

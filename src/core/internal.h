@@ -30,6 +30,7 @@
 #define SS__MAX_QUEUE (1 << 24)        /* pool queue_size (doubling it stays an int) */
 #define SS__MAX_CHILDREN (1 << 22)     /* forking: over the kernel's pid_max */
 #define SS__PEER_STR_MAX 512           /* an escaped Unix name: "./" + 4 x 107 */
+#define SS__PROXY_SECS 3.0             /* a PROXY header's time when request_timeout is 0 */
 
 /* State shared with forked children (a MAP_SHARED page): counters and the
  * drain deadline are seen by every process of the server. */
@@ -42,7 +43,9 @@ typedef struct ss__shared {
 struct ss_server {
     ss_config cfg;
     char *listen;                      /* cfg.listen, copied */
-    char *copies[4];                   /* the config's other strings (tls_*), copied */
+    char *copies[5];                   /* the config's other strings (tls_*,
+                                          proxy_trusted), copied */
+    ss_cidr *proxy_trusted;            /* with cfg.proxy_protocol */
     ss__url url;
     const ss__transport *tp;
     const ss__strategy *st;
@@ -55,8 +58,10 @@ struct ss_server {
     int fd;                            /* listening / datagram socket */
     struct sockaddr_storage addr;      /* bound address */
     socklen_t addrlen;
-    char bound_url[sizeof(((struct sockaddr_un *)0)->sun_path) + 300];
+    char bound_url[SS__PEER_STR_MAX + 16]; /* scheme + escaped address */
     bool bound, activated;
+    bool adopted;                      /* ss_server_adopt: the socket may be
+                                          shared: never shut down */
     bool unlink_on_close;              /* we created a Unix socket file */
     dev_t sock_dev;
     ino_t sock_ino;
@@ -80,7 +85,8 @@ struct ss_request {
     ss_server *srv;
     ss__conn conn;                     /* how its bytes move */
     int fd;
-    int early_err;                     /* set by get_request: report, do not handle */
+    int early_err;                     /* set by get_request (report, do not
+                                          handle) or a refusal: nothing is sent */
     bool failed;                       /* handle_error was called */
     bool ran;                          /* setup succeeded, handle and finish ran */
     bool cancelled;                    /* reported -ECANCELED (counted once) */
@@ -88,6 +94,9 @@ struct ss_request {
     struct sockaddr_storage peer;
     socklen_t peerlen;
     char *peer_str;                    /* made on first use */
+    bool proxied;                      /* a PROXY header was read: */
+    struct sockaddr_storage proxy;     /* the proxy itself */
+    socklen_t proxylen;
     void *data;
     char *errmsg;
 
@@ -112,6 +121,21 @@ void ss__report(ss_request *req, int err);
 /* A request that cannot run: report err, then end it. */
 void ss__request_abort(ss_request *req, int err);
 
+
+/* The PROXY protocol (src/core/proxy.c). */
+typedef struct ss__proxy_hdr {
+    size_t len;                        /* the header's bytes, TLVs included */
+    bool local;                        /* LOCAL or UNKNOWN: keep the real endpoints */
+    struct sockaddr_storage src, dst;
+    socklen_t srclen, dstlen;
+} ss__proxy_hdr;
+/* Parse a header at the start of buf[0..n): its length (> 0), 0 when more
+ * bytes are needed to tell, or -EPROTO with *why. The addresses are read
+ * once hdr->len is known and they are in buf (v2 TLVs may not be). */
+int ss__proxy_parse(const unsigned char *buf, size_t n, ss__proxy_hdr *hdr, const char **why);
+/* Read the request's header from its socket, never a byte past it: its
+ * client becomes the peer. 0, or -errno with ss_request_fail's reason. */
+int ss__proxy_read(ss_request *req);
 
 /* server internals (src/core/server.c) */
 void ss__server_release(ss_server *srv);

@@ -72,21 +72,46 @@ static void default_handle_error(ss_server *srv, ss_request *req, int err)
             ss_request_peer_str(req), text);
 }
 
+static void tell(ss_request *req, int err)
+{
+    ss_server *srv = req->srv;
+    req->failed = true;
+    if (srv->cfg.handle_error)
+        srv->cfg.handle_error(srv, req, err);
+    else
+        default_handle_error(srv, req, err);
+}
+
 /* Pass a failure to the handle_error hook. A request cut short by a drain
  * counts once as cancelled, however many of its hooks report it. */
 void ss__report(ss_request *req, int err)
 {
     ss_server *srv = req->srv;
-    req->failed = true;
     atomic_fetch_add_explicit(&srv->sh->errors, 1, memory_order_relaxed);
     if (err == -ECANCELED && !req->cancelled) {
         req->cancelled = true;
         atomic_fetch_add_explicit(&srv->sh->cancelled, 1, memory_order_relaxed);
     }
-    if (srv->cfg.handle_error)
-        srv->cfg.handle_error(srv, req, err);
-    else
-        default_handle_error(srv, req, err);
+    tell(req, err);
+}
+
+/* A client refused where its handler would run (proxy_protocol): no PROXY
+ * header, or verify_request said no once it was read. */
+static bool refused(ss_request *req)
+{
+    ss_server *srv = req->srv;
+    int rc = ss__proxy_read(req);
+    if (rc == -ECANCELED) {
+        ss__report(req, rc);
+        return true;
+    }
+    if (rc == 0 && (!srv->cfg.verify_request || srv->cfg.verify_request(srv, req)))
+        return false;
+    atomic_fetch_add_explicit(&srv->sh->refused, 1, memory_order_relaxed);
+    if (rc < 0)
+        tell(req, rc); /* why the header was not taken (verify_request's own refusals are silent) */
+    req->early_err = -EACCES; /* nothing to send */
+    return true;
 }
 
 /* The handler's life cycle: finish runs whenever setup succeeded. */
@@ -98,6 +123,8 @@ void ss__finish_request(ss_request *req)
         ss__report(req, req->early_err);
         return;
     }
+    if (req->srv->cfg.proxy_protocol && refused(req))
+        return;
     if ((rc = req->conn.type->start(&req->conn)) < 0) { /* the TLS handshake */
         ss__report(req, rc);
         return;

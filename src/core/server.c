@@ -25,6 +25,7 @@ void ss__server_release(ss_server *srv)
     free(srv->listen);
     for (size_t i = 0; i < sizeof srv->copies / sizeof srv->copies[0]; i++)
         free(srv->copies[i]);
+    ss_cidr_free(srv->proxy_trusted);
     free(srv);
 }
 
@@ -84,9 +85,34 @@ static int check_config(const ss_config *cfg)
     return 0;
 }
 
+/* The PROXY protocol's settings, once the transport is known. */
+static int proxy_init(ss_server *srv)
+{
+    const ss_config *cfg = &srv->cfg;
+    if (!cfg->proxy_protocol) {
+        if (cfg->proxy_trusted)
+            return ss__fail(-EINVAL, "proxy_trusted: applies with proxy_protocol");
+        return 0;
+    }
+    if (srv->tp->socktype != SOCK_STREAM)
+        return ss__fail(-EINVAL, "proxy_protocol: applies to stream transports, not %s", srv->tp->prefix);
+    const char *why;
+    const char *spec = cfg->proxy_trusted ? cfg->proxy_trusted : "127.0.0.0/8,::1";
+    if (!(srv->proxy_trusted = ss_cidr_new()))
+        return -ENOMEM;
+    int rc = ss_cidr_add(srv->proxy_trusted, spec, &why);
+    if (rc == -EINVAL) {
+        char text[96];
+        ss__escape(spec, strlen(spec), text, sizeof text, SS__ESC_TEXT);
+        return ss__fail(rc, "proxy_trusted: '%s': %s", text, why);
+    }
+    return rc;
+}
+
+/* What every server has, whatever its socket: the config checked and
+ * copied, the shared page, the wake-ups, the strategy. */
 static int server_init(ss_server *srv, const ss_config *cfg)
 {
-    const char *why;
     srv->cfg = *cfg;
     srv->fd = srv->wake_fd = srv->cancel_fd = -1;
     atomic_init(&srv->refs, 1);
@@ -94,7 +120,9 @@ static int server_init(ss_server *srv, const ss_config *cfg)
     if (!srv->listen)
         return -ENOMEM;
     srv->cfg.listen = srv->listen;
-    const char **strings[] = {&srv->cfg.tls_cert, &srv->cfg.tls_key, &srv->cfg.tls_client_ca, &srv->cfg.tls_alpn};
+    const char **strings[] = {&srv->cfg.tls_cert, &srv->cfg.tls_key, &srv->cfg.tls_client_ca, &srv->cfg.tls_alpn,
+                              &srv->cfg.proxy_trusted};
+    _Static_assert(sizeof strings / sizeof strings[0] == sizeof srv->copies / sizeof srv->copies[0], "copies");
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
         if (*strings[i] && !(*strings[i] = srv->copies[i] = strdup(*strings[i])))
             return -ENOMEM;
@@ -104,15 +132,6 @@ static int server_init(ss_server *srv, const ss_config *cfg)
     const ss__strategy *st = ss__strategy_ops(cfg->strategy);
     if (!st)
         return ss__fail(-EINVAL, "strategy: unknown value %d", (int)cfg->strategy);
-    if ((rc = ss__url_parse(srv->listen, &srv->url, &why)) < 0) {
-        char text[96];
-        ss__escape(srv->listen, strlen(srv->listen), text, sizeof text, SS__ESC_TEXT);
-        return ss__fail(rc, "listen: invalid URL '%s': %s", text, why);
-    }
-    srv->tp = srv->url.tp;
-    if (!srv->tp->tls && (cfg->tls_cert || cfg->tls_key || cfg->tls_client_ca || cfg->tls_alpn))
-        return ss__fail(-EINVAL, "tls_cert, tls_key, tls_client_ca and tls_alpn apply to tls:// URLs, not %s",
-                        srv->tp->prefix);
     if (srv->cfg.max_packet_size == 0)
         srv->cfg.max_packet_size = SS__DEFAULT_PACKET;
     if (srv->cfg.rbufsize == 0)
@@ -131,6 +150,33 @@ static int server_init(ss_server *srv, const ss_config *cfg)
     if ((rc = st->init(srv)) < 0)
         return rc;
     srv->st_ready = true;
+    return 0;
+}
+
+/* The transport is known: check what depends on it. */
+static int transport_init(ss_server *srv)
+{
+    const ss_config *cfg = &srv->cfg;
+    if (!srv->tp->tls && (cfg->tls_cert || cfg->tls_key || cfg->tls_client_ca || cfg->tls_alpn))
+        return ss__fail(-EINVAL, "tls_cert, tls_key, tls_client_ca and tls_alpn apply to tls:// URLs, not %s",
+                        srv->tp->prefix);
+    return proxy_init(srv);
+}
+
+static int server_listen(ss_server *srv, const ss_config *cfg)
+{
+    const char *why;
+    int rc = server_init(srv, cfg);
+    if (rc < 0)
+        return rc;
+    if ((rc = ss__url_parse(srv->listen, &srv->url, &why)) < 0) {
+        char text[96];
+        ss__escape(srv->listen, strlen(srv->listen), text, sizeof text, SS__ESC_TEXT);
+        return ss__fail(rc, "listen: invalid URL '%s': %s", text, why);
+    }
+    srv->tp = srv->url.tp;
+    if ((rc = transport_init(srv)) < 0)
+        return rc;
     if ((rc = ss__socket_open(srv)) < 0 || (rc = srv->tp->setup(srv)) < 0)
         return rc;
     if (!cfg->defer_activate && ((rc = ss__socket_bind(srv)) < 0 || (rc = ss__socket_listen(srv)) < 0))
@@ -148,8 +194,33 @@ ss_server *ss_server_new(const ss_config *cfg)
     ss_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return NULL;
-    int rc = server_init(srv, cfg);
+    int rc = server_listen(srv, cfg);
     if (rc < 0) {
+        ss_server_close(srv);
+        errno = -rc;
+        return NULL;
+    }
+    return srv;
+}
+
+ss_server *ss_server_adopt(const ss_config *cfg, int fd)
+{
+    ss__clear_error();
+    if (!cfg) {
+        errno = -ss__fail(-EINVAL, "no configuration");
+        return NULL;
+    }
+    ss_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    int rc = server_init(srv, cfg);
+    if (rc == 0)
+        rc = ss__socket_adopt(srv, fd);
+    if (rc == 0 && (rc = transport_init(srv)) == 0)
+        rc = srv->tp->setup(srv);
+    if (rc < 0) {
+        if (srv->fd == fd)
+            srv->fd = -1; /* the caller keeps it */
         ss_server_close(srv);
         errno = -rc;
         return NULL;
@@ -236,7 +307,9 @@ int ss__handle_one(ss_server *srv)
         return rc;
     }
     atomic_fetch_add_explicit(&srv->sh->accepted, 1, memory_order_relaxed);
-    if (srv->cfg.verify_request && !srv->cfg.verify_request(srv, req)) {
+    /* With proxy_protocol the client is known once the header is read:
+     * verify_request runs then, where the handler runs (request.c). */
+    if (srv->cfg.verify_request && !srv->cfg.proxy_protocol && !srv->cfg.verify_request(srv, req)) {
         atomic_fetch_add_explicit(&srv->sh->refused, 1, memory_order_relaxed);
         req->early_err = -EACCES; /* nothing to send */
         ss__request_done(req);

@@ -119,6 +119,14 @@ static int exact_mode(ss_server *srv)
     return rc;
 }
 
+/* The bound URL from the address (a Unix name escaped). */
+static void name_bound(ss_server *srv)
+{
+    char text[SS__PEER_STR_MAX];
+    ss__sockaddr_str((const struct sockaddr *)&srv->addr, srv->addrlen, text, sizeof text);
+    snprintf(srv->bound_url, sizeof srv->bound_url, "%s%s", srv->tp->prefix, text);
+}
+
 int ss__socket_bind(ss_server *srv)
 {
     int fd = srv->fd, rc;
@@ -156,14 +164,69 @@ int ss__socket_bind(ss_server *srv)
     srv->addrlen = sizeof srv->addr;
     if (getsockname(fd, (struct sockaddr *)&srv->addr, &srv->addrlen) < 0)
         return -errno;
-    if (srv->url.family == AF_UNIX) {
+    if (srv->url.family == AF_UNIX)
         snprintf(srv->bound_url, sizeof srv->bound_url, "%s%s", srv->tp->prefix, srv->url.path);
-    } else {
-        char text[INET6_ADDRSTRLEN + 8]; /* "[V6ADDR]:PORT" */
-        ss__sockaddr_str((const struct sockaddr *)&srv->addr, srv->addrlen, text, sizeof text);
-        snprintf(srv->bound_url, sizeof srv->bound_url, "%s%s", srv->tp->prefix, text);
-    }
+    else
+        name_bound(srv);
     srv->bound = true;
+    return 0;
+}
+
+/* The transport of a socket made elsewhere, from what it is. */
+static const ss__transport *kind_of(const ss_server *srv, int domain, int type, int proto)
+{
+    bool inet = domain == AF_INET || domain == AF_INET6;
+    if (inet && type == SOCK_STREAM && proto == IPPROTO_TCP)
+        return srv->cfg.tls_cert ? &ss__tls : &ss__tcp;
+    if (inet && type == SOCK_DGRAM && proto == IPPROTO_UDP)
+        return &ss__udp;
+    if (domain == AF_UNIX && type == SOCK_STREAM)
+        return &ss__unix_stream;
+    if (domain == AF_UNIX && type == SOCK_DGRAM)
+        return &ss__unix_dgram;
+    return NULL;
+}
+
+static int get_int_opt(int fd, int name, int *out)
+{
+    socklen_t len = sizeof *out;
+    return getsockopt(fd, SOL_SOCKET, name, out, &len) < 0 ? -errno : 0;
+}
+
+int ss__socket_adopt(ss_server *srv, int fd)
+{
+    int domain, type, proto, listening = 0, rc;
+    if (srv->cfg.socket_mode)
+        return ss__fail(-EINVAL, "socket_mode: does not apply to a socket made elsewhere");
+    if (fd < 0)
+        return ss__fail(-EBADF, "fd %d: not a descriptor", fd);
+    if ((rc = get_int_opt(fd, SO_DOMAIN, &domain)) < 0 || (rc = get_int_opt(fd, SO_TYPE, &type)) < 0 ||
+        (rc = get_int_opt(fd, SO_PROTOCOL, &proto)) < 0)
+        return ss__fail(rc, "fd %d: %s", fd, rc == -ENOTSOCK ? "not a socket" : ss_strerror(rc));
+    const ss__transport *tp = kind_of(srv, domain, type, proto);
+    if (!tp)
+        return ss__fail(-EINVAL, "fd %d: not a TCP, UDP or Unix stream or datagram socket", fd);
+    srv->addrlen = sizeof srv->addr;
+    if (getsockname(fd, (struct sockaddr *)&srv->addr, &srv->addrlen) < 0)
+        return -errno;
+    bool unbound = domain == AF_UNIX ? srv->addrlen <= offsetof(struct sockaddr_un, sun_path)
+                   : domain == AF_INET ? ((struct sockaddr_in *)&srv->addr)->sin_port == 0
+                                       : ((struct sockaddr_in6 *)&srv->addr)->sin6_port == 0;
+    if (unbound)
+        return ss__fail(-EINVAL, "fd %d: the socket is not bound to an address", fd);
+    if (type == SOCK_STREAM && (rc = get_int_opt(fd, SO_ACCEPTCONN, &listening)) < 0)
+        return rc;
+    int backlog = srv->cfg.request_queue_size > 0 ? srv->cfg.request_queue_size : SS__DEFAULT_BACKLOG;
+    if (type == SOCK_STREAM && !listening && listen(fd, backlog) < 0)
+        return -errno;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return -errno;
+    srv->tp = tp;
+    srv->url = (ss__url){.tp = tp, .socktype = type, .family = domain};
+    srv->fd = fd;
+    name_bound(srv);
+    srv->bound = srv->activated = srv->adopted = true;
     return 0;
 }
 

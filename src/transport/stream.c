@@ -37,9 +37,13 @@ static int stream_get_request(ss_server *srv, ss_request **out)
     return ss__stream_accept(srv, out, srv->st->stream_conn, NULL);
 }
 
+/* A listener of ours is shut down: clients waiting in its backlog are
+ * refused at once. One made elsewhere may be other processes' listener
+ * too (an old worker draining while a new one serves): this server just
+ * stops accepting on it. */
 void ss__stream_refuse(ss_server *srv)
 {
-    if (srv->fd >= 0)
+    if (srv->fd >= 0 && !srv->adopted)
         shutdown(srv->fd, SHUT_RDWR);
 }
 

@@ -67,6 +67,9 @@ socklen_t ss__peer_len(const struct sockaddr_storage *sa, socklen_t len);
 int ss__socket_open(ss_server *srv);
 int ss__socket_bind(ss_server *srv);
 int ss__socket_listen(ss_server *srv);
+/* Serve a socket made elsewhere (ss_server_adopt): its transport, address
+ * and URL read from it; listening, non-blocking, close-on-exec. */
+int ss__socket_adopt(ss_server *srv, int fd);
 void ss__socket_close(ss_server *srv);
 
 /* Shared ops (transports.c): nothing to set up or free; refuse nothing;
