@@ -26,6 +26,7 @@ typedef struct tls_state {
     short want;                /* POLLIN or POLLOUT: what OpenSSL waits for; 0: the caller's */
     bool established;          /* the handshake completed */
     bool broken;               /* a fatal error: no close_notify at the end */
+    int failed;                /* the fatal error, which every later call returns */
     char *subject;             /* the client certificate's, made on first use */
     char fingerprint[65];
     char alpn[256];            /* the protocol chosen (one of the server's own) */
@@ -115,7 +116,7 @@ static int tls_open(ss__conn *c)
 /* What a failed SSL call means: -EAGAIN (wait for st->want), 0 (the
  * peer's close_notify), or -errno with the reason recorded for
  * handle_error. */
-static int failure(ss__conn *c, int r, const char *doing)
+static int why_failed(ss__conn *c, int r, const char *doing)
 {
     tls_state *st = c->state;
     char why[200];
@@ -151,6 +152,19 @@ static int failure(ss__conn *c, int r, const char *doing)
     }
 }
 
+/* A fatal error is the connection's for good: OpenSSL would answer a
+ * later call otherwise (a clean end after an alert, "truncated" after a
+ * bad record, data after a failed handshake), so every later read and
+ * write returns the first error, as a plain connection's would. */
+static int failure(ss__conn *c, int r, const char *doing)
+{
+    tls_state *st = c->state;
+    int rc = why_failed(c, r, doing);
+    if (st->broken && rc < 0)
+        st->failed = rc;
+    return rc;
+}
+
 /* The handshake, in the request's own thread or coroutine, within the
  * handshake's time limit. A client that fails it never reaches setup. */
 static int tls_start(ss__conn *c)
@@ -183,6 +197,7 @@ static int tls_start(ss__conn *c)
     else if (rc == -ECONNRESET || rc == -EPIPE)
         ss_request_fail(c->req, rc, "TLS handshake: the client reset the connection");
     atomic_fetch_add_explicit(&srv->sh->tls_failed, 1, memory_order_relaxed);
+    st->failed = rc; /* a timeout too: the handshake cannot go on */
     return rc;
 }
 
@@ -196,6 +211,8 @@ static ssize_t tls_recv(ss__conn *c, void *buf, size_t n, int64_t deadline)
 {
     tls_state *st = c->state;
     size_t got;
+    if (st->failed)
+        return st->failed;
     st->deadline = deadline;
     st->want = 0;
     st->lower_err = 0;
@@ -211,6 +228,8 @@ static ssize_t tls_send(ss__conn *c, const void *buf, size_t n, int64_t deadline
     size_t done;
     if (n == 0)
         return 0;
+    if (st->failed)
+        return st->failed;
     st->deadline = deadline;
     st->want = 0;
     st->lower_err = 0;

@@ -1,4 +1,4 @@
-/* feed.c: a stream request whose input arrives in chunks the input chooses, sent whenever the reader would block. */
+/* feed.c: a stream request (or a TLS one over it) whose input arrives in chunks the input chooses, sent whenever the reader would block. */
 #include "fuzz.h"
 
 #include <string.h>
@@ -6,16 +6,29 @@
 #include <unistd.h>
 
 /* The sync strategy with our wait: the reader blocks only when the socket is
- * empty, and then the peer sends the next chunk (or the wait fails). */
+ * empty, and then the peer sends the next chunk (or the wait fails); a
+ * writer (TLS answers the client) only when the peer has not read its
+ * output, which the wait then takes. */
 static ss__strategy feed_strategy;
 #define MAX_FAULTS 4 /* per input, so that every script ends */
+
+/* The server's output, which no one reads: taken, so that it can send more.
+ * Something must have been sent, or the wait would never end. */
+static void drain_peer(const fuzz_feed *f)
+{
+    char sink[4096];
+    ssize_t r, total = 0;
+    while ((r = recv(f->peer, sink, sizeof sink, 0)) > 0)
+        total += r;
+    FUZZ_CHECK(total > 0, "a wait to send with nothing unread by the peer: it would hang");
+}
 
 static int feed_wait(ss_request *req, short events, int64_t deadline)
 {
     fuzz_feed *f = ss_request_data(req);
     (void)deadline;
-    FUZZ_CHECK(events == POLLIN, "unexpected wait for events %d", events);
-    FUZZ_CHECK(!f->eof_sent, "the reader waits again after the end of input: it would hang");
+    FUZZ_CHECK(events == POLLIN || events == POLLOUT, "unexpected wait for events %d", events);
+    FUZZ_CHECK(events == POLLOUT || !f->eof_sent, "the reader waits again after the end of input: it would hang");
     unsigned fault = fuzz_ctl_byte(f->ctl);
     if (fault >= 0xFE && f->faults < MAX_FAULTS) {
         f->faults++;
@@ -26,6 +39,10 @@ static int feed_wait(ss_request *req, short events, int64_t deadline)
             f->fault = -ECANCELED;
         }
         return f->fault;
+    }
+    if (events == POLLOUT) {
+        drain_peer(f);
+        return 0;
     }
     if (f->sent == f->len) {
         FUZZ_CHECK(shutdown(f->peer, SHUT_WR) == 0, "shutdown: %s", strerror(errno));
@@ -43,27 +60,42 @@ static int feed_wait(ss_request *req, short events, int64_t deadline)
 
 static const ss_handler no_handler = {0};
 
-/* The server our requests belong to: created once, never bound. */
-static ss_server *feed_server(void)
+ss_server *fuzz_feed_server(ss_config cfg)
+{
+    cfg.handler = &no_handler;
+    cfg.strategy = SS_SYNC;
+    cfg.defer_activate = true;
+    ss_server *srv = ss_server_new(&cfg);
+    FUZZ_CHECK(srv, "ss_server_new(%s): %s", cfg.listen, ss_last_error() ? ss_last_error() : strerror(errno));
+    if (!feed_strategy.wait_conn) {
+        feed_strategy = *srv->st;
+        feed_strategy.wait_conn = feed_wait;
+    }
+    srv->st = &feed_strategy;
+    return srv;
+}
+
+/* The server of plain stream requests: made once. */
+static ss_server *stream_server(void)
 {
     static ss_server *srv;
-    if (srv)
-        return srv;
-    char url[64];
-    snprintf(url, sizeof url, "unix:@sockserv-fuzz-feed-%d", (int)getpid());
-    ss_config cfg = {.listen = url, .handler = &no_handler, .strategy = SS_SYNC, .defer_activate = true};
-    srv = ss_server_new(&cfg);
-    FUZZ_CHECK(srv, "ss_server_new: %s", strerror(errno));
-    feed_strategy = *srv->st;
-    feed_strategy.wait_conn = feed_wait;
-    srv->st = &feed_strategy;
+    if (!srv) {
+        char url[64];
+        snprintf(url, sizeof url, "unix:@sockserv-fuzz-feed-%d", (int)getpid());
+        srv = fuzz_feed_server((ss_config){.listen = url});
+    }
     return srv;
 }
 
 void fuzz_feed_start(fuzz_feed *f, const uint8_t *data, size_t len, fuzz_ctl *ctl)
 {
+    fuzz_feed_start_on(f, stream_server(), &ss__conn_stream, NULL, data, len, ctl);
+}
+
+void fuzz_feed_start_on(fuzz_feed *f, ss_server *srv, const ss__conn_type *conn, const ss__conn_type *lower,
+                        const uint8_t *data, size_t len, fuzz_ctl *ctl)
+{
     static const size_t rbufsizes[] = {1, 2, 3, 7, 64, 1000, SS__DEFAULT_RBUFSIZE};
-    ss_server *srv = feed_server();
     unsigned b = fuzz_ctl_byte(ctl);
     srv->cfg.rbufsize = rbufsizes[b % (sizeof rbufsizes / sizeof rbufsizes[0])];
 
@@ -71,8 +103,8 @@ void fuzz_feed_start(fuzz_feed *f, const uint8_t *data, size_t len, fuzz_ctl *ct
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
                "socketpair: %s", strerror(errno));
     *f = (fuzz_feed){.peer = sv[1], .data = data, .len = len, .ctl = ctl};
-    f->req = ss__request_new(srv, sv[0], &ss__conn_stream, NULL);
-    FUZZ_CHECK(f->req, "ss__request_new: out of memory");
+    f->req = ss__request_new(srv, sv[0], conn, lower);
+    FUZZ_CHECK(f->req, "ss__request_new: %s", strerror(errno));
     ss_request_set_data(f->req, f);
 }
 

@@ -59,6 +59,14 @@ typedef struct fuzz_feed {
  * frees it and closes both ends. */
 void fuzz_feed_start(fuzz_feed *f, const uint8_t *data, size_t len, fuzz_ctl *ctl);
 void fuzz_feed_end(fuzz_feed *f);
+/* The same on a server of fuzz_feed_server, with a connection of type conn
+ * over one of type lower (NULL: none): a TLS request is &ss__conn_tls over
+ * &ss__conn_stream. */
+void fuzz_feed_start_on(fuzz_feed *f, ss_server *srv, const ss__conn_type *conn, const ss__conn_type *lower,
+                        const uint8_t *data, size_t len, fuzz_ctl *ctl);
+/* A server for such requests, from cfg (listen and the transport's
+ * settings): never bound, the sync strategy with the feed's wait. */
+ss_server *fuzz_feed_server(ss_config cfg);
 
 /* Read the request's input (data[0..len) in all) with a script of read
  * calls drawn from ctl, checking each result against data; a call during
@@ -69,5 +77,12 @@ void fuzz_feed_end(fuzz_feed *f);
  * partly consumed, or cancelled I/O). */
 size_t fuzz_read_script(ss_request *req, const uint8_t *data, size_t len, fuzz_ctl *ctl, const fuzz_feed *feed,
                         void (*sink)(ss_request *req, const char *p, size_t n));
+/* The same for an input that ends with an error (end: a negative errno; 0
+ * is the end of input, as above): a call that reaches the end returns what
+ * it read before it, or end when that is nothing (ss_readline_ref: end,
+ * with the rest of the input left to read; ss_read_all: end, the script
+ * stops there); after it, every call returns end again. */
+size_t fuzz_read_script_to(ss_request *req, const uint8_t *data, size_t len, int end, fuzz_ctl *ctl,
+                           const fuzz_feed *feed, void (*sink)(ss_request *req, const char *p, size_t n));
 
 #endif

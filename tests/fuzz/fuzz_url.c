@@ -17,7 +17,7 @@ static void url_text(const ss__url *u, const char *scheme, char *buf, size_t siz
 
 static const char *scheme_of(const char *text)
 {
-    static const char *const schemes[] = {"tcp://", "udp://", "unix-dgram:", "unix:"};
+    static const char *const schemes[] = {"tcp://", "udp://", "tls://", "unix-dgram:", "unix:"};
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
         if (strncmp(text, schemes[i], strlen(schemes[i])) == 0)
             return schemes[i];
@@ -85,7 +85,7 @@ static void check_parsed(const char *text, const ss__url *u)
     const char *scheme = scheme_of(text);
     FUZZ_CHECK(scheme, "'%s' parsed without a known scheme", text);
     bool inet = strstr(scheme, "://") != NULL;
-    bool stream = strcmp(scheme, "tcp://") == 0 || strcmp(scheme, "unix:") == 0;
+    bool stream = strcmp(scheme, "tcp://") == 0 || strcmp(scheme, "tls://") == 0 || strcmp(scheme, "unix:") == 0;
     FUZZ_CHECK(u->socktype == (stream ? SOCK_STREAM : SOCK_DGRAM), "'%s': socktype %d", text, u->socktype);
     FUZZ_CHECK(memchr(u->host, '\0', sizeof u->host) && memchr(u->path, '\0', sizeof u->path),
                "'%s': host or path not terminated", text);

@@ -25,17 +25,22 @@ build=${1:?usage: run.sh BUILD_DIR [SECONDS] | run.sh --check}
 seconds=${2:-60}
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 failed=""
-for t in url reader chat_line datagram; do
+for t in url reader chat_line datagram proxy tls; do
     exe="$build/tests/fuzz/fuzz_$t"
+    if [ "$t" = tls ] && [ ! -x "$exe" ]; then
+        echo "== fuzz_tls: skipped: the library was built without TLS (OpenSSL 3): apt-get install libssl-dev"
+        continue
+    fi
     work="$build/fuzz/corpus/$t"         # inputs found here; the seeds stay untouched
     artifacts="$build/fuzz/artifacts/$t"
     log="$build/fuzz/$t.log"
     mkdir -p "$work" "$artifacts"
-    if [ "$t" = url ]; then
-        extra="-max_len=512 -dict=$here/url.dict"
-    else
-        extra="-max_len=32768"
-    fi
+    case $t in
+    url) extra="-max_len=512 -dict=$here/url.dict" ;;
+    proxy) extra="-max_len=1024" ;;
+    tls) extra="-max_len=32768 -dict=$here/tls.dict" ;;
+    *) extra="-max_len=32768" ;;
+    esac
     echo "== fuzz_$t: $seconds s on $here/corpus/$t (log $log)"
     # shellcheck disable=SC2086 # $extra is a list of options
     if "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \

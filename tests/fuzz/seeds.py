@@ -1,6 +1,18 @@
 #!/usr/bin/env python3
 """seeds.py: writes the hand-made seed corpus (tests/fuzz/corpus/<target>/seed-*); inputs found by fuzzing sit beside them.
 
+Usage: seeds.py [BUILD_DIR]    (default: build, a build with OpenSSL)
+
+The TLS target's seeds are real TLS clients, recorded by a C program of the
+build, BUILD_DIR/tests/fuzz/fuzz_tls_seeds (tls_seeds.c): OpenSSL clients
+talking to the fuzz target's own server, whose certificate and random bytes
+are the same in every run, so that a recorded client completes the handshake
+whenever it is replayed; and hand-made variants of their bytes. Run this again
+after a change of OpenSSL or of the library's TLS context: seeds recorded
+against another server only fail their handshake (the replay still passes,
+the fuzzer just starts from less). Without that program the TLS seeds are
+left as they are.
+
 Input layout of reader, chat_line and datagram: byte 0 = n, then n control
 bytes, then the payload (see fuzz.h and each target). Control bytes used as a
 size (ctl.c): 0-63 -> 1..64, 64-127 -> up to ~3.8 KiB, 128-191 -> the read
@@ -9,7 +21,9 @@ buffer size -32..+31, 192-255 -> 1..8 times it. Read calls (script.c):
 Each time the reader waits, feed.c takes a fault byte (0xFE a timeout, 0xFF a
 drain deadline, else none), then a chunk size.
 """
+import glob
 import os
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,12 +44,13 @@ def url_seeds():
             "tcp://[::ffff:127.0.0.1]:1", "tcp://localhost:80", "tcp://my-host.example_1.org:443",
             "udp://127.0.0.1:53", "udp://[fe80::1]:5353", "udp://name:0080",
             "unix:/tmp/sockserv.sock", "unix:relative/path", "unix:@abstract-name",
-            "unix-dgram:/run/x.sock", "unix-dgram:@d", "unix:" + "p" * 107]
+            "unix-dgram:/run/x.sock", "unix-dgram:@d", "unix:" + "p" * 107,
+            "tls://127.0.0.1:443", "tls://[::1]:8443", "tls://localhost:0443"]
     bad = ["", "tcp://", "tcp://127.0.0.1", "tcp://127.0.0.1:", "tcp://:80", "tcp://::1:80",
            "tcp://[::1]", "tcp://[::1]80", "tcp://[::1", "tcp://[]:80", "tcp://[1.2.3.4]:80",
            "tcp://host:65536", "tcp://host:-1", "tcp://host:+1", "tcp://ho st:1", "tcp://h%:1",
            "tcp://" + "h" * 256 + ":1", "http://x:1", "TCP://x:1", "unix:", "unix:@",
-           "unix:" + "p" * 108, "unix-dgram:", "udp://[fe80::1%lo]:1"]
+           "unix:" + "p" * 108, "unix-dgram:", "udp://[fe80::1%lo]:1", "tls://", "tls://host", "tls:/host:1"]
     return {**{"ok-%02d" % i: u.encode() for i, u in enumerate(good)},
             **{"bad-%02d" % i: u.encode() for i, u in enumerate(bad)}}
 
@@ -130,15 +145,57 @@ def datagram_seeds():
     return seeds
 
 
+def proxy_seeds():
+    """PROXY protocol headers (HAProxy's doc/proxy-protocol.txt), each followed by
+    a few bytes of the connection, good and bad."""
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+
+    def v2(cmd, fam, addrs, tlv=b""):
+        rest = addrs + tlv
+        return sig + bytes([0x20 | cmd, fam]) + len(rest).to_bytes(2, "big") + rest
+
+    in4 = bytes([192, 0, 2, 1, 198, 51, 100, 2, 0x15, 0xB3, 0, 80])
+    in6 = bytes(range(16)) + bytes(range(16, 32)) + b"\x00\x01\xff\xff"
+    un = b"/run/a.sock".ljust(108, b"\0") + b"@".ljust(108, b"\0")
+    tlv = b"\x01\x00\x02h2" + b"\x20\x00\x05\x01\x00\x00\x00\x00"
+    good = [b"PROXY TCP4 192.0.2.1 198.51.100.2 5555 80\r\nGET /", b"PROXY TCP6 2001:db8::1 ::1 1 65535\r\n",
+            b"PROXY UNKNOWN\r\n", b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\nx",
+            b"PROXY TCP4 255.255.255.255 0.0.0.0 65535 0\r\n", v2(1, 0x11, in4) + b"data", v2(1, 0x21, in6),
+            v2(1, 0x31, un), v2(0, 0x00, b""), v2(1, 0x11, in4, tlv), v2(1, 0x00, b""), v2(1, 0x12, in4),
+            v2(0, 0x11, in4 + b"\0" * 400)]
+    bad = [b"GET / HTTP/1.1\r\n", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n", b"PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n",
+           b"PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n", b"PROXY TCP4 1.2.3.4 5.6.7.8 1 02\r\n",
+           b"PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n", b"PROXY TCP4 ::1 ::1 1 2\r\n", b"PROXY TCP5 a b 1 2\r\n",
+           b"PROXY " + b"A" * 120, b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\x00\n", b"PROXY \x1b[2J 1 2\r\n",
+           v2(1, 0x11, in4[:8]), v2(1, 0x21, in4), sig + b"\x31\x11\x00\x0c" + in4, sig + b"\x22\x11\x00\x0c" + in4,
+           sig[:11] + b"X", b"PROXY"]
+    return {**{"ok-%02d" % i: v for i, v in enumerate(good)}, **{"bad-%02d" % i: v for i, v in enumerate(bad)}}
+
+
+def tls_seeds(build):
+    recorder = os.path.join(build, "tests", "fuzz", "fuzz_tls_seeds")
+    if not os.access(recorder, os.X_OK):
+        print("tls: seeds left as they are: no %s (build with OpenSSL first: make build)" % recorder, file=sys.stderr)
+        return
+    d = os.path.join(HERE, "corpus", "tls")
+    os.makedirs(d, exist_ok=True)
+    for old in glob.glob(os.path.join(d, "seed-*")):
+        os.remove(old)
+    subprocess.run([recorder, d], check=True, stdout=sys.stderr)
+
+
 def main():
+    build = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "build")
     for target, seeds in (("url", url_seeds()), ("reader", reader_seeds()),
-                          ("chat_line", chat_seeds()), ("datagram", datagram_seeds())):
+                          ("chat_line", chat_seeds()), ("datagram", datagram_seeds()),
+                          ("proxy", proxy_seeds())):
         for name, data in seeds.items():
             d = os.path.join(HERE, "repro" if name in PENDING.get(target, ()) else "corpus", target)
             os.makedirs(d, exist_ok=True)
             with open(os.path.join(d, "seed-" + name), "wb") as f:
                 f.write(data)
         print("%s: %d seeds" % (target, len(seeds)), file=sys.stderr)
+    tls_seeds(build)
 
 
 if __name__ == "__main__":

@@ -13,75 +13,26 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
-/* ---- Certificates, made here (no private key is committed) -------------- */
+#include "tls_pki.h"
 
-typedef struct keycert {
-    EVP_PKEY *key;
-    X509 *cert;
-} keycert;
+/* ---- Certificates, made here (tests/common/tls_pki.c: no private key is committed) */
 
-static EVP_PKEY *new_key(void)
-{
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    CHECK_NOT_NULL(k);
-    return k;
-}
-
-/* A certificate for cn with key kc->key, signed by ca (NULL: self-signed,
- * a CA), valid from `from` to `to` seconds around now. */
-static void make_cert(keycert *kc, const char *cn, const keycert *ca, long from, long to)
-{
-    kc->key = new_key();
-    X509 *x = X509_new();
-    static long serial = 1;
-    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-    X509_set_version(x, 2);
-    X509_gmtime_adj(X509_getm_notBefore(x), from);
-    X509_gmtime_adj(X509_getm_notAfter(x), to);
-    X509_set_pubkey(x, kc->key);
-    X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"sockserv tests", -1, -1, 0);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(x, ca ? X509_get_subject_name(ca->cert) : name);
-    X509V3_CTX v3;
-    X509V3_set_ctx(&v3, ca ? ca->cert : x, x, NULL, NULL, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, ca ? "CA:FALSE" : "critical,CA:TRUE");
-    CHECK_NOT_NULL(ext);
-    X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
-    CHECK_GT(X509_sign(x, ca ? ca->key : kc->key, EVP_sha256()), 0);
-    kc->cert = x;
-}
-
-static void free_cert(keycert *kc)
-{
-    EVP_PKEY_free(kc->key);
-    X509_free(kc->cert);
-}
+typedef tls_keycert keycert;
 
 static const char *write_cert(const keycert *kc, const char *name)
 {
     const char *path = h_path(name);
-    FILE *f = fopen(path, "w");
-    CHECK_NOT_NULL(f);
-    CHECK_EQ_INT(PEM_write_X509(f, kc->cert), 1);
-    fclose(f);
+    tls_pki_write_cert(kc, path);
     return path;
 }
 
 static const char *write_key(const keycert *kc, const char *name, const char *passphrase)
 {
     const char *path = h_path(name);
-    FILE *f = fopen(path, "w");
-    CHECK_NOT_NULL(f);
-    CHECK_EQ_INT(PEM_write_PrivateKey(f, kc->key, passphrase ? EVP_aes_128_cbc() : NULL, NULL, 0, NULL,
-                                      (void *)passphrase), 1);
-    fclose(f);
+    tls_pki_write_key(kc, path, passphrase);
     return path;
 }
 
@@ -92,12 +43,12 @@ static const char *cert_pem, *key_pem, *ca_pem;
 
 static void pki(void)
 {
-    make_cert(&ca, "sockserv test CA", NULL, -3600, 86400);
-    make_cert(&other_ca, "another CA", NULL, -3600, 86400);
-    make_cert(&server_kc, "localhost", &ca, -3600, 86400);
-    make_cert(&client_kc, "client one", &ca, -3600, 86400);
-    make_cert(&expired_kc, "client expired", &ca, -7200, -3600);
-    make_cert(&stranger_kc, "stranger", &other_ca, -3600, 86400);
+    tls_pki_make(&ca, "sockserv test CA", NULL, 0, -3600, 86400);
+    tls_pki_make(&other_ca, "another CA", NULL, 0, -3600, 86400);
+    tls_pki_make(&server_kc, "localhost", &ca, 0, -3600, 86400);
+    tls_pki_make(&client_kc, "client one", &ca, 0, -3600, 86400);
+    tls_pki_make(&expired_kc, "client expired", &ca, 0, -7200, -3600);
+    tls_pki_make(&stranger_kc, "stranger", &other_ca, 0, -3600, 86400);
     cert_pem = write_cert(&server_kc, "cert.pem");
     key_pem = write_key(&server_kc, "key.pem", NULL);
     ca_pem = write_cert(&ca, "ca.pem");
@@ -485,7 +436,7 @@ TEST(reload)
     CHECK_EQ_INT(ok, 1);
     exchange(&old, "before\n");
     keycert renewed;
-    make_cert(&renewed, "renewed", &ca, -60, 86400);
+    tls_pki_make(&renewed, "renewed", &ca, 0, -60, 86400);
     write_cert(&renewed, "live-cert.pem");
     write_key(&renewed, "live-key.pem", NULL);
     CHECK_EQ_INT(ss_server_tls_reload(srv), 0);
@@ -511,7 +462,7 @@ TEST(reload)
     tls_close(&old, true);
     tls_close(&fresh, true);
     tls_close(&still, true);
-    free_cert(&renewed);
+    tls_pki_free(&renewed);
     stop();
 }
 
@@ -530,7 +481,7 @@ TEST(bad_files_named)
 {
     begin();
     keycert other;
-    make_cert(&other, "other", &ca, -60, 86400);
+    tls_pki_make(&other, "other", &ca, 0, -60, 86400);
     const char *other_key = write_key(&other, "other-key.pem", NULL);
     const char *secret_key = write_key(&server_kc, "secret-key.pem", "sesame");
     h_append_file(h_path("text.pem"), "hello\n");
@@ -541,7 +492,7 @@ TEST(bad_files_named)
     bad_files(cert_pem, other_key, "does not match the certificate");
     bad_files(cert_pem, secret_key, "encrypted");
     bad_files(NULL, key_pem, "needs tls_cert and tls_key");
-    free_cert(&other);
+    tls_pki_free(&other);
     /* TLS settings on a URL that is not tls://. */
     CHECK(ss_server_new(&(ss_config){.listen = "tcp://127.0.0.1:0", .handler = &echo, .tls_cert = cert_pem}) == NULL);
     CHECK_ERRNO(EINVAL);
