@@ -83,6 +83,7 @@ extern "C" {
 /* Opaque handles. */
 typedef struct ss_server ss_server;
 typedef struct ss_request ss_request;
+typedef struct ss_tls_tickets ss_tls_tickets; /* session ticket keys (TLS) */
 
 /* The concurrency strategy (Python's mix-ins): chosen once per server. */
 typedef enum ss_strategy {
@@ -269,6 +270,11 @@ typedef struct ss_config {
     double tls_handshake_timeout;        /* seconds for the whole handshake;
                                             default request_timeout, or 10
                                             when that is 0 */
+    ss_tls_tickets *tls_tickets;         /* session ticket keys shared with
+                                            other servers and processes
+                                            (ss_tls_tickets_new); NULL: the
+                                            server's own. Not copied: it
+                                            must outlive the server */
 
     /* PROXY protocol (HAProxy's, v1 and v2; stream transports). With
      * proxy_protocol every connection must begin with a PROXY header, read
@@ -487,6 +493,20 @@ SS_API const char *ss_request_error(const ss_request *req);
 /* Was the library built with TLS (OpenSSL 3)? Without it, a tls:// URL
  * fails with EPROTONOSUPPORT. */
 SS_API bool ss_tls_available(void);
+/*
+ * Session ticket keys (RFC 5077 tickets, TLS 1.2 and 1.3), so that a client
+ * resumes its session on whichever server or process it reaches. The keys
+ * live in memory shared with processes forked afterwards (never on disk):
+ * make them before forking workers and give every worker's config the
+ * same pointer; a reload keeps them. The current key encrypts new tickets
+ * for rotate_secs (0: 3600; at most a week), then only decrypts for as
+ * long again before it is erased; a session lives rotate_secs. Whichever
+ * process needs a key once the rotation is due rotates it for all. A
+ * server without tls_tickets has keys of its own, rotated the same way.
+ * NULL with errno (EINVAL: a bad rotate_secs; EPROTONOSUPPORT: no TLS).
+ */
+SS_API ss_tls_tickets *ss_tls_tickets_new(double rotate_secs);
+SS_API void ss_tls_tickets_free(ss_tls_tickets *t);
 /* Read the certificate, key and client CA files again and use them for new
  * connections (connections open keep theirs). On failure the server keeps
  * the old ones: -errno, and ss_last_error() names the file and the

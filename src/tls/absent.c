@@ -45,6 +45,18 @@ int ss_server_tls_reload(ss_server *srv)
     return ss__fail(-EPROTONOSUPPORT, "%s", HOW);
 }
 
+ss_tls_tickets *ss_tls_tickets_new(double rotate_secs)
+{
+    (void)rotate_secs;
+    errno = EPROTONOSUPPORT;
+    return NULL;
+}
+
+void ss_tls_tickets_free(ss_tls_tickets *t)
+{
+    (void)t;
+}
+
 bool ss_request_is_tls(const ss_request *req)
 {
     (void)req;

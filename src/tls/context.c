@@ -8,13 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TICKET_KEYS 80                 /* OpenSSL's session ticket key material */
-
 struct ss__tls_ctx {
     pthread_mutex_t lock;              /* guards ctx while a connection takes it or a reload swaps it */
     SSL_CTX *ctx;
     unsigned char *alpn;               /* the protocols offered, in ALPN wire format */
     size_t alpn_len;
+    ss_tls_tickets *tickets;           /* cfg.tls_tickets, or our own: kept
+                                          over reloads, so sessions resume */
+    bool own_tickets;
 };
 
 double ss__tls_handshake_secs(const ss_config *cfg)
@@ -161,6 +162,7 @@ static SSL_CTX *build(const ss_config *cfg, const ss__tls_ctx *t, int *err)
     }
     if (t->alpn)
         SSL_CTX_set_alpn_select_cb(ctx, select_alpn, (void *)t);
+    ss__tls_tickets_use(ctx, t->tickets);
     *err = 0;
     return ctx;
 fail:
@@ -175,6 +177,15 @@ int ss__tls_new(ss_server *srv, ss__tls_ctx **out)
         return -ENOMEM;
     pthread_mutex_init(&t->lock, NULL);
     int rc = 0;
+    t->tickets = srv->cfg.tls_tickets;
+    if (!t->tickets) {
+        /* MAP_SHARED: the forking strategy's children use them too. */
+        if (!(t->tickets = ss_tls_tickets_new(0))) {
+            ss__tls_free(t);
+            return -errno;
+        }
+        t->own_tickets = true;
+    }
     if (srv->cfg.tls_alpn && (rc = alpn_wire(srv->cfg.tls_alpn, &t->alpn, &t->alpn_len)) < 0) {
         ss__tls_free(t);
         return rc;
@@ -194,6 +205,8 @@ void ss__tls_free(ss__tls_ctx *t)
         return;
     SSL_CTX_free(t->ctx); /* connections still open hold references of their own */
     free(t->alpn);
+    if (t->own_tickets)
+        ss_tls_tickets_free(t->tickets);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -206,12 +219,7 @@ int ss__tls_reload(ss__tls_ctx *t, const ss_config *cfg)
         return rc;
     pthread_mutex_lock(&t->lock);
     SSL_CTX *old = t->ctx;
-    /* The same session ticket keys: sessions resume across the reload. */
-    unsigned char keys[TICKET_KEYS];
-    if (SSL_CTX_get_tlsext_ticket_keys(old, keys, sizeof keys) == 1)
-        SSL_CTX_set_tlsext_ticket_keys(fresh, keys, sizeof keys);
-    OPENSSL_cleanse(keys, sizeof keys);
-    t->ctx = fresh;
+    t->ctx = fresh; /* the same ticket keys (build): sessions resume across the reload */
     pthread_mutex_unlock(&t->lock);
     SSL_CTX_free(old);
     return 0;

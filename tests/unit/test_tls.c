@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #if SS_HAVE_TLS
@@ -64,16 +65,12 @@ typedef struct client {
 
 /* Connect and shake hands; *err gets the handshake's result (1: done).
  * max_version 0: any. */
-static client tls_connect(const ss_server *srv, const keycert *cert, int max_version, const char *alpn,
-                          SSL_SESSION *resume, int *ok)
+/* A client on fd: shake hands; *ok gets SSL_connect's result (1: done).
+ * max_version 0: any. */
+static client tls_handshake(int fd, const keycert *cert, int max_version, const char *alpn, SSL_SESSION *resume,
+                            int *ok)
 {
-    uint64_t accepted = h_stats(srv).accepted;
-    client c = {.fd = h_connect(srv)};
-    if (ss_server_config(srv)->strategy == SS_FORKING)
-        /* Let the server fork before this thread allocates (OpenSSL does, a
-         * lot): GCC 12's ASan allocator does not prepare for fork, and a
-         * child forked while another thread is in it can inherit its lock. */
-        CHECK(WAIT_FOR(h_stats(srv).accepted > accepted && h_stats(srv).children > 0, 10));
+    client c = {.fd = fd};
     struct timeval tv = {10, 0};
     setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     c.ctx = SSL_CTX_new(TLS_client_method());
@@ -103,6 +100,20 @@ static client tls_connect(const ss_server *srv, const keycert *cert, int max_ver
     *ok = SSL_connect(c.ssl); /* (TLS 1.3 tickets are read with the first reply) */
     ERR_clear_error();
     return c;
+}
+
+/* Connect to the server and shake hands. */
+static client tls_connect(const ss_server *srv, const keycert *cert, int max_version, const char *alpn,
+                          SSL_SESSION *resume, int *ok)
+{
+    uint64_t accepted = h_stats(srv).accepted;
+    int fd = h_connect(srv);
+    if (ss_server_config(srv)->strategy == SS_FORKING)
+        /* Let the server fork before this thread allocates (OpenSSL does, a
+         * lot): GCC 12's ASan allocator does not prepare for fork, and a
+         * child forked while another thread is in it can inherit its lock. */
+        CHECK(WAIT_FOR(h_stats(srv).accepted > accepted && h_stats(srv).children > 0, 10));
+    return tls_handshake(fd, cert, max_version, alpn, resume, ok);
 }
 
 static void tls_close(client *c, bool notify)
@@ -425,6 +436,147 @@ TEST(resumption_forking) { resumption_test(SS_FORKING, 0); }
 
 /* A reload: new connections get the new certificate, open ones keep
  * working; a broken file changes nothing and says why. */
+/* ---- Ticket keys shared by servers and processes ------------------------ */
+
+/* A session from the server on port `from`, offered to the one on `to`:
+ * resumed there? */
+static bool resumes_on(int from, int to)
+{
+    int ok;
+    client a = tls_handshake(h_connect_ip("127.0.0.1", from, SOCK_STREAM), NULL, 0, NULL, NULL, &ok);
+    CHECK_EQ_INT(ok, 1);
+    exchange(&a, "first\n"); /* the TLS 1.3 ticket comes with the reply */
+    SSL_SESSION *sess = SSL_get1_session(a.ssl);
+    CHECK_NOT_NULL(sess);
+    tls_close(&a, true);
+    client b = tls_handshake(h_connect_ip("127.0.0.1", to, SOCK_STREAM), NULL, 0, NULL, sess, &ok);
+    CHECK_EQ_INT(ok, 1);
+    exchange(&b, "second\n");
+    bool reused = SSL_session_reused(b.ssl);
+    tls_close(&b, true);
+    SSL_SESSION_free(sess);
+    return reused;
+}
+
+/* Workers of one service: a server in a forked process, on a socket it
+ * adopts, and one here, both with the keys made before the fork; a
+ * server with keys of its own does not take their sessions. */
+TEST(tickets_shared_across_processes)
+{
+    begin();
+    ss_tls_tickets *keys = ss_tls_tickets_new(0);
+    CHECK_NOT_NULL(keys);
+    atomic_int *port = h_shared_alloc(sizeof *port);
+    pid_t pid = fork(); /* before any thread or server here */
+    CHECK_GE(pid, 0);
+    if (pid == 0) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        CHECK_EQ_INT(bind(fd, (struct sockaddr *)&in, sizeof in), 0);
+        ss_server *b = ss_server_adopt(&(ss_config){.handler = &echo, .tls_cert = cert_pem, .tls_key = key_pem,
+                                                    .tls_tickets = keys, .strategy = SS_EVENT}, fd);
+        CHECK_NOT_NULL(b);
+        CHECK_EQ_INT(strncmp(ss_server_url(b), "tls://127.0.0.1:", 16), 0);
+        atomic_store(port, h_server_port(b));
+        ss_serve_forever(b, 0); /* until the parent's SIGKILL */
+        _exit(0);
+    }
+    CHECK(WAIT_FOR(atomic_load(port) > 0, 10));
+    start((ss_config){.tls_tickets = keys, .strategy = SS_THREADING});
+    int here = h_server_port(srv), there = atomic_load(port);
+    CHECK_MSG(resumes_on(here, there), "a session made here did not resume in the other process");
+    CHECK_MSG(resumes_on(there, here), "a session made in the other process did not resume here");
+    ss_server *own = h_server_new(&(ss_config){.listen = "tls://127.0.0.1:0", .handler = &echo,
+                                               .tls_cert = cert_pem, .tls_key = key_pem});
+    h_serve so;
+    h_serve_start(&so, own, 0.01);
+    CHECK_MSG(!resumes_on(here, h_server_port(own)), "a server with its own keys took a shared-key session");
+    CHECK_EQ_INT(h_serve_stop(&so), 0);
+    ss_server_close(own);
+    kill(pid, SIGKILL);
+    CHECK_EQ_INT(waitpid(pid, NULL, 0), pid);
+    stop();
+    ss_tls_tickets_free(keys);
+    h_shared_free(port, sizeof *port);
+}
+
+/* Rotation: a ticket made under the current key still resumes once the
+ * key is the previous one (and the session is renewed under the new
+ * key); after two intervals with no rotation both keys are new. */
+TEST_T(tickets_rotate, 60)
+{
+    begin();
+    const double interval = 3;
+    ss_tls_tickets *keys = ss_tls_tickets_new(interval);
+    CHECK_NOT_NULL(keys);
+    double made = h_now();
+    start((ss_config){.tls_tickets = keys, .strategy = SS_EVENT});
+    h_sleep(interval * 0.6);
+    int ok;
+    client a = tls_connect(srv, NULL, 0, NULL, NULL, &ok);
+    exchange(&a, "first\n");
+    SSL_SESSION *sess = SSL_get1_session(a.ssl);
+    double issued = h_now();
+    tls_close(&a, true);
+    h_sleep(made + interval * 1.1 - h_now()); /* rotation due; the session lives `interval` from issue */
+    client b = tls_connect(srv, NULL, 0, NULL, sess, &ok);
+    CHECK_EQ_INT(ok, 1);
+    exchange(&b, "second\n");
+    bool reused = SSL_session_reused(b.ssl);
+    double at = h_now();
+    tls_close(&b, true);
+    if (at - issued < interval * 0.9)
+        CHECK_MSG(reused, "a ticket of the previous key did not resume");
+    else
+        h_note("machine too slow to check resumption under the previous key (%.2f s after issue)", at - issued);
+    h_sleep(made + interval * 3.1 - h_now()); /* two intervals after the last rotation at the least */
+    client c = tls_connect(srv, NULL, 0, NULL, sess, &ok);
+    CHECK_EQ_INT(ok, 1);
+    exchange(&c, "third\n");
+    CHECK_MSG(!SSL_session_reused(c.ssl), "a ticket of an erased key resumed");
+    tls_close(&c, true);
+    SSL_SESSION_free(sess);
+    stop();
+    ss_tls_tickets_free(keys);
+    errno = 0;
+    CHECK(!ss_tls_tickets_new(-1));
+    CHECK_ERRNO(EINVAL);
+    CHECK(!ss_tls_tickets_new(86400 * 8));
+    CHECK_ERRNO(EINVAL);
+}
+
+/* A PROXY header, then the handshake: TLS behind HAProxy's TCP mode. */
+static int peer_handle(ss_request *req)
+{
+    char line[64];
+    if (ss_readline(req, line, sizeof line) <= 0)
+        return -EIO;
+    return ss_writef(req, "%s %s\n", ss_request_peer_str(req), ss_request_is_tls(req) ? "tls" : "plain") < 0 ? -EIO : 0;
+}
+
+TEST(proxy_header_before_the_handshake)
+{
+    begin();
+    static const ss_handler h = {.handle = peer_handle};
+    start((ss_config){.handler = &h, .proxy_protocol = true, .strategy = SS_POOL});
+    int fd = h_connect(srv);
+    h_send_str(fd, "PROXY TCP6 2001:db8::5 ::1 40000 443\r\n");
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    CHECK_EQ_INT(SSL_connect(ssl), 1);
+    CHECK_EQ_INT(SSL_write(ssl, "hi\n", 3), 3);
+    char got[128] = "";
+    int n = SSL_read(ssl, got, sizeof got - 1);
+    CHECK_GT(n, 0);
+    got[n] = '\0';
+    CHECK_EQ_STR(got, "[2001:db8::5]:40000 tls\n");
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    stop();
+}
+
 TEST(reload)
 {
     begin();
