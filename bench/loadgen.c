@@ -1,4 +1,4 @@
-/* loadgen.c: the benchmark load generator: many connections from one thread on epoll, every echoed byte checked. */
+/* loadgen.c: the benchmark load generator: many connections from one thread on epoll, plain TCP or TLS, every echoed byte checked. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen_tls.h"
+
 /*
  * What a message is: `size` bytes, the last one '\n', the others taken from a
  * fixed pseudo-random table of printable bytes at an offset that depends on
@@ -37,9 +39,9 @@
 
 enum mode { MODE_PINGPONG, MODE_PIPELINE, MODE_CONNECT };
 enum phase { PH_SETUP, PH_WARMUP, PH_MEASURE, PH_DONE };
-enum cstate { CS_IDLE, CS_WAIT, CS_CONNECTING, CS_OPEN, CS_CLOSING };
-enum err_kind { E_CONNECT, E_CLOSED, E_MISMATCH, E_TIMEOUT, E_KINDS };
-static const char *const err_names[E_KINDS] = { "connect", "closed", "mismatch", "timeout" };
+enum cstate { CS_IDLE, CS_WAIT, CS_CONNECTING, CS_HANDSHAKE, CS_OPEN, CS_CLOSING };
+enum err_kind { E_CONNECT, E_CLOSED, E_MISMATCH, E_TIMEOUT, E_TLS, E_KINDS };
+static const char *const err_names[E_KINDS] = { "connect", "closed", "mismatch", "timeout", "tls" };
 
 struct opts {
     const char *host;
@@ -60,6 +62,9 @@ struct opts {
     bool hold;               /* after the window, wait for a line on stdin */
     bool quiet;
     bool nodelay;
+    bool tls;                /* TLS over every connection */
+    bool tls_resume;         /* a new connection resumes its slot's last session */
+    int tls_version;         /* 12 or 13 */
     const char *label;
 };
 
@@ -70,7 +75,8 @@ struct conn {
     enum cstate state;
     bool ready;              /* its first echo came back (setup is over for it) */
     bool in_setup;           /* counted in setup_inflight */
-    bool shut;               /* closing: our side is shut down (SHUT_WR) */
+    bool shut;               /* closing: our side is shut down (SHUT_WR, or TLS close_notify sent) */
+    bool close_when_open;    /* closing: a TLS handshake under way finishes first */
     uint64_t queued;         /* messages put in `out` so far on this connection */
     uint64_t done;           /* messages whose echo came back whole */
     size_t roff;             /* bytes of message `done` received so far */
@@ -78,10 +84,13 @@ struct conn {
     size_t olen, ooff;
     int64_t *tq;             /* ring of `depth` queue times (ns) */
     int64_t retry_at;
+    struct ssl_st *tls;      /* the connection's TLS state (--tls) */
+    struct ssl_session_st *session; /* the slot's last session, to resume (--tls-resume) */
 };
 
 struct stats {
     uint64_t requests, bytes, connects;
+    uint64_t handshakes, resumed;   /* TLS handshakes completed, and those that resumed a session */
     uint64_t hist[HIST_BUCKETS];
     int64_t max_ns;
     double sum_ns;
@@ -103,6 +112,7 @@ static struct sockaddr_in dest;
 static bool mismatch_reported;
 static char *rbuf;
 static int closing_left;     /* connections still closing at the end */
+static char tls_chosen[128]; /* what the first TLS handshake negotiated */
 
 static int64_t now_ns(void)
 {
@@ -233,11 +243,28 @@ static void setup_finished_one(struct conn *c)
     }
 }
 
+/* The end of a TLS connection: its session kept for the slot's next
+ * connection to resume, and our close_notify sent if it was not yet (best
+ * effort: the server then sees the end of input, not a truncation). */
+static void tls_end(struct conn *c, bool failed)
+{
+    bool established = c->state == CS_OPEN || c->state == CS_CLOSING;
+    if (established && !failed && opt.tls_resume)
+        lg_tls_keep_session(c->tls, &c->session);
+    if (established && !failed && !c->shut)
+        (void)lg_tls_close_notify(c->tls);
+    lg_tls_free(c->tls);
+    c->tls = NULL;
+}
+
 /* Close the connection; after an error the slot tries again a little later. */
 static void conn_close(struct conn *c, bool failed, int64_t now)
 {
-    if (c->state == CS_CLOSING)
+    if (c->state == CS_CLOSING || c->close_when_open)
         closing_left--;
+    c->close_when_open = false;
+    if (c->tls)
+        tls_end(c, failed);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -253,6 +280,30 @@ static void conn_close(struct conn *c, bool failed, int64_t now)
         schedule_retry(c, now);
     else
         c->state = CS_IDLE;
+}
+
+/* Take the TLS handshake a step further: true once it is done (the
+ * connection is open then), false while it waits for the socket or after
+ * it failed (the connection is closed then). */
+static bool handshake_step(struct conn *c, int64_t now)
+{
+    int r = lg_tls_handshake(c->tls);
+    if (r == 0)
+        return false;
+    if (r < 0) {
+        count_error(E_TLS);
+        conn_close(c, true, now);
+        return false;
+    }
+    c->state = CS_OPEN;
+    if (!tls_chosen[0])
+        lg_tls_describe(c->tls, tls_chosen, sizeof tls_chosen);
+    if (phase == PH_MEASURE) {
+        st.handshakes++;
+        if (lg_tls_resumed(c->tls))
+            st.resumed++;
+    }
+    return true;
 }
 
 static bool may_queue(const struct conn *c)
@@ -294,7 +345,8 @@ static void fill(struct conn *c, int64_t now)
 static bool flush_out(struct conn *c, int64_t now)
 {
     while (c->ooff < c->olen) {
-        ssize_t n = send(c->fd, c->out + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
+        ssize_t n = c->tls ? lg_tls_send(c->tls, c->out + c->ooff, c->olen - c->ooff)
+                           : send(c->fd, c->out + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
         if (n > 0) {
             c->ooff += (size_t)n;
             continue;
@@ -373,7 +425,7 @@ static void message_done(struct conn *c, int64_t now)
 static bool drain_in(struct conn *c, int64_t *now, bool to_end)
 {
     for (;;) {
-        ssize_t n = recv(c->fd, rbuf, RECV_BUF, 0);
+        ssize_t n = c->tls ? lg_tls_recv(c->tls, rbuf, RECV_BUF) : recv(c->fd, rbuf, RECV_BUF, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -416,8 +468,10 @@ static bool drain_in(struct conn *c, int64_t *now, bool to_end)
             }
         }
         /* A short read drained the socket: the next arrival is a new edge
-         * (but an end of input that came with the data makes none). */
-        if ((size_t)n < RECV_BUF && !to_end)
+         * (but an end of input that came with the data makes none). Not
+         * so over TLS: a read returns one record, and OpenSSL may hold
+         * more; it is drained when it says it wants to read. */
+        if (!c->tls && (size_t)n < RECV_BUF && !to_end)
             return true;
     }
 }
@@ -456,17 +510,25 @@ static void conn_start(struct conn *c, int64_t now)
         }
     }
     c->fd = fd;
+    c->shut = false;
     struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u32 = c->slot };
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         perror("loadgen: epoll_ctl");
         exit(1);
     }
-    /* The first message is queued now, so its latency includes the connect. */
+    if (opt.tls && !(c->tls = lg_tls_new(fd, opt.tls_resume ? c->session : NULL))) {
+        count_error(E_TLS);
+        conn_close(c, true, now);
+        return;
+    }
+    /* The first message is queued now, so its latency includes the connect
+     * (and the TLS handshake). */
     fill(c, now);
     int rc = connect(fd, (struct sockaddr *)&dest, sizeof dest);
     if (rc == 0) {
-        c->state = CS_OPEN;
-        flush_out(c, now);
+        c->state = c->tls ? CS_HANDSHAKE : CS_OPEN;
+        if (c->state == CS_OPEN || handshake_step(c, now))
+            flush_out(c, now);
     } else if (errno == EINPROGRESS) {
         c->state = CS_CONNECTING;
     } else {
@@ -496,7 +558,16 @@ static void shut_when_sent(struct conn *c, int64_t now)
         return;
     if (c->ooff < c->olen)
         return; /* the rest goes on EPOLLOUT */
-    if (shutdown(c->fd, SHUT_WR) < 0) {
+    if (c->tls) {
+        int r = lg_tls_close_notify(c->tls);
+        if (r == 0)
+            return; /* again on EPOLLOUT */
+        if (r < 0) {
+            count_error(E_CLOSED);
+            conn_close(c, true, now);
+            return;
+        }
+    } else if (shutdown(c->fd, SHUT_WR) < 0) {
         count_error(E_CLOSED);
         conn_close(c, true, now);
         return;
@@ -506,6 +577,13 @@ static void shut_when_sent(struct conn *c, int64_t now)
 
 static void begin_close(struct conn *c, int64_t now)
 {
+    if (c->tls && (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE)) {
+        /* The handshake goes on, then the connection closes like an open
+         * one: a server sees a clean end, not a failed handshake. */
+        c->close_when_open = true;
+        closing_left++;
+        return;
+    }
     if (c->state == CS_CONNECTING || c->state == CS_WAIT) {
         conn_close(c, false, now);
         return;
@@ -534,7 +612,18 @@ static void on_event(struct conn *c, uint32_t events, int64_t now)
         }
         if (!(events & (EPOLLOUT | EPOLLIN)))
             return;
-        c->state = CS_OPEN;
+        c->state = c->tls ? CS_HANDSHAKE : CS_OPEN;
+    }
+    if (c->state == CS_HANDSHAKE) {
+        if (!handshake_step(c, now))
+            return;
+        if (c->close_when_open) {
+            c->close_when_open = false;
+            closing_left--;
+            begin_close(c, now);
+            return;
+        }
+        events |= EPOLLIN; /* whatever came with the handshake's end is read now */
     }
     if (c->state == CS_CLOSING) {
         if (!c->shut && (events & EPOLLOUT))
@@ -570,9 +659,10 @@ static void tick(int64_t now)
     int64_t limit = (int64_t)(opt.timeout * 1e9);
     for (int i = 0; i < opt.conns; i++) {
         struct conn *c = &conns[i];
-        if (c->state == CS_CONNECTING || (c->state == CS_OPEN && c->queued > c->done)) {
+        if (c->state == CS_CONNECTING || c->state == CS_HANDSHAKE ||
+            (c->state == CS_OPEN && c->queued > c->done)) {
             if (now - c->tq[c->done % (uint64_t)opt.depth] > limit) {
-                count_error(c->state == CS_CONNECTING ? E_CONNECT : E_TIMEOUT);
+                count_error(c->state == CS_CONNECTING ? E_CONNECT : c->state == CS_HANDSHAKE ? E_TLS : E_TIMEOUT);
                 conn_close(c, true, now);
             }
         }
@@ -623,13 +713,28 @@ static void usage(FILE *f)
         "  --burst N           connections being opened at once at the start (default 128)\n"
         "  --src-addrs N       use 127.0.0.1 .. 127.0.0.N as source addresses (default 1)\n"
         "  --nodelay           set TCP_NODELAY on the client sockets\n"
+        "  --tls               TLS over every connection (connect mode: a full handshake\n"
+        "                      per request), TLS_AES_128_GCM_SHA256 with X25519 (1.2:\n"
+        "                      ECDHE-ECDSA-AES128-GCM-SHA256); the server's certificate\n"
+        "                      is not verified: a benchmark against local servers.\n"
+        "                      Implies --nodelay, as TLS clients do: a handshake's\n"
+        "                      flights are several writes, which Nagle's algorithm\n"
+        "                      would hold for the peer's delayed ACK (40 ms)\n"
+        "  --tls-resume        --tls, each new connection resuming its slot's previous\n"
+        "                      session (connect mode: resumed handshakes)\n"
+        "  --tls-version V     1.3 (default) or 1.2, and nothing else offered\n"
+        "  --features          say whether this loadgen has TLS, and exit\n"
         "  --hold              after the window, wait for a line on stdin before closing\n"
         "  --label TEXT        copied into the JSON result\n"
         "  --quiet             print only the JSON line\n"
         "Prints '# window start' and '# window end' around the measured window, a\n"
         "human summary, and one JSON line starting with {\"loadgen\". Exit status: 0,\n"
-        "1 when any error (connect, closed, mismatch, timeout) happened, 2 bad usage.\n");
+        "1 when any error (connect, closed, mismatch, timeout, tls) happened, 2 bad usage.\n");
 }
+
+/* Why there is no TLS, and what to do about it. */
+#define NO_TLS "built without TLS: OpenSSL 3 was not found by pkg-config when the build was " \
+               "configured; apt-get install libssl-dev pkg-config, then configure a fresh build"
 
 static double parse_num(const char *name, const char *s, double lo, double hi)
 {
@@ -646,7 +751,8 @@ static double parse_num(const char *name, const char *s, double lo, double hi)
 static void parse_args(int argc, char **argv)
 {
     enum { O_HOST = 256, O_PORT, O_MODE, O_CONNS, O_DEPTH, O_SIZE, O_DURATION, O_REQUESTS, O_WARMUP,
-           O_PERCONN, O_TIMEOUT, O_SETUP, O_CLOSE, O_BURST, O_SRC, O_NODELAY, O_HOLD, O_LABEL, O_QUIET, O_HELP };
+           O_PERCONN, O_TIMEOUT, O_SETUP, O_CLOSE, O_BURST, O_SRC, O_NODELAY, O_HOLD, O_LABEL, O_QUIET, O_HELP,
+           O_TLS, O_TLS_RESUME, O_TLS_VERSION, O_FEATURES };
     static const struct option longopts[] = {
         { "host", required_argument, NULL, O_HOST },
         { "port", required_argument, NULL, O_PORT },
@@ -668,13 +774,17 @@ static void parse_args(int argc, char **argv)
         { "label", required_argument, NULL, O_LABEL },
         { "quiet", no_argument, NULL, O_QUIET },
         { "help", no_argument, NULL, O_HELP },
+        { "tls", no_argument, NULL, O_TLS },
+        { "tls-resume", no_argument, NULL, O_TLS_RESUME },
+        { "tls-version", required_argument, NULL, O_TLS_VERSION },
+        { "features", no_argument, NULL, O_FEATURES },
         { NULL, 0, NULL, 0 },
     };
     bool depth_given = false;
 
     opt = (struct opts){ .host = "127.0.0.1", .port = -1, .conns = 50, .mode = MODE_PINGPONG,
                          .depth = 1, .size = 64, .duration = 3.0, .warmup = 0.5, .timeout = 10.0,
-                         .setup_timeout = 60.0, .close_timeout = 10.0, .burst = 128, .src_addrs = 1, .label = "" };
+                         .setup_timeout = 60.0, .close_timeout = 10.0, .burst = 128, .src_addrs = 1, .tls_version = 13, .label = "" };
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -709,6 +819,24 @@ static void parse_args(int argc, char **argv)
         case O_LABEL: opt.label = optarg; break;
         case O_QUIET: opt.quiet = true; break;
         case O_HELP: usage(stdout); exit(0);
+        case O_TLS: opt.tls = true; break;
+        case O_TLS_RESUME: opt.tls = opt.tls_resume = true; break;
+        case O_TLS_VERSION:
+            if (strcmp(optarg, "1.3") == 0)
+                opt.tls_version = 13;
+            else if (strcmp(optarg, "1.2") == 0)
+                opt.tls_version = 12;
+            else {
+                fprintf(stderr, "loadgen: --tls-version is 1.2 or 1.3, not '%s'\n", optarg);
+                exit(2);
+            }
+            break;
+        case O_FEATURES:
+            if (lg_tls_library())
+                printf("tls: %s\n", lg_tls_library());
+            else
+                printf("tls: no (%s)\n", NO_TLS);
+            exit(0);
         default: usage(stderr); exit(2);
         }
     }
@@ -716,6 +844,12 @@ static void parse_args(int argc, char **argv)
         usage(stderr);
         exit(2);
     }
+    if (opt.tls && !lg_tls_library()) {
+        fprintf(stderr, "loadgen: --tls: %s\n", NO_TLS);
+        exit(2);
+    }
+    if (opt.tls)
+        opt.nodelay = true;
     if (opt.mode == MODE_PIPELINE && !depth_given)
         opt.depth = 16;
     if (opt.mode != MODE_PIPELINE)
@@ -781,6 +915,11 @@ int main(int argc, char **argv)
         conns[i].out = xcalloc((size_t)opt.depth, opt.size);
         conns[i].tq = xcalloc((size_t)opt.depth, sizeof *conns[i].tq);
     }
+    /* Many TLS connections: OpenSSL's buffers (two of 16 KiB or more each)
+     * are given back between records, else they would take the client's
+     * memory by the hundreds of megabytes. */
+    if (opt.tls && lg_tls_setup(opt.tls_version, opt.conns >= 1000) < 0)
+        return 1;
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0) {
         perror("loadgen: epoll_create1");
@@ -921,6 +1060,8 @@ int main(int argc, char **argv)
         unclosed++;
         if (c->queued > c->done)
             count_error(E_TIMEOUT); /* its echo never came back */
+        lg_tls_free(c->tls);
+        c->tls = NULL;
         close(c->fd);
         c->fd = -1;
     }
@@ -945,9 +1086,17 @@ int main(int argc, char **argv)
         printf("  latency us  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n",
                p50, p90, p99, p999, maxl, mean);
         printf("  errors      %" PRIu64 " (connect %" PRIu64 ", closed %" PRIu64 ", mismatch %" PRIu64
-               ", timeout %" PRIu64 ")%s\n",
+               ", timeout %" PRIu64 ", tls %" PRIu64 ")%s\n",
                errors_total, errors[E_CONNECT], errors[E_CLOSED], errors[E_MISMATCH], errors[E_TIMEOUT],
-               errors[E_MISMATCH] ? "  << ECHO MISMATCH" : "");
+               errors[E_TLS], errors[E_MISMATCH] ? "  << ECHO MISMATCH" : "");
+        if (opt.tls && st.handshakes)
+            printf("  tls         %s; %" PRIu64 " handshakes in the window (%.0f/s, %.1f%% resumed), "
+                   "loadgen CPU %.1f us per handshake\n",
+                   tls_chosen, st.handshakes, (double)st.handshakes / secs,
+                   100.0 * (double)st.resumed / (double)st.handshakes, cpu / (double)st.handshakes * 1e6);
+        else if (opt.tls)
+            printf("  tls         %s; no handshake in the window\n",
+                   tls_chosen[0] ? tls_chosen : "no handshake completed");
         printf("  setup       %.2f s; loadgen CPU %.0f%% of the window; %" PRIu64 " in flight at the end, "
                "%" PRIu64 " connections not closed by the server in time\n",
                setup_secs, 100.0 * cpu / secs, unfinished, unclosed);
@@ -963,8 +1112,15 @@ int main(int argc, char **argv)
     for (int k = 0; k < E_KINDS; k++)
         printf("%s\"%s\":%" PRIu64, k ? "," : "", err_names[k], errors[k]);
     printf("},\"unfinished\":%" PRIu64 ",\"unclosed\":%" PRIu64 ",\"setup_seconds\":%.3f,\"client_cpu_seconds\":%.6f,"
-           "\"ready_connections\":%d}\n",
+           "\"ready_connections\":%d,\"tls\":",
            unfinished, unclosed, setup_secs, cpu, opt.per_conn ? opt.conns : setup_ready);
+    if (opt.tls)
+        printf("{\"version\":\"1.%d\",\"resume\":%s,\"negotiated\":\"%s\",\"handshakes\":%" PRIu64
+               ",\"resumed\":%" PRIu64 ",\"handshakes_per_s\":%.3f}}\n",
+               opt.tls_version % 10, opt.tls_resume ? "true" : "false", tls_chosen, st.handshakes, st.resumed,
+               (double)st.handshakes / secs);
+    else
+        printf("null}\n");
     fflush(stdout);
     return errors_total ? 1 : 0;
 }

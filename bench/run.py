@@ -9,8 +9,12 @@ that rotates from round to round; a run starts the server pinned to CPU 0,
 runs bench/loadgen pinned to CPU 1 for a warm-up and a measured window, and
 samples the server's CPU time (user+sys of the process, its threads and its
 children, reaped ones included) and memory from /proc at the window's edges.
-The medians over the rounds and their ratios to the peers, checked against
-the targets of issue 3, go into docs/PERFORMANCE.md between the markers.
+A server may be more than one process (stunnel in front of the raw epoll
+peer): all of them count. The TLS workloads use a certificate made for the
+run with the openssl command, and are skipped (loudly) without TLS in
+loadgen or without that command. The medians over the rounds and their
+ratios to the peers, checked against the targets of issues 3, 10 and 11, go
+into docs/PERFORMANCE.md between the markers.
 """
 import argparse
 import datetime
@@ -22,6 +26,7 @@ import select
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +36,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-APT_HINT = "apt-get install libuv1-dev libst-dev"
+# The Debian package each optional peer needs.
+PEER_PACKAGES = {"libuv": "libuv1-dev", "st": "libst-dev", "go": "golang-go", "stunnel": "stunnel4"}
 BEGIN = "<!-- bench:results:begin (written by bench/run.py: do not edit by hand) -->"
 END = "<!-- bench:results:end -->"
 SERVER_CPU, LOAD_CPU = 0, 1
@@ -41,9 +47,14 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # ---------------------------------------------------------------- what runs
 
 class Workload:
-    def __init__(self, name, title, args, servers, setup_timeout=30.0):
+    def __init__(self, name, title, args, servers, setup_timeout=30.0, rss_per_conn=False):
         self.name, self.title, self.args, self.servers = name, title, args, servers
         self.setup_timeout = setup_timeout
+        self.rss_per_conn = rss_per_conn  # its table shows KiB per connection
+        self.tls = "--tls" in args or "--tls-resume" in args
+        # Connect per request over TLS: a handshake per request, the unit of its table.
+        self.handshakes = self.tls and args[args.index("--mode") + 1] == "connect"
+        self.resume = "--tls-resume" in args
 
     def connections(self):
         return int(self.args[self.args.index("--connections") + 1])
@@ -59,7 +70,7 @@ WORKLOADS = [
              ["event", "threading", "epoll", "libuv", "st", "py-threading"]),
     Workload("pingpong10k", "10,000 concurrent connections, 64-byte ping-pong",
              ["--mode", "pingpong", "--connections", "10000", "--size", "64"],
-             ["event", "epoll", "libuv", "st"], setup_timeout=60.0),
+             ["event", "epoll", "libuv", "st"], setup_timeout=60.0, rss_per_conn=True),
     Workload("connect50", "new connection per request (connect, one line, close), 50 at a time",
              ["--mode", "connect", "--connections", "50", "--size", "64", "--src-addrs", "16"],
              ["event", "threading", "forking", "pool", "epoll", "libuv", "st",
@@ -77,6 +88,29 @@ WORKLOADS = [
     Workload("conncost", "cost of a connection: connect, one line, close, 50 at a time, vs minimal C servers",
              ["--mode", "connect", "--connections", "50", "--size", "64", "--src-addrs", "16"],
              ["threading", "c-threads", "forking", "c-fork"]),
+    # Issue 11: TLS (1.3, TLS_AES_128_GCM_SHA256, X25519, an ECDSA P-256
+    # certificate), against Go's crypto/tls and stunnel in front of raw epoll.
+    Workload("tlspingpong50", "TLS, 50 connections, 64-byte lines, ping-pong",
+             ["--tls", "--mode", "pingpong", "--connections", "50", "--size", "64"],
+             ["event", "threading", "go", "stunnel"]),
+    Workload("tlsconnect50", "TLS full handshakes: a new connection per request (connect, handshake, one line, "
+             "close), 50 at a time",
+             ["--tls", "--mode", "connect", "--connections", "50", "--size", "64", "--src-addrs", "16"],
+             ["event", "threading", "go", "stunnel"]),
+    Workload("tlsresume50", "TLS resumed handshakes: as tlsconnect50, each connection resuming the session "
+             "of the one before it in its slot",
+             ["--tls-resume", "--mode", "connect", "--connections", "50", "--size", "64", "--src-addrs", "16"],
+             ["event", "threading", "go", "stunnel"]),
+    Workload("tlsmsg16k", "TLS bulk: 10 connections, 16 KiB lines, ping-pong",
+             ["--tls", "--mode", "pingpong", "--connections", "10", "--size", "16384"],
+             ["event", "threading", "go", "stunnel"]),
+    # Memory of open TLS connections: 10,000 of them (each server and
+    # loadgen hold one descriptor per connection, under the limit of 20,000
+    # a process; stunnel would hold two, and a thread each: not run here).
+    # They ping-pong through the window, then sit idle while sampled.
+    Workload("tlsidle10k", "TLS, 10,000 connections open (64-byte ping-pong, then idle while sampled)",
+             ["--tls", "--mode", "pingpong", "--connections", "10000", "--size", "64"],
+             ["event", "go"], setup_timeout=120.0, rss_per_conn=True),
 ]
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
 FORKING = ("forking", "py-forking", "c-fork")  # servers with child processes
@@ -85,46 +119,88 @@ FORKING = ("forking", "py-forking", "c-fork")  # servers with child processes
 DISTURBED = 0.10
 
 
+class Server:
+    """How to start a server. kind: ours | peer | cpeer (built by this script) |
+    extra (--extra); backend: for stunnel, the plain peer it fronts (argv)."""
+
+    def __init__(self, argv, kind, description, env=None, backend=None):
+        self.argv, self.kind, self.description = argv, kind, description
+        self.env, self.backend = env or {}, backend
+
+
 def server_commands(build):
-    """name -> (argv, kind, description). kind: ours | peer | cpeer (built here)."""
+    """name -> Server, for the plain (tcp://) workloads."""
     ss = os.path.join(build, "sockserv")
     listen = ["--listen", "tcp://127.0.0.1:0"]
     peers = os.path.join(build, "bench", "peers")
     py = [sys.executable, os.path.join(HERE, "peers", "py_echo.py")]
     return {
-        "event": ([ss, "echo", "--mode", "event", "--workers", "1"] + listen, "ours",
-                  "sockserv echo --mode event --workers 1 (one loop: the server has one core)"),
-        "threading": ([ss, "echo", "--mode", "threading"] + listen, "ours",
-                      "sockserv echo --mode threading"),
-        "forking": ([ss, "echo", "--mode", "forking"] + listen, "ours",
-                    "sockserv echo --mode forking (a child per connection, at most --max-connections)"),
-        "pool": ([ss, "echo", "--mode", "pool"] + listen, "ours",
-                 "sockserv echo --mode pool (default: 2 x %d CPUs = %d workers; each request a "
-                 "coroutine on one of them, holding none while it waits for input)"
-                 % (os.cpu_count() or 1, 2 * (os.cpu_count() or 1))),
-        "epoll": ([os.path.join(peers, "epoll_echo"), "0"], "peer",
-                  "bench/peers/epoll_echo.c: raw epoll, one thread, level-triggered"),
-        "libuv": ([os.path.join(peers, "uv_echo"), "0"], "cpeer",
-                  "bench/peers/uv_echo.c: libuv %s, one loop" % pkg_version("libuv")),
-        "st": ([os.path.join(peers, "st_echo"), "0"], "cpeer",
-               "bench/peers/st_echo.c: State Threads %s, a green thread per connection, one thread"
-               % pkg_version("st")),
-        "c-threads": ([os.path.join(peers, "thread_echo"), "0"], "peer",
-                      "bench/peers/thread_echo.c: minimal C, a detached thread per connection "
-                      "(64 KiB stacks, blocking sockets)"),
-        "c-fork": ([os.path.join(peers, "fork_echo"), "0"], "peer",
-                   "bench/peers/fork_echo.c: minimal C, a process per connection (reaped by the kernel)"),
-        "py-threading": (py + ["threading", "0"], "peer",
-                         "bench/peers/py_echo.py: Python %s socketserver.ThreadingTCPServer"
-                         % platform.python_version()),
-        "py-forking": (py + ["forking", "0"], "peer",
-                       "bench/peers/py_echo.py: Python %s socketserver.ForkingTCPServer"
-                       % platform.python_version()),
+        "event": Server([ss, "echo", "--mode", "event", "--workers", "1"] + listen, "ours",
+                        "sockserv echo --mode event --workers 1 (one loop: the server has one core)"),
+        "threading": Server([ss, "echo", "--mode", "threading"] + listen, "ours",
+                            "sockserv echo --mode threading"),
+        "forking": Server([ss, "echo", "--mode", "forking"] + listen, "ours",
+                          "sockserv echo --mode forking (a child per connection, at most --max-connections)"),
+        "pool": Server([ss, "echo", "--mode", "pool"] + listen, "ours",
+                       "sockserv echo --mode pool (default: 2 x %d CPUs = %d workers; each request a "
+                       "coroutine on one of them, holding none while it waits for input)"
+                       % (os.cpu_count() or 1, 2 * (os.cpu_count() or 1))),
+        "epoll": Server([os.path.join(peers, "epoll_echo"), "0"], "peer",
+                        "bench/peers/epoll_echo.c: raw epoll, one thread, level-triggered"),
+        "libuv": Server([os.path.join(peers, "uv_echo"), "0"], "cpeer",
+                        "bench/peers/uv_echo.c: libuv %s, one loop" % pkg_version("libuv")),
+        "st": Server([os.path.join(peers, "st_echo"), "0"], "cpeer",
+                     "bench/peers/st_echo.c: State Threads %s, a green thread per connection, one thread"
+                     % pkg_version("st")),
+        "c-threads": Server([os.path.join(peers, "thread_echo"), "0"], "peer",
+                            "bench/peers/thread_echo.c: minimal C, a detached thread per connection "
+                            "(64 KiB stacks, blocking sockets)"),
+        "c-fork": Server([os.path.join(peers, "fork_echo"), "0"], "peer",
+                         "bench/peers/fork_echo.c: minimal C, a process per connection (reaped by the kernel)"),
+        "py-threading": Server(py + ["threading", "0"], "peer",
+                               "bench/peers/py_echo.py: Python %s socketserver.ThreadingTCPServer"
+                               % platform.python_version()),
+        "py-forking": Server(py + ["forking", "0"], "peer",
+                             "bench/peers/py_echo.py: Python %s socketserver.ForkingTCPServer"
+                             % platform.python_version()),
     }
 
 
-# Targets of issue 3. kind "ratio": metric(a) / metric(b) compared with the
-# bound; kind "abs": metric(a) compared with the bound.
+def tls_server_commands(build, pki):
+    """name -> Server, for the TLS workloads; pki: the run's certificate (a Pki)."""
+    ss = os.path.join(build, "sockserv")
+    listen = ["--listen", "tls://127.0.0.1:0", "--tls-cert", pki.cert, "--tls-key", pki.key]
+    peers = os.path.join(build, "bench", "peers")
+    return {
+        "event": Server([ss, "echo", "--mode", "event", "--workers", "1"] + listen, "ours",
+                        "sockserv echo --mode event --workers 1 --listen tls://... (one loop)"),
+        "threading": Server([ss, "echo", "--mode", "threading"] + listen, "ours",
+                            "sockserv echo --mode threading --listen tls://..."),
+        "go": Server([os.path.join(peers, "tls_echo"), pki.cert, pki.key, "0"], "cpeer",
+                     "bench/peers/tls_echo.go: Go %s crypto/tls, a goroutine per connection, GOMAXPROCS=1"
+                     % tool_version(["go", "version"], r"go(\d[\w.]*)"),
+                     env={"GOMAXPROCS": "1"}),
+        "stunnel": Server(None, "cpeer",
+                          "stunnel %s (a thread per connection) in front of bench/peers/epoll_echo; "
+                          "both processes' CPU and memory are the server's"
+                          % tool_version([stunnel_program() or "stunnel4", "-version"], r"stunnel (\S+)"),
+                          backend=[os.path.join(peers, "epoll_echo"), "0"]),
+    }
+
+
+def stunnel_program():
+    """stunnel's path (Debian's stunnel4 package names it both ways), or None."""
+    return shutil.which("stunnel4") or shutil.which("stunnel")
+
+
+# A loadgen core at least this busy may be what limits the rate (TLS tables mark it).
+LOADGEN_BOUND = 0.90
+# The share of resumed handshakes below which a resumption run is flagged.
+RESUMED_MIN = 0.99
+
+# Targets of issues 3, 10 and 11. kind "ratio": metric(a) / metric(b)
+# compared with the bound; kind "abs": metric(a) compared with the bound;
+# kind "all": metric of every server of the workload compared with the bound.
 TARGETS = [
     ("pingpong50", "ratio", "event", "st", "rps", ">=", 1.0, "event requests/s >= State Threads"),
     ("pingpong50", "ratio", "event", "st", "cpu_us", "<=", 1.0, "event CPU/request <= State Threads"),
@@ -149,6 +225,15 @@ TARGETS = [
      "threading connections/s >= 0.9x minimal C threads"),
     ("conncost", "ratio", "forking", "c-fork", "rps", ">=", 0.95,
      "forking connections/s >= 0.95x minimal C fork"),
+    # Issue 11: TLS, against Go's crypto/tls (one goroutine per connection, GOMAXPROCS=1).
+    ("tlspingpong50", "ratio", "event", "go", "rps", ">=", 1.0, "TLS event requests/s >= Go"),
+    ("tlspingpong50", "ratio", "event", "go", "cpu_us", "<=", 0.8, "TLS event CPU/request <= 0.8x Go"),
+    ("tlsconnect50", "ratio", "event", "go", "cpu_hs_us", "<=", 1.0, "TLS event CPU/full handshake <= Go"),
+    ("tlsmsg16k", "ratio", "event", "go", "mbps", ">=", 0.95, "TLS event MB/s >= 0.95x Go"),
+    ("tlsidle10k", "abs", "event", None, "rss_per_conn_kib", "<=", 16.0, "TLS event RSS <= 16 KiB per connection"),
+    # Not a target of the issue: the check that resumed handshakes were measured.
+    ("tlsresume50", "all", None, None, "resumed_share", ">=", RESUMED_MIN,
+     "every server resumed >= 99% of the handshakes"),
 ]
 
 METRIC_NAMES = {"rps": "requests/s", "cpu_us": "CPU/request", "mbps": "MB/s",
@@ -177,8 +262,8 @@ def build_c_peers(build, wanted):
     cc = os.environ.get("CC") or "cc"
     flags = ["-std=c11", "-D_GNU_SOURCE", "-O2", "-g", "-Wall", "-Wextra", "-Wshadow",
              "-Wstrict-prototypes", "-Wmissing-prototypes"]
-    for name, src, pkg, deb in (("libuv", "uv_echo.c", "libuv", "libuv1-dev"),
-                                ("st", "st_echo.c", "st", "libst-dev")):
+    for name, src, pkg, deb in (("libuv", "uv_echo.c", "libuv", PEER_PACKAGES["libuv"]),
+                                ("st", "st_echo.c", "st", PEER_PACKAGES["st"])):
         if name not in wanted:
             continue
         source = os.path.join(HERE, "peers", src)
@@ -186,7 +271,7 @@ def build_c_peers(build, wanted):
         have_pc = shutil.which("pkg-config") and subprocess.run(
             ["pkg-config", "--exists", pkg]).returncode == 0
         if not have_pc:
-            missing[name] = "%s is not installed" % deb
+            missing[name] = "%s is not installed: apt-get install %s" % (deb, deb)
             continue
         if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(source):
             continue
@@ -197,7 +282,85 @@ def build_c_peers(build, wanted):
         if r.returncode != 0:
             sys.stderr.write(r.stdout + r.stderr)
             missing[name] = "could not be built (%s)" % (r.stderr.strip().splitlines() or ["?"])[-1]
+    if "go" in wanted:
+        why = build_go_peer(build)
+        if why:
+            missing["go"] = why
+    if "stunnel" in wanted and not stunnel_program():
+        missing["stunnel"] = "stunnel is not installed: apt-get install %s" % PEER_PACKAGES["stunnel"]
     return missing
+
+
+def build_go_peer(build):
+    """Build bench/peers/tls_echo.go with `go build` into the build directory
+    (again when the source is newer); None, or why it cannot be."""
+    if not shutil.which("go"):
+        return "go is not installed: apt-get install %s" % PEER_PACKAGES["go"]
+    source = os.path.join(HERE, "peers", "tls_echo.go")
+    out = os.path.join(build, "bench", "peers")
+    os.makedirs(out, exist_ok=True)
+    binary = os.path.join(out, "tls_echo")
+    if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(source):
+        return None
+    # Standard library only: no module, nothing to download. The build cache
+    # goes in the build directory unless one is set: no HOME needed.
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="")
+    env.setdefault("GOCACHE", os.path.join(build, "bench", "go-cache"))
+    cmd = ["go", "build", "-o", binary, source]
+    log("building the go peer: %s" % " ".join(shlex.quote(c) for c in cmd))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=out)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout + r.stderr)
+        return "could not be built (%s)" % (r.stderr.strip().splitlines() or ["?"])[-1]
+    return None
+
+
+def tool_version(argv, pattern):
+    """The version a program prints (the first group of pattern), or "?"."""
+    if not shutil.which(argv[0]):
+        return "?"
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    m = re.search(pattern, r.stdout + r.stderr)
+    return m.group(1) if m else "?"
+
+
+class Pki:
+    """The run's certificate: an ECDSA P-256 key and a self-signed certificate
+    for 127.0.0.1, made by the openssl command in a temporary directory that
+    every TLS server reads them from (and stunnel's configuration goes in)."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.cert = os.path.join(directory, "cert.pem")
+        self.key = os.path.join(directory, "key.pem")
+
+
+def make_pki(directory):
+    """(Pki, None), or (None, why the TLS workloads cannot run)."""
+    if not shutil.which("openssl"):
+        return None, "the openssl command, which makes the certificate, is missing: apt-get install openssl"
+    pki = Pki(directory)
+    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+           "-keyout", pki.key, "-out", pki.cert, "-days", "7", "-subj", "/CN=127.0.0.1",
+           "-addext", "subjectAltName=IP:127.0.0.1"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, "openssl could not make the certificate (%s)" % (r.stderr.strip().splitlines() or ["?"])[-1]
+    return pki, None
+
+
+def loadgen_tls(loadgen):
+    """(the TLS library loadgen has, None), or (None, why it has none and what to do)."""
+    r = subprocess.run([loadgen, "--features"], capture_output=True, text=True)
+    line = r.stdout.strip()
+    if r.returncode != 0 or not line.startswith("tls:"):
+        return None, "%s predates its TLS client: run `make`" % loadgen
+    if line.startswith("tls: no"):
+        return None, "bench/loadgen was " + line[len("tls: no ("):].rstrip(")")
+    return line[len("tls: "):], None
 
 
 class LineReader:
@@ -313,18 +476,29 @@ def memory(pid, children):
     return rss, hwm, threads, procs
 
 
+def group_cpu(pids, children):
+    """cpu_seconds() of a server that is several processes, added up."""
+    return sum(cpu_seconds(p, children) for p in pids)
+
+
+def group_memory(pids, children):
+    """memory() of a server that is several processes, each figure added up."""
+    parts = [memory(p, children) for p in pids]
+    return tuple(sum(v) for v in zip(*parts))
+
+
 class Sampler(threading.Thread):
     """Peaks of memory, threads and processes while the window runs."""
 
-    def __init__(self, pid, children):
+    def __init__(self, pids, children):
         super().__init__(daemon=True)
-        self.pid, self.children = pid, children
+        self.pids, self.children = pids, children
         self.stop = threading.Event()
         self.rss = self.threads = self.procs = 0
 
     def take(self):
         try:
-            rss, _, threads, procs = memory(self.pid, self.children)
+            rss, _, threads, procs = group_memory(self.pids, self.children)
         except (OSError, ValueError, IndexError):
             return
         self.rss = max(self.rss, rss)
@@ -342,25 +516,124 @@ def pin(cpu, argv, pinned):
     return (["taskset", "-c", str(cpu)] + argv) if pinned else argv
 
 
-def start_server(argv, pinned):
+def launch(argv, pinned, env=None):
+    """A server process on the server's core, in a session of its own; its stderr in a temporary file."""
     err = tempfile.TemporaryFile()
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **(env or {}))
     proc = subprocess.Popen(pin(SERVER_CPU, argv, pinned), stdout=subprocess.PIPE, stderr=err,
                             stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    return proc, err
+
+
+def read_ready(proc):
+    """(port, line) from the ready line: listening on tcp:// or tls://127.0.0.1:PORT."""
     reader = LineReader(proc.stdout)
     deadline = time.monotonic() + 15
+    while True:
+        line = reader.readline(deadline)
+        if line is None:
+            raise RuntimeError("exited before its ready line")
+        m = re.search(r"(?:tcp|tls)://127\.0\.0\.1:(\d+)", line)
+        if m:
+            return int(m.group(1)), line.strip()
+
+
+class Running:
+    """A server started for a run: its processes (every one counts as the
+    server; the one loadgen connects to first), its port and ready line."""
+
+    def __init__(self):
+        self.procs, self.errs = [], []
+        self.port, self.ready = None, ""
+
+    def add(self, proc, err, front=False):
+        at = 0 if front else len(self.procs)
+        self.procs.insert(at, proc)
+        self.errs.insert(at, err)
+
+    def pids(self):
+        return [p.pid for p in self.procs]
+
+    def stop(self):
+        """Stop every process, the front one first; the front one's exit status."""
+        statuses = [stop_server(p) for p in self.procs]
+        return statuses[0] if statuses else None
+
+    def stderr(self):
+        """What the processes wrote to stderr (the temporary files are closed)."""
+        text = []
+        for err in self.errs:
+            err.seek(0)
+            text.append(err.read().decode(errors="replace").strip())
+            err.close()
+        self.errs = []
+        return "\n".join(t for t in text if t)
+
+
+def start_server(server, pinned, pki):
+    """A Running server (stunnel: the peer it fronts, then stunnel)."""
+    running = Running()
     try:
-        while True:
-            line = reader.readline(deadline)
-            if line is None:
-                raise RuntimeError("exited before its ready line")
-            m = re.search(r"tcp://127\.0\.0\.1:(\d+)", line)
-            if m:
-                return proc, int(m.group(1)), err, line.strip()
-    except Exception:
-        stop_server(proc)
-        err.seek(0)
-        raise RuntimeError("server %s did not start: %s" % (argv[0], err.read().decode(errors="replace")[-500:]))
+        if server.backend:
+            start_stunnel(running, server, pinned, pki)
+        else:
+            proc, err = launch(server.argv, pinned, server.env)
+            running.add(proc, err)
+            running.port, running.ready = read_ready(proc)
+    except Exception as e:
+        running.stop()
+        raise RuntimeError("server %s did not start: %s: %s" % ((server.argv or ["stunnel"])[0], e,
+                                                                running.stderr()[-500:]))
+    return running
+
+
+# stunnel's configuration: TLS on `port`, the plain bytes to the peer on
+# `backend`; warnings only (a line per connection would cost CPU).
+STUNNEL_CONF = """; written by bench/run.py for one run
+foreground = yes
+pid =
+syslog = no
+debug = warning
+
+[echo]
+accept = 127.0.0.1:%(port)d
+connect = 127.0.0.1:%(backend)d
+cert = %(cert)s
+key = %(key)s
+"""
+
+
+def start_stunnel(running, server, pinned, pki):
+    """The plain peer (server.backend), then stunnel on a free loopback port in front of it."""
+    proc, err = launch(server.backend, pinned)
+    running.add(proc, err)
+    backend, backend_ready = read_ready(proc)
+    with socket.socket() as probe:  # a free port: the kernel picks one, stunnel takes it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = os.path.join(pki.dir, "stunnel-%d.conf" % port)
+    with open(conf, "w") as f:
+        f.write(STUNNEL_CONF % {"port": port, "backend": backend, "cert": pki.cert, "key": pki.key})
+    proc, err = launch([stunnel_program(), conf], pinned)
+    running.add(proc, err, front=True)
+    wait_listening(proc, port, time.monotonic() + 15)
+    running.port = port
+    running.ready = "stunnel on tls://127.0.0.1:%d in front of %s" % (port, backend_ready)
+
+
+def wait_listening(proc, port, deadline):
+    """Until something listens on 127.0.0.1:port (from /proc/net/tcp: no probe connection)."""
+    want = "0100007F:%04X" % port
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("exited with status %s" % proc.returncode)
+        with open("/proc/net/tcp") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 3 and fields[1] == want and fields[3] == "0A":  # 0A: LISTEN
+                    return
+        time.sleep(0.02)
+    raise RuntimeError("not listening on port %d in time" % port)
 
 
 def stop_server(proc):
@@ -382,16 +655,17 @@ def stop_server(proc):
     return proc.returncode
 
 
-def run_once(args, workload, name, argv, round_no):
+def run_once(args, workload, name, server, round_no):
     pinned = args.pinned
     kids = name in FORKING  # only then is /proc scanned for descendants
-    proc, port, err, ready = start_server(argv, pinned)
+    running = start_server(server, pinned, args.pki)
+    pids = running.pids()
     lg = None
-    sampler = Sampler(proc.pid, kids)
+    sampler = Sampler(pids, kids)
     try:
         time.sleep(0.2)
-        rss_idle = memory(proc.pid, kids)[0]
-        lg_argv = [args.loadgen, "--port", str(port), "--duration", str(args.duration),
+        rss_idle = group_memory(pids, kids)[0]
+        lg_argv = [args.loadgen, "--port", str(running.port), "--duration", str(args.duration),
                    "--warmup", str(args.warmup), "--setup-timeout", str(workload.setup_timeout),
                    "--hold", "--label", "%s/%s" % (workload.name, name)] + workload.args
         lg = subprocess.Popen(pin(LOAD_CPU, lg_argv, pinned), stdout=subprocess.PIPE,
@@ -408,14 +682,14 @@ def run_once(args, workload, name, argv, round_no):
             if line.startswith("# window start"):
                 core0, lcore0 = core_ticks(SERVER_CPU), core_ticks(LOAD_CPU)
                 me0 = time.process_time()
-                cpu0 = cpu_seconds(proc.pid, kids)
+                cpu0 = group_cpu(pids, kids)
                 sampler.start()
             elif line.startswith("# window end"):
-                cpu1 = cpu_seconds(proc.pid, kids)
+                cpu1 = group_cpu(pids, kids)
                 core1, lcore1 = core_ticks(SERVER_CPU), core_ticks(LOAD_CPU)
                 me1 = time.process_time()
                 sampler.take()
-                mem_end = memory(proc.pid, kids)
+                mem_end = group_memory(pids, kids)
                 sampler.stop.set()
                 lg.stdin.write(b"\n")
                 lg.stdin.flush()
@@ -428,20 +702,21 @@ def run_once(args, workload, name, argv, round_no):
         if lg and lg.poll() is None:
             lg.kill()
             lg.wait()
-        status = stop_server(proc)
-    err.seek(0)
-    server_err = err.read().decode(errors="replace").strip()
-    err.close()
+        status = running.stop()
+    server_err = running.stderr()
     if result is None or cpu0 is None or cpu1 is None:
         raise RuntimeError("loadgen gave no result: %s" % lg_err[-500:])
     req = result["requests"]
     secs = result["seconds"]
+    client_cpu = result["client_cpu_seconds"]
+    tls = result.get("tls") or {}
+    hs = tls.get("handshakes", 0)  # completed in the window
     rss_end = mem_end[0]
     core_busy = (core1[0] - core0[0]) / CLK_TCK
     core_irq = (core1[1] - core0[1]) / CLK_TCK
     # CPU 1 runs loadgen and this script; anything else there is others' load.
     load_other = ((lcore1[0] - lcore0[0]) - (lcore1[1] - lcore0[1])) / CLK_TCK \
-        - result["client_cpu_seconds"] - (me1 - me0)
+        - client_cpu - (me1 - me0)
     return {
         "workload": workload.name, "server": name, "round": round_no,
         "rps": result["rps"], "mbps": result["mb_per_s"], "requests": req,
@@ -451,15 +726,23 @@ def run_once(args, workload, name, argv, round_no):
         "cpu_s": cpu1 - cpu0,
         "cpu_us": (cpu1 - cpu0) / req * 1e6 if req else None,
         "cpu_util": (cpu1 - cpu0) / secs if secs else None,
-        "client_cpu_util": result["client_cpu_seconds"] / secs if secs else None,
+        "client_cpu_util": client_cpu / secs if secs else None,
+        "client_cpu_us": client_cpu / req * 1e6 if req else None,
+        # TLS: handshakes and the CPU each took, the server's and loadgen's.
+        "tls_negotiated": tls.get("negotiated"), "handshakes": hs, "resumed": tls.get("resumed"),
+        "hs_per_s": tls.get("handshakes_per_s") if hs else None,
+        "resumed_share": tls["resumed"] / hs if hs else None,
+        "cpu_hs_us": (cpu1 - cpu0) / hs * 1e6 if hs else None,
+        "client_cpu_hs_us": client_cpu / hs * 1e6 if hs else None,
         # Everything CPU 0 did in the window: the server, the network stack's
         # softirq work done there (not charged to any process), and any other
         # task that ran there (others' load: shown so a disturbed run shows).
         "core_us": core_busy / req * 1e6 if req and pinned else None,
+        "core_hs_us": core_busy / hs * 1e6 if hs and pinned else None,
         "core_softirq_util": core_irq / secs if secs and pinned else None,
         "core_other_util": max(0.0, core_busy - core_irq - (cpu1 - cpu0)) / secs if secs and pinned else None,
         "load_core_other_util": max(0.0, load_other) / secs if secs and pinned else None,
-        "ready_line": ready,
+        "ready_line": running.ready,
         "rss_idle_kib": rss_idle, "rss_end_kib": rss_end,
         "rss_peak_kib": max(sampler.rss, rss_end), "hwm_kib": mem_end[1],
         "threads": max(sampler.threads, mem_end[2]), "procs": max(sampler.procs, mem_end[3]),
@@ -502,13 +785,22 @@ def disturbance(r):
 
 
 def log_run(done, total, r):
+    tls = ""
+    if r["hs_per_s"]:
+        tls = "  %s handshakes/s (%.0f%% resumed), server %.1f us/hs, loadgen %.1f us/hs" % (
+            fmt_int(r["hs_per_s"]), r["resumed_share"] * 100, r["cpu_hs_us"], r["client_cpu_hs_us"])
+    if r["tls_negotiated"] is not None:
+        tls += "  loadgen cpu %.0f%%" % (r["client_cpu_util"] * 100)
     log("[%d/%d] %-11s r%d %-12s %9s req/s %8.1f MB/s  p99 %7.0f us  cpu %6.2f us/req"
-        "  core0 %s us/req  rss %7.1f MiB  thr %5d  err %d  others %s/%s%s"
+        "  core0 %s us/req  rss %7.1f MiB  thr %5d  err %d  others %s/%s%s%s"
         % (done, total, r["workload"], r["round"], r["server"], fmt_int(r["rps"]), r["mbps"], r["p99_us"],
            r["cpu_us"] or 0, fmt(r["core_us"], "%.2f"), r["rss_peak_kib"] / 1024, r["threads"], r["errors"],
-           fmt(pct(r["core_other_util"]), "%.0f%%"), fmt(pct(r["load_core_other_util"]), "%.0f%%"),
+           fmt(pct(r["core_other_util"]), "%.0f%%"), fmt(pct(r["load_core_other_util"]), "%.0f%%"), tls,
            "  (server stderr: %s)" % r["server_stderr_tail"].splitlines()[-1]
            if r["server_stderr_lines"] else ""))
+    if WORKLOAD_BY_NAME[r["workload"]].resume and (r["resumed_share"] or 0) < RESUMED_MIN:
+        log("    WARNING: %s resumed %s of the handshakes: this run measured full handshakes"
+            % (r["server"], fmt(pct(r["resumed_share"]), "%.0f%%")))
 
 
 # ---------------------------------------------------------------- summary
@@ -528,7 +820,9 @@ def summarize(runs):
         m = {k: median([r[k] for r in rs]) for k in
              ("rps", "mbps", "p50_us", "p99_us", "p999_us", "cpu_us", "cpu_util", "client_cpu_util",
               "core_us", "core_softirq_util", "core_other_util", "load_core_other_util",
-              "rss_peak_kib", "rss_end_kib", "rss_idle_kib", "rss_per_conn_kib")}
+              "rss_peak_kib", "rss_end_kib", "rss_idle_kib", "rss_per_conn_kib", "client_cpu_us",
+              "hs_per_s", "resumed_share", "cpu_hs_us", "client_cpu_hs_us", "core_hs_us")}
+        m["negotiated"] = sorted({r["tls_negotiated"] for r in rs if r["tls_negotiated"]})
         m["threads"] = max(r["threads"] for r in rs)
         m["procs"] = max(r["procs"] for r in rs)
         m["errors"] = sum(r["errors"] for r in rs)
@@ -539,11 +833,17 @@ def summarize(runs):
     return out
 
 
-def evaluate(summary, skipped, workloads):
-    """One row per target of the workloads run: (workload, text, measured text, verdict, ratio)."""
+def evaluate(summary, skipped, workloads, skipped_workloads):
+    """One row per target of the workloads run or skipped: (workload, text, measured text, verdict, ratio)."""
     rows = []
     for wl, kind, a, b, metric, op, bound, text in TARGETS:
+        if wl in skipped_workloads:
+            rows.append((wl, text, "not measured (workload skipped)", "n/a", None))
+            continue
         if wl not in workloads:
+            continue
+        if kind == "all":
+            rows.append(check_all(summary, skipped, wl, metric, op, bound, text))
             continue
         sa = summary.get((wl, a))
         sb = summary.get((wl, b)) if b else None
@@ -595,6 +895,17 @@ def evaluate(summary, skipped, workloads):
     return rows
 
 
+def check_all(summary, skipped, wl, metric, op, bound, text):
+    """The row of a "all" check: every server the workload ran, against the bound."""
+    values = [(s, summary[(wl, s)][metric]) for s in WORKLOAD_BY_NAME[wl].servers if (wl, s) in summary]
+    if not values:
+        why = "; ".join("%s skipped: %s" % (s, skipped[s]) for s in WORKLOAD_BY_NAME[wl].servers if s in skipped)
+        return (wl, text, "not measured (%s)" % (why or "no server ran"), "n/a", None)
+    bad = [s for s, v in values if v is None or not (v >= bound if op == ">=" else v <= bound)]
+    measured = ", ".join("%s %s" % (s, fmt_metric(metric, v)) for s, v in values)
+    return (wl, text, measured, "missed (%s)" % ", ".join(bad) if bad else "met", None)
+
+
 def fmt_metric(metric, v):
     if v is None:
         return "-"
@@ -604,6 +915,10 @@ def fmt_metric(metric, v):
         return "%.2f us" % v
     if metric == "mbps":
         return "%.0f MB/s" % v
+    if metric == "cpu_hs_us":
+        return "%.1f us" % v
+    if metric == "resumed_share":
+        return "%.1f%%" % (v * 100)
     return "%.1f" % v
 
 
@@ -633,7 +948,74 @@ def machine():
             "python": platform.python_version()}
 
 
-def markdown(args, summary, rows, skipped, commands, started):
+def group_reasons(skipped):
+    """{name: why} as {why: [names]}."""
+    out = {}
+    for name, why in sorted(skipped.items()):
+        out.setdefault(why, []).append(name)
+    return out
+
+
+def table_columns(w):
+    """The columns of workload w's table after the server's name: (header, cell of a summary entry)."""
+    def loadgen_cpu(v):
+        text = fmt(v["client_cpu_util"] and v["client_cpu_util"] * 100, "%.0f%%")
+        return "**%s**" % text if w.tls and (v["client_cpu_util"] or 0) >= LOADGEN_BOUND else text
+
+    def others(v):
+        return "%s / %s" % (fmt(pct(v["core_other_util"]), "%.0f%%"), fmt(pct(v["load_core_other_util"]), "%.0f%%"))
+
+    def threads(v):
+        return "%d" % v["threads"] + (" (%d procs)" % v["procs"] if v["procs"] > 1 else "")
+
+    def errors(v):
+        return "%d" % v["errors"] + (" (stderr: %d lines)" % v["server_stderr_lines"]
+                                     if v["server_stderr_lines"] else "")
+
+    def cell(key, spec, scale=1):
+        return lambda v: fmt(v[key] and v[key] * scale, spec)
+
+    latency = [("p50 us", cell("p50_us", "%.0f")), ("p99 us", cell("p99_us", "%.0f")),
+               ("p99.9 us", cell("p999_us", "%.0f"))]
+    if w.handshakes:
+        cols = [("handshakes/s", lambda v: fmt_int(v["hs_per_s"])),
+                ("resumed", cell("resumed_share", "%.1f%%", 100))] + latency + [
+                ("server CPU us/handshake", cell("cpu_hs_us", "%.1f")),
+                ("server CPU", cell("cpu_util", "%.0f%%", 100)),
+                ("CPU 0 us/handshake", cell("core_hs_us", "%.1f")),
+                ("loadgen CPU us/handshake", cell("client_cpu_hs_us", "%.1f")),
+                ("loadgen CPU", loadgen_cpu), ("others' load", others)]
+    else:
+        cols = [("requests/s", lambda v: fmt_int(v["rps"])), ("MB/s", cell("mbps", "%.1f"))] + latency + [
+                ("server CPU us/req", cell("cpu_us", "%.2f")),
+                ("server CPU", cell("cpu_util", "%.0f%%", 100)),
+                ("CPU 0 us/req", cell("core_us", "%.2f")),
+                ("others' load", others), ("loadgen CPU", loadgen_cpu)]
+    cols.append(("RSS peak MiB", cell("rss_peak_kib", "%.1f", 1 / 1024)))
+    if w.rss_per_conn:
+        cols.append(("KiB/conn", cell("rss_per_conn_kib", "%.2f")))
+    return cols + [("threads", threads), ("errors", errors)]
+
+
+def server_lines(names, commands, summary, skipped, workloads):
+    """The list of servers that ran in (or were skipped from) the workloads given."""
+    lines = []
+    for name in sorted(names):
+        ran = [v for k, v in summary.items() if k[1] == name and k[0] in workloads]
+        if not ran and name not in skipped:
+            continue
+        ready = [r["ready_line"] for v in ran for r in v["per_round"].values()]
+        extra = ""
+        if name == "st" and ready:
+            m = re.search(r"\((\w+)\)", ready[0])
+            extra = " (event system: %s%s)" % (m.group(1) if m else "?",
+                                               ", as Debian builds libst: no epoll" if m and m.group(1) == "poll" else "")
+        lines.append("  - `%s`: %s%s%s" % (name, commands[name].description, extra,
+                                         " **(skipped: %s)**" % skipped[name] if name in skipped else ""))
+    return lines
+
+
+def markdown(args, summary, rows, skipped, commands, tls_commands, started):
     m = machine()
     lines = [BEGIN, "", "## Results", ""]
     lines.append("- Command: `%s`" % args.command)
@@ -646,20 +1028,18 @@ def markdown(args, summary, rows, skipped, commands, started):
                      % (SERVER_CPU, LOAD_CPU))
     else:
         lines.append("- **Not pinned** (taskset missing or --no-pin): figures are noisier")
-    lines.append("- Servers:")
-    for name in sorted(commands):
-        if any(k[1] == name for k in summary) or name in skipped:
-            ready = [r["ready_line"] for k, v in summary.items() if k[1] == name
-                     for r in v["per_round"].values()]
-            extra = ""
-            if name == "st" and ready:
-                m = re.search(r"\((\w+)\)", ready[0])
-                extra = " (event system: %s%s)" % (m.group(1) if m else "?",
-                                                   ", as Debian builds libst: no epoll" if m and m.group(1) == "poll" else "")
-            lines.append("  - `%s`: %s%s%s" % (name, commands[name][2], extra,
-                                             " **(skipped: %s; %s)**" % (skipped[name], APT_HINT)
-                                             if name in skipped else ""))
-    lines += ["", "### Targets (issue 3)", "",
+    plain = {w.name for w in args.workloads if not w.tls}
+    tls = {w.name for w in args.workloads if w.tls}
+    plain_lines = server_lines(commands, commands, summary, skipped, plain)
+    if plain_lines:
+        lines += ["- Servers:"] + plain_lines
+    if tls_commands:
+        lines.append("- TLS servers (tls://; every one with the same ECDSA P-256 certificate, made for the run "
+                     "by `openssl req`; loadgen %s):" % args.loadgen_tls)
+        lines += server_lines(tls_commands, tls_commands, summary, skipped, tls)
+    for why, names in sorted(group_reasons(args.skipped_workloads).items()):
+        lines.append("- **Skipped: %s: %s**" % (", ".join(names), why))
+    lines += ["", "### Targets (issues 3, 10 and 11)", "",
               "| workload | target | measured (ratio of medians) | verdict |", "|---|---|---|---|"]
     for wl, text, measured, verdict, _ in rows:
         lines.append("| %s | %s | %s | %s |" % (wl, text, measured,
@@ -669,28 +1049,16 @@ def markdown(args, summary, rows, skipped, commands, started):
         names += sorted({k[1] for k in summary if k[0] == w.name} - set(names))  # --extra ones
         if not names:
             continue
+        cols = table_columns(w)
         lines += ["", "### %s: %s" % (w.name, w.title), "",
                   "`loadgen %s`" % " ".join(w.args), "",
-                  "| server | requests/s | MB/s | p50 us | p99 us | p99.9 us | server CPU us/req "
-                  "| server CPU | CPU 0 us/req | others' load | loadgen CPU | RSS peak MiB | %sthreads | errors |"
-                  % ("KiB/conn | " if w.name == "pingpong10k" else ""),
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|%s---:|---:|"
-                  % ("---:|" if w.name == "pingpong10k" else "")]
+                  "| server | %s |" % " | ".join(h for h, _ in cols),
+                  "|---|%s|" % "|".join("---:" for _ in cols)]
         for s in names:
             v = summary[(w.name, s)]
-            threads = "%d" % v["threads"] + (" (%d procs)" % v["procs"] if v["procs"] > 1 else "")
-            errs = "%d" % v["errors"] + (" (stderr: %d lines)" % v["server_stderr_lines"]
-                                         if v["server_stderr_lines"] else "")
-            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%s | %s |" % (
-                s, fmt_int(v["rps"]), fmt(v["mbps"], "%.1f"), fmt(v["p50_us"], "%.0f"),
-                fmt(v["p99_us"], "%.0f"), fmt(v["p999_us"], "%.0f"), fmt(v["cpu_us"], "%.2f"),
-                fmt(v["cpu_util"] and v["cpu_util"] * 100, "%.0f%%"),
-                fmt(v["core_us"], "%.2f"),
-                "%s / %s" % (fmt(pct(v["core_other_util"]), "%.0f%%"), fmt(pct(v["load_core_other_util"]), "%.0f%%")),
-                fmt(v["client_cpu_util"] and v["client_cpu_util"] * 100, "%.0f%%"),
-                fmt(v["rss_peak_kib"] and v["rss_peak_kib"] / 1024, "%.1f"),
-                fmt(v["rss_per_conn_kib"], "%.2f") + " | " if w.name == "pingpong10k" else "",
-                threads, errs))
+            lines.append("| %s | %s |" % (s, " | ".join(f(v) for _, f in cols)))
+        if w.tls:
+            lines += [""] + tls_notes(w, names, summary)
     lines += ["", "Medians over the rounds; errors, threads and processes: total or maximum over the rounds. "
               "Server CPU: user+sys of the server's process, threads and children per request; "
               "CPU 0: all the busy time of the server's core per request (the server plus the "
@@ -700,6 +1068,26 @@ def markdown(args, summary, rows, skipped, commands, started):
               "runs were repeated." % (DISTURBED * 100, args.retries, args.repeated, args.nruns),
               "Raw per-run figures: `%s`." % os.path.relpath(args.json, ROOT), "", END]
     return "\n".join(lines)
+
+
+def tls_notes(w, names, summary):
+    """What a TLS table needs said under it: what was negotiated, and a loadgen that may have been the limit."""
+    chosen = {}
+    for s in names:
+        for text in summary[(w.name, s)]["negotiated"]:
+            chosen.setdefault(text, []).append(s)
+    if len(chosen) == 1:
+        notes = ["Negotiated by every server: %s." % next(iter(chosen))]
+    elif chosen:
+        notes = ["Negotiated: %s." % "; ".join("%s by %s" % (t, ", ".join(ss)) for t, ss in sorted(chosen.items()))]
+    else:
+        notes = ["No handshake completed."]
+    if any((summary[(w.name, s)]["client_cpu_util"] or 0) >= LOADGEN_BOUND for s in names):
+        notes.append("**Bold** loadgen CPU: its core was at least %d%% busy, so the rate there is the load "
+                     "generator's limit as much as the server's (an OpenSSL client spends more per handshake "
+                     "than a server): compare the servers' CPU per %s." % (LOADGEN_BOUND * 100,
+                                                                          "handshake" if w.handshakes else "request"))
+    return [" ".join(notes)]
 
 
 def write_doc(path, section):
@@ -728,9 +1116,14 @@ def parse_args(argv):
     p.add_argument("--only", help="comma-separated workloads: " + ",".join(WORKLOAD_BY_NAME))
     p.add_argument("--servers", help="comma-separated servers to run (default: all a workload concerns)")
     p.add_argument("--extra", action="append", default=[], metavar="NAME=COMMAND",
-                   help="one more server, in every workload run (e.g. a patched build to compare: "
+                   help="one more server, in every plain (tcp://) workload run (e.g. a patched build to compare: "
                         "'event-new=/tmp/b/sockserv echo --mode event --workers 1 --listen "
                         "tcp://127.0.0.1:0'); it must print a ready line with tcp://127.0.0.1:PORT")
+    p.add_argument("--extra-tls", action="append", default=[], metavar="NAME=COMMAND",
+                   help="one more server for the TLS workloads; {cert} and {key} in COMMAND become the run's "
+                        "certificate and key (e.g. 'event-new=/tmp/b/sockserv echo --mode event --workers 1 "
+                        "--listen tls://127.0.0.1:0 --tls-cert {cert} --tls-key {key}'); it must print a "
+                        "ready line with tls://127.0.0.1:PORT")
     p.add_argument("--build-dir", default=os.path.join(ROOT, "build"), help="CMake build directory")
     p.add_argument("--output", default=os.path.join(ROOT, "docs", "PERFORMANCE.md"),
                    help="the markdown file whose marked section is replaced")
@@ -794,35 +1187,74 @@ def main(argv):
         except OSError:
             pass
 
-    commands = server_commands(args.build_dir)
-    extras = []
-    for spec in args.extra:
+    with tempfile.TemporaryDirectory(prefix="sockserv-bench-") as tmp:
+        return bench(args, started, tmp)
+
+
+def prepare_tls(args, tmp):
+    """The TLS servers, or None with every TLS workload of the run in args.skipped_workloads."""
+    args.pki, args.loadgen_tls, args.skipped_workloads = None, "", {}
+    tls = [w.name for w in args.workloads if w.tls]
+    if not tls:
+        return None
+    args.loadgen_tls, why = loadgen_tls(args.loadgen)
+    if not why:
+        args.pki, why = make_pki(tmp)
+    if why:
+        args.skipped_workloads = {name: why for name in tls}
+        log("SKIPPING the TLS workloads (%s): %s" % (", ".join(tls), why))
+        return None
+    return tls_server_commands(args.build_dir, args.pki)
+
+
+def add_extras(specs, table, pki, option):
+    """The servers of --extra or --extra-tls added to table; their names."""
+    names = []
+    for spec in specs:
         name, sep, cmd = spec.partition("=")
-        if not sep or not name or not cmd.strip() or name in commands:
-            sys.exit("run.py: --extra wants NAME=COMMAND with a new NAME, not %r" % spec)
-        commands[name] = (shlex.split(cmd), "extra", "`%s`" % cmd.strip())
-        extras.append(name)
+        if not sep or not name or not cmd.strip() or name in table:
+            sys.exit("run.py: %s wants NAME=COMMAND with a new NAME, not %r" % (option, spec))
+        argv = shlex.split(cmd)
+        if pki:
+            argv = [a.replace("{cert}", pki.cert).replace("{key}", pki.key) for a in argv]
+        table[name] = Server(argv, "extra", "`%s`" % cmd.strip())
+        names.append(name)
+    return names
+
+
+def bench(args, started, tmp):
+    commands = server_commands(args.build_dir)
+    tls_commands = prepare_tls(args, tmp)
+    extras = add_extras(args.extra, commands, None, "--extra")
+    tls_extras = add_extras(args.extra_tls, tls_commands, args.pki, "--extra-tls") if tls_commands else []
     plan = []
     for w in args.workloads:
-        names = [s for s in w.servers if args.server_filter is None or s in args.server_filter] + extras
+        if w.name in args.skipped_workloads:
+            continue
+        table = tls_commands if w.tls else commands
+        names = [s for s in w.servers if args.server_filter is None or s in args.server_filter]
+        names += tls_extras if w.tls else extras
         if names:
-            plan.append((w, names))
-    wanted = {s for _, names in plan for s in names}
+            plan.append((w, table, names))
+    wanted = {s for _, _, names in plan for s in names}
     skipped = build_c_peers(args.build_dir, wanted)
     for name, why in sorted(skipped.items()):
-        log("SKIPPING the %s peer: %s. To include it: %s" % (name, why, APT_HINT))
-    for name in sorted(wanted - set(skipped)):
-        if not os.access(commands[name][0][0], os.X_OK):
-            skipped[name] = "%s is missing (run `make`)" % commands[name][0][0]
-            log("SKIPPING %s: %s" % (name, skipped[name]))
+        log("SKIPPING the %s peer: %s" % (name, why))
+    for _, table, names in plan:
+        for name in names:
+            server = table[name]
+            program = (server.argv or server.backend)[0]
+            if name not in skipped and not os.access(program, os.X_OK) and not shutil.which(program):
+                skipped[name] = "%s is missing (run `make`)" % program
+                log("SKIPPING %s: %s" % (name, skipped[name]))
 
-    total = sum(len([s for s in names if s not in skipped]) for _, names in plan) * args.rounds
+    total = sum(len([s for s in names if s not in skipped]) for _, _, names in plan) * args.rounds
     log("%d runs: %d round(s) x %.1f s (+%.1f s warm-up), server on CPU %s, load on CPU %s"
         % (total, args.rounds, args.duration, args.warmup,
            SERVER_CPU if args.pinned else "any", LOAD_CPU if args.pinned else "any"))
     runs = []
     done = 0
-    for w, names in plan:
+    for w, table, names in plan:
         names = [s for s in names if s not in skipped]
         if not names:
             continue
@@ -834,7 +1266,7 @@ def main(argv):
                 for attempt in range(1 + args.retries):
                     wait_for_quiet(args)
                     try:
-                        r = run_once(args, w, name, commands[name][0], rnd)
+                        r = run_once(args, w, name, table[name], rnd)
                     except Exception as e:  # a failed run is reported, the others go on
                         log("[%d/%d] %s r%d %s: FAILED: %s" % (done, total, w.name, rnd, name, e))
                         r = {"workload": w.name, "server": name, "round": rnd, "failed": str(e)}
@@ -851,18 +1283,20 @@ def main(argv):
     args.nruns = len(runs)
     args.repeated = sum(1 for r in good if r.get("attempt", 1) > 1)
     summary = summarize(good)
-    rows = evaluate(summary, skipped, {w.name for w, _ in plan})
+    rows = evaluate(summary, skipped, {w.name for w, _, _ in plan}, args.skipped_workloads)
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"machine": machine(), "date": started.isoformat(), "command": args.command,
-                   "runs": runs, "skipped": skipped}, f, indent=1)
-    section = markdown(args, summary, rows, skipped, commands, started)
+                   "runs": runs, "skipped": skipped, "skipped_workloads": args.skipped_workloads}, f, indent=1)
+    section = markdown(args, summary, rows, skipped, commands, tls_commands, started)
     log("")
     log("Targets:")
     for wl, text, measured, verdict, _ in rows:
-        log("  %-12s %-58s %s -> %s" % (wl, text, measured, verdict))
+        log("  %-13s %-58s %s -> %s" % (wl, text, measured, verdict))
     for name, why in sorted(skipped.items()):
-        log("(the %s peer was skipped: %s; %s)" % (name, why, APT_HINT))
+        log("(the %s peer was skipped: %s)" % (name, why))
+    for why, names in sorted(group_reasons(args.skipped_workloads).items()):
+        log("(skipped: %s: %s)" % (", ".join(names), why))
     if args.no_write:
         log("")
         log(section)

@@ -4,9 +4,12 @@
 Runs bench/loadgen for about a second against `sockserv echo` in threading
 and event mode and against the raw epoll peer, in each load shape, and checks
 every run reports requests and no error. Then checks that loadgen does catch
-a corrupted echo, and that bench/run.py works end to end (without pinning, on
-servers that need no extra package, writing nothing). Needs only what the
-build needs plus python3: no taskset, no libuv, no State Threads.
+a corrupted echo, that its TLS client works against `sockserv echo` over
+tls:// (ping-pong, then resumed handshakes: no thresholds; reported skipped
+when the build has no TLS or the openssl command is missing), and that
+bench/run.py works end to end (without pinning, on servers that need no
+extra package, writing nothing). Needs only what the build needs plus
+python3: no taskset, no libuv, no State Threads, no Go, no stunnel.
 """
 import argparse
 import json
@@ -19,8 +22,12 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import run  # noqa: E402 -- bench/run.py, for the certificate and loadgen's TLS check.
+
 FAILURES = []
 PASSED = []
+SKIPPED = []
 
 
 def check(ok, what):
@@ -28,11 +35,16 @@ def check(ok, what):
     (PASSED if ok else FAILURES).append(what)
 
 
+def skip(what):
+    print("skipped: %s" % what, flush=True)
+    SKIPPED.append(what)
+
+
 def start(argv):
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     line = proc.stdout.readline().decode(errors="replace")  # the ready line comes first
-    m = re.search(r"tcp://127\.0\.0\.1:(\d+)", line)
+    m = re.search(r"(?:tcp|tls)://127\.0\.0\.1:(\d+)", line)
     if not m:
         stop(proc)
         raise RuntimeError("%s printed %r, not a ready line" % (argv[0], line))
@@ -76,6 +88,53 @@ SHAPES = [
 ]
 
 
+def check_stopped(name, status, err):
+    """The program exited 0 on SIGTERM, with its counters and nothing else on stderr."""
+    check(status == 0, "%s exits 0 on SIGTERM (got %s)" % (name, status))
+    lines = err.strip().splitlines()
+    stopped = [l for l in lines if l.startswith("sockserv: stopped:")]
+    others = [l for l in lines if not l.startswith("sockserv: stopped:")]
+    check(not others, "%s reported no failure on stderr%s" % (name, (": " + "\n".join(others)[-300:]) if others else ""))
+    check(len(stopped) == 1 and ", errors 0, accept errors 0," in stopped[0],
+          "%s stopped with no error counted (%s)" % (name, stopped[0] if stopped else "no stopped line"))
+    return stopped[0] if stopped else ""
+
+
+def tls_smoke(args, tmp):
+    """loadgen's TLS client against sockserv echo over tls://, once: ping-pong,
+    then connect per request resuming sessions. True when it ran."""
+    library, why = run.loadgen_tls(args.loadgen)
+    pki = None
+    if not why:
+        pki, why = run.make_pki(tmp)
+    if why:
+        skip("the TLS client against the program: %s" % why)
+        return False
+    name = "sockserv event over tls://"
+    proc, port = start([args.sockserv, "echo", "--mode", "event", "--listen", "tls://127.0.0.1:0",
+                        "--tls-cert", pki.cert, "--tls-key", pki.key])
+    try:
+        rc, res, text = loadgen(args, port, ["--tls", "--connections", "10"])
+        tls = res.get("tls") or {}
+        ok = rc == 0 and res["errors"] == 0 and res["requests"] > 0 and tls.get("negotiated")
+        check(ok, "%s (loadgen on %s), ping-pong: %d requests (%.0f/s), %d errors, negotiated %s"
+              % (name, library, res["requests"], res["rps"], res["errors"], tls.get("negotiated") or "nothing"))
+        if not ok:
+            print(text)
+        rc, res, text = loadgen(args, port, ["--tls-resume", "--mode", "connect", "--connections", "4"])
+        tls = res.get("tls") or {}
+        ok = rc == 0 and res["errors"] == 0 and tls.get("handshakes", 0) > 0 and tls.get("resumed", 0) > 0
+        check(ok, "%s, connect per request resuming sessions: %d handshakes, %d resumed, %d errors"
+              % (name, tls.get("handshakes", 0), tls.get("resumed", 0), res["errors"]))
+        if not ok:
+            print(text)
+    finally:
+        status, err = stop(proc)
+    stopped = check_stopped(name, status, err)
+    check(stopped.endswith("tls failed 0"), "%s: no failed handshake counted" % name)
+    return True
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--sockserv", required=True)
@@ -102,13 +161,7 @@ def main():
         finally:
             status, err = stop(proc)
         if name.startswith("sockserv"):
-            check(status == 0, "%s exits 0 on SIGTERM (got %s)" % (name, status))
-            lines = err.strip().splitlines()
-            stopped = [l for l in lines if l.startswith("sockserv: stopped:")]
-            others = [l for l in lines if not l.startswith("sockserv: stopped:")]
-            check(not others, "%s reported no failure on stderr%s" % (name, (": " + "\n".join(others)[-300:]) if others else ""))
-            check(len(stopped) == 1 and ", errors 0, accept errors 0," in stopped[0],
-                  "%s stopped with no error counted (%s)" % (name, stopped[0] if stopped else "no stopped line"))
+            check_stopped(name, status, err)
 
     # The checking itself: a server that corrupts one read in 50 must be caught.
     proc, port = start([args.epoll_echo, "0", "--corrupt", "50"])
@@ -119,22 +172,30 @@ def main():
     check(rc == 1 and res["error_kinds"]["mismatch"] > 0 and "mismatch" in text,
           "a corrupted echo is reported (%d mismatches, exit %d)" % (res["error_kinds"]["mismatch"], rc))
 
-    # run.py end to end, on what any machine has, writing only to a temp dir.
+    with tempfile.TemporaryDirectory() as tmp:
+        tls = tls_smoke(args, tmp)
+
+    # run.py end to end, on what any machine has (and its TLS plumbing when
+    # the build has TLS: the same servers over tls://), writing only to a temp dir.
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "PERFORMANCE.md")
         argv = [sys.executable, os.path.join(HERE, "run.py"), "--build-dir", args.build_dir,
-                "--rounds", "1", "--duration", "0.5", "--warmup", "0.1", "--only", "pingpong50",
-                "--servers", "event,threading,epoll", "--no-pin", "--output", out,
+                "--rounds", "1", "--duration", "0.5", "--warmup", "0.1",
+                "--only", "pingpong50,tlspingpong50" if tls else "pingpong50",
+                "--servers", "event,threading,epoll", "--no-pin", "--quiet-wait", "0", "--output", out,
                 "--json", os.path.join(tmp, "results.json")]
         t0 = time.monotonic()
         r = subprocess.run(argv, capture_output=True, text=True, timeout=90)
         doc = open(out).read() if os.path.exists(out) else ""
         ok = r.returncode == 0 and "| event |" in doc and "| epoll |" in doc and "bench:results:end" in doc
-        check(ok, "bench/run.py runs and writes its table (%.1f s)" % (time.monotonic() - t0))
+        if tls:
+            ok = ok and "### tlspingpong50" in doc and "Negotiated by every server: TLSv1.3" in doc
+        check(ok, "bench/run.py runs and writes its table%s (%.1f s)"
+              % (", a TLS workload's too" if tls else "", time.monotonic() - t0))
         if not ok:
             print(r.stdout[-3000:] + r.stderr[-3000:])
 
-    print("%d passed, %d failed" % (len(PASSED), len(FAILURES)))
+    print("%d passed, %d failed, %d skipped" % (len(PASSED), len(FAILURES), len(SKIPPED)))
     return 1 if FAILURES else 0
 
 
