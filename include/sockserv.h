@@ -158,7 +158,7 @@ typedef struct ss_stats {
  * the struct and the listen string may be freed after ss_server_new() returns;
  * `handler` must stay valid for the server's life.
  */
-typedef struct ss_config {
+typedef struct ss_config { /* NOLINT(clang-analyzer-optin.performance.Padding): fields grouped by topic, one struct per server */
     /* Where to listen:
      *   tcp://HOST:PORT  tcp://[V6ADDR]:PORT   udp://HOST:PORT  udp://[V6ADDR]:PORT
      *   tls://HOST:PORT  tls://[V6ADDR]:PORT   (TCP with TLS: tls_cert, tls_key)
@@ -538,6 +538,11 @@ SS_API const char *ss_request_tls_peer_fingerprint(const ss_request *req);
 SS_API ssize_t ss_read(ss_request *req, void *buf, size_t n);
 /* Read at most n bytes with at most one receive call (rfile.read1(n)). */
 SS_API ssize_t ss_read1(ss_request *req, void *buf, size_t n);
+/* True when input already received waits inside the library (the
+ * request's read buffer, or TLS's): a handler that waits on
+ * ss_request_fd() itself (poll, epoll, ss_wait_fd) must read it first,
+ * since the socket no longer shows it. */
+SS_API bool ss_input_buffered(const ss_request *req);
 /* Read up to and including '\n', at most size - 1 bytes, NUL-terminated
  * (rfile.readline(limit)): a result without '\n' is a line cut at the limit,
  * the last line at end of input, or what came before an error (reported by

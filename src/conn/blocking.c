@@ -143,6 +143,7 @@ const ss__conn_type ss__conn_blocking = {
     .open = blocking_open,
     .start = ss__conn_nop,
     .maybe_input = ss__conn_maybe_input,
+    .buffered = ss__conn_nothing_buffered,
     .recv = blocking_recv,
     .send = blocking_send,
     .wait = blocking_wait,

@@ -35,6 +35,10 @@ typedef struct ss__conn_type {
      * would only find -EAGAIN): the reader then waits at once, without
      * making a buffer ready first. */
     bool (*maybe_input)(const ss__conn *c);
+    /* True when input already taken from the socket waits inside the
+     * connection (a TLS layer's buffer): a poll of the socket would not
+     * show it. */
+    bool (*buffered)(const ss__conn *c);
     /* Up to n bytes into buf: > 0, 0 at end of input, -EAGAIN when none
      * can come now (the caller waits with `wait`, then calls again), or
      * -errno (-ETIMEDOUT past deadline, -ECANCELED past a drain). */
@@ -94,6 +98,7 @@ extern const ss__conn_type ss__conn_tls;
 
 /* Shared no-ops (nops.c). */
 bool ss__conn_maybe_input(const ss__conn *c);
+bool ss__conn_nothing_buffered(const ss__conn *c);
 void ss__conn_nop_ready(ss__conn *c, uint32_t events);
 int ss__conn_nop(ss__conn *c);       /* open, start, end: nothing to do */
 const char *ss__conn_no_tls(ss__conn *c, int what);

@@ -91,6 +91,7 @@ const ss__conn_type ss__conn_dgram = {
     .open = ss__conn_nop,
     .start = ss__conn_nop,
     .maybe_input = ss__conn_maybe_input,
+    .buffered = ss__conn_nothing_buffered,
     .recv = dgram_recv,
     .send = dgram_send,
     .wait = dgram_wait,

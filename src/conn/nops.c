@@ -13,6 +13,12 @@ bool ss__conn_maybe_input(const ss__conn *c)
     return true;
 }
 
+bool ss__conn_nothing_buffered(const ss__conn *c)
+{
+    (void)c;
+    return false;
+}
+
 void ss__conn_nop_ready(ss__conn *c, uint32_t events)
 {
     (void)c, (void)events;

@@ -108,6 +108,7 @@ const ss__conn_type ss__conn_stream = {
     .open = ss__conn_nop,
     .start = ss__conn_nop,
     .maybe_input = stream_maybe_input,
+    .buffered = ss__conn_nothing_buffered,
     .recv = stream_recv,
     .send = stream_send,
     .wait = stream_wait,

@@ -54,7 +54,7 @@ static int split_names(const char *text, long n, char ***out)
         }
     } else {
         for (; i < n; i++)
-            v[i] = strcpy(s + (size_t)i * sizeof "unknown", "unknown");
+            v[i] = memcpy(s + (size_t)i * sizeof "unknown", "unknown", sizeof "unknown");
     }
     *out = v;
     return 0;
@@ -65,7 +65,7 @@ int ss_socket_activation(char ***names)
     ss__clear_error();
     const char *pid_text = getenv("LISTEN_PID"), *fds_text = getenv("LISTEN_FDS");
     const char *names_text = getenv("LISTEN_FDNAMES");
-    long pid, n;
+    long pid, n = 0;
     int rc = 0;
     if (!pid_text && !fds_text)
         return 0;

@@ -86,13 +86,17 @@ static int parse_v1(const unsigned char *buf, size_t n, ss__proxy_hdr *out, cons
     int nf = 0;
     for (char *t = strtok_r(line, " ", &save); t && nf < 7; t = strtok_r(NULL, " ", &save))
         f[nf++] = t;
-    int family = nf > 1 && strcmp(f[1], "TCP4") == 0 ? AF_INET : nf > 1 && strcmp(f[1], "TCP6") == 0 ? AF_INET6 : 0;
+    if (nf != 6) {
+        *why = "malformed PROXY v1 header";
+        return -EPROTO;
+    }
+    int family = strcmp(f[1], "TCP4") == 0 ? AF_INET : strcmp(f[1], "TCP6") == 0 ? AF_INET6 : 0;
     unsigned sport, dport;
     /* Single spaces only: the fields joined again must be the line. */
     size_t joined = 0;
     for (int i = 0; i < nf; i++)
         joined += strlen(f[i]) + (i ? 1 : 0);
-    if (nf != 6 || strcmp(f[0], "PROXY") != 0 || !family || joined != len || !v1_port(f[4], &sport) ||
+    if (strcmp(f[0], "PROXY") != 0 || !family || joined != len || !v1_port(f[4], &sport) ||
         !v1_port(f[5], &dport) || !v1_addr(family, f[2], sport, &out->src, &out->srclen) ||
         !v1_addr(family, f[3], dport, &out->dst, &out->dstlen)) {
         *why = "malformed PROXY v1 header";
@@ -156,8 +160,9 @@ static int parse_v2(const unsigned char *buf, size_t n, ss__proxy_hdr *out, cons
     return (int)out->len;
 }
 
-int ss__proxy_parse(const unsigned char *buf, size_t n, ss__proxy_hdr *out, const char **why)
+int ss__proxy_parse(const unsigned char *buf, size_t n, ss__proxy_hdr *hdr, const char **why)
 {
+    ss__proxy_hdr *out = hdr;
     memset(out, 0, sizeof *out);
     *why = NULL;
     if (n == 0)
@@ -212,10 +217,10 @@ int ss__proxy_read(ss_request *req)
      * within 107 bytes, a v2 header within its 16 + 216 (Unix addresses);
      * v2 TLVs past that are skipped unread. */
     unsigned char buf[V2_HEAD + 216];
-    size_t have = 0, total = 0, keep;
+    size_t have = 0, total = 0, limit = sizeof buf; /* limit: what to read into buf */
     ss__proxy_hdr hdr;
-    const char *why;
-    while (!total || have < (keep = total < sizeof buf ? total : sizeof buf)) {
+    const char *why = "no PROXY protocol header";
+    while (have < limit) {
         ssize_t n = recv(req->fd, buf + have, sizeof buf - have, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
@@ -231,13 +236,18 @@ int ss__proxy_read(ss_request *req)
         int r = ss__proxy_parse(buf, seen, &hdr, &why);
         if (r < 0)
             return ss_request_fail(req, r, "PROXY protocol: %s", why);
-        total = (size_t)r;
-        size_t upto = total && total < seen ? total : seen;
+        if (r > 0) {
+            total = (size_t)r;
+            limit = total < sizeof buf ? total : sizeof buf;
+        }
+        size_t upto = limit < seen ? limit : seen;
         int rc = take(req->fd, buf + have, upto - have);
         if (rc < 0)
             return ss_request_fail(req, rc, "PROXY protocol: %s", ss_strerror(rc));
         have = upto;
     }
+    if (total == 0) /* the parser decides within sizeof buf bytes: never */
+        return ss_request_fail(req, -EPROTO, "PROXY protocol: %s", why);
     while (have < total) {
         unsigned char skip[512];
         ssize_t n = recv(req->fd, skip, total - have < sizeof skip ? total - have : sizeof skip, MSG_DONTWAIT);

@@ -221,6 +221,11 @@ ssize_t ss_read1(ss_request *req, void *buf, size_t n)
     return (ssize_t)take;
 }
 
+bool ss_input_buffered(const ss_request *req)
+{
+    return avail(req) > 0 || req->conn.type->buffered(&req->conn);
+}
+
 ssize_t ss_readline(ss_request *req, char *buf, size_t size)
 {
     if (size < 2)

@@ -113,6 +113,14 @@ static int tls_open(ss__conn *c)
     return 0;
 }
 
+/* SSL_get_error needs an empty error queue; it is empty but when a
+ * handler of its own used OpenSSL: peek (cheap) before clearing. */
+static void clear_errors(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 /* What a failed SSL call means: -EAGAIN (wait for st->want), 0 (the
  * peer's close_notify), or -errno with the reason recorded for
  * handle_error. */
@@ -201,6 +209,12 @@ static int tls_start(ss__conn *c)
     return rc;
 }
 
+static bool tls_buffered(const ss__conn *c)
+{
+    const tls_state *st = c->state;
+    return SSL_has_pending(st->ssl) || c->lower->type->buffered(c->lower);
+}
+
 static bool tls_maybe_input(const ss__conn *c)
 {
     const tls_state *st = c->state;
@@ -216,7 +230,7 @@ static ssize_t tls_recv(ss__conn *c, void *buf, size_t n, int64_t deadline)
     st->deadline = deadline;
     st->want = 0;
     st->lower_err = 0;
-    ERR_clear_error();
+    clear_errors();
     if (SSL_read_ex(st->ssl, buf, n, &got) == 1)
         return (ssize_t)got;
     return failure(c, 0, "read");
@@ -233,7 +247,7 @@ static ssize_t tls_send(ss__conn *c, const void *buf, size_t n, int64_t deadline
     st->deadline = deadline;
     st->want = 0;
     st->lower_err = 0;
-    ERR_clear_error();
+    clear_errors();
     if (SSL_write_ex(st->ssl, buf, n, &done) == 1)
         return (ssize_t)done;
     int rc = failure(c, 0, "write");
@@ -355,6 +369,7 @@ const ss__conn_type ss__conn_tls = {
     .open = tls_open,
     .start = tls_start,
     .maybe_input = tls_maybe_input,
+    .buffered = tls_buffered,
     .recv = tls_recv,
     .send = tls_send,
     .wait = tls_wait,

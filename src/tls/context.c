@@ -97,8 +97,41 @@ static bool file_mentions(const char *path, const char *word)
     return found;
 }
 
+/* Building a context takes OpenSSL's own locks (its algorithm store): a
+ * fork meanwhile (the forking strategy's, while a reload runs on another
+ * thread) would leave the child with them held, stuck at its first
+ * handshake. Every fork of the process waits for a build to end. */
+static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&build_lock);
+}
+
+static void fork_done(void)
+{
+    pthread_mutex_unlock(&build_lock);
+}
+
+static void hold_forks(void)
+{
+    pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
+static SSL_CTX *build_ctx(const ss_config *cfg, const ss__tls_ctx *t, int *err);
+
 /* A context from the files of cfg; NULL with the reason recorded. */
 static SSL_CTX *build(const ss_config *cfg, const ss__tls_ctx *t, int *err)
+{
+    pthread_once(&atfork_once, hold_forks);
+    pthread_mutex_lock(&build_lock);
+    SSL_CTX *ctx = build_ctx(cfg, t, err);
+    pthread_mutex_unlock(&build_lock);
+    return ctx;
+}
+
+static SSL_CTX *build_ctx(const ss_config *cfg, const ss__tls_ctx *t, int *err)
 {
     char why[256];
     *err = -EINVAL;
@@ -124,6 +157,9 @@ static SSL_CTX *build(const ss_config *cfg, const ss__tls_ctx *t, int *err)
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_num_tickets(ctx, 1);
+    /* Read what the socket has, not a record header then its body: one
+     * recv per request instead of three (header, body, EAGAIN). */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"sockserv", 8);
     SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {

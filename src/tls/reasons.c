@@ -61,6 +61,13 @@ const char *ss__tls_reason(const SSL *ssl, const char *fallback, char *buf, size
             snprintf(buf, size, "client certificate not trusted: %s", X509_verify_cert_error_string(v));
         return buf;
     }
+    if (!ssl && lib != ERR_LIB_SSL) {
+        /* A file's: OpenSSL's words ("no start line", "unsupported") say
+         * less than the caller's (what the file lacks). */
+        bool damaged = lib == ERR_LIB_PEM && (reason == PEM_R_BAD_BASE64_DECODE || reason == PEM_R_BAD_END_LINE);
+        snprintf(buf, size, "%s", damaged ? "damaged PEM (bad base64 or end line)" : fallback);
+        return buf;
+    }
     if (lib == ERR_LIB_SSL)
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             if (known[i].reason == reason) {

@@ -66,10 +66,11 @@ def parse_url(url):
     """Parse a URL as printed in the ready line into an Address.
 
     addr is what socket.connect() takes; path is the Unix socket file to check
-    for (None for IP and abstract sockets)."""
-    m = re.fullmatch(r"(tcp|udp)://(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):([0-9]+)", url)
+    for (None for IP and abstract sockets). A tls:// address is a TCP one: connect()
+    makes a plain TCP connection to it (tests/cli/test_tls.py adds the TLS)."""
+    m = re.fullmatch(r"(tcp|udp|tls)://(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):([0-9]+)", url)
     if m:
-        stype = socket.SOCK_STREAM if m.group(1) == "tcp" else socket.SOCK_DGRAM
+        stype = socket.SOCK_DGRAM if m.group(1) == "udp" else socket.SOCK_STREAM
         if m.group(2) is not None:
             return Address(url, m.group(1), socket.AF_INET6, stype, (m.group(2), int(m.group(4))), None)
         return Address(url, m.group(1), socket.AF_INET, stype, (m.group(3), int(m.group(4))), None)

@@ -1,4 +1,4 @@
-"""test_signals.py: SIGINT/SIGTERM stop the program cleanly in every mode, with a drain for requests in flight; SIGUSR1 reports the counters; the other signals that would end it are ignored."""
+"""test_signals.py: SIGINT/SIGTERM stop the program cleanly in every mode, with a drain for requests in flight; SIGUSR1 reports the counters; SIGHUP without tls:// says there is nothing to reload (tests/cli/test_tls.py: the reload); the other signals that would end it are ignored."""
 import json
 import os
 import signal
@@ -92,12 +92,12 @@ class StopCleanly(Case):
 
 
 # Signals an operator, a terminal or the environment may send that must not end the
-# server: each is ignored (SIGUSR1 prints the counters).
+# server: each is ignored (SIGUSR1 prints the counters; SIGHUP says there is nothing to reload).
 HARMLESS = ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO", "SIGPWR",
             "SIGXFSZ", "SIGSTKFLT", "SIGTTIN", "SIGTTOU", "SIGPIPE"]
 HARMLESS = [getattr(signal, name) for name in HARMLESS if hasattr(signal, name)]
 COUNTER_KEYS = ["accepted", "refused", "completed", "errors", "accept_errors", "cancelled", "dropped",
-                "active", "threads", "children"]
+                "tls_failed", "active", "threads", "children"]
 
 
 def reports(srv):
@@ -161,6 +161,26 @@ class OtherSignals(Case):
             c.close()
             srv.stop(signal.SIGTERM, timeout=1 + GRACE)
         self.at_once([dict(cmd=cmd, mode=mode) for cmd in ("echo", "chat") for mode in MODES], case)
+
+    def test_sighup_without_tls_has_nothing_to_reload(self):
+        # A server that is not tls:// has no files to read again: one line says so for each
+        # SIGHUP (a forked request process that gets it says nothing), and serving goes on.
+        def case(mode):
+            srv = self.server("echo", "--listen", "tcp://127.0.0.1:0", "--mode", mode, "--drain", "1")
+            c = self.connect(srv)
+            c.send(b"hi\n")
+            c.recv_line()
+            srv.note_children()
+            os.killpg(srv.pid, signal.SIGHUP)
+            said = lambda: srv.stderr().count(b"sockserv: SIGHUP: nothing to reload")
+            self.assertTrue(wait_until(said, 5 * SLOW), srv.describe())
+            time.sleep(0.3)  # a second line (from a child) would be here by now
+            self.assertEqual(said(), 1, srv.describe())
+            c.send(b"still here\n")
+            self.assertEqual(c.recv_line(), b"still here\n")
+            c.close()
+            srv.stop(signal.SIGTERM, timeout=1 + GRACE)
+        self.at_once(["threading", "forking"], case)
 
     def test_signal_storm(self):
         # Many reports asked for at once: the server still serves and stops cleanly.

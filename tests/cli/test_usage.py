@@ -81,6 +81,12 @@ USAGE_ERRORS = [
     (["chat", "--workers", "abc"], ["--workers"]),
     (["chat", "--workers", "1025"], ["--workers"]),
     (["--workers", "4", "echo"], ["--workers", "command"]),
+    (["echo", "--tls-cert", "cert.pem", "--tls-key", "key.pem"], ["--tls-cert", "tls://"]),
+    (["echo", "--listen", L, "--tls-key", "key.pem"], ["--tls-key", "tls://"]),
+    (["chat", "--listen", "unix:/tmp/sockserv-never.sock", "--tls-client-ca", "ca.pem"], ["--tls-client-ca"]),
+    (["echo", "--listen", "udp://127.0.0.1:0", "--tls-alpn", "h2"], ["--tls-alpn"]),
+    (["echo", "--listen", "tls://127.0.0.1"], ["tls://127.0.0.1", "port"]),
+    (["chat", "--listen", "tls://127.0.0.1:0"], ["tls://", "--tls-cert", "TLS"]),
 ]
 
 
@@ -96,6 +102,18 @@ class UsageErrors(Case):
                                 "sockserv %s: stderr does not name the problem (expected one of %s):\n%s"
                                 % (args, words, err))
                 self.assertNotIn("listening on", out)
+
+    def test_tls_url_says_what_it_needs(self):
+        # With TLS built in, a certificate and a key (tests/cli/test_tls.py tests the rest);
+        # without it, that TLS is missing and how to get it. Either way bad usage.
+        code, out, err = run(["echo", "--listen", "tls://127.0.0.1:0", "--tls-cert", "c.pem"])
+        self.assertEqual(code, 2, err)
+        self.assertNotIn("listening on", out)
+        if "without TLS" in err:
+            self.assertIn("apt-get install libssl-dev", err)
+        else:
+            self.assertIn("needs --tls-key", err)
+        self.assertEqual(err.splitlines()[1:], ["Try 'sockserv --help'."], err)
 
     def test_unix_path_too_long(self):
         # The contract does not say whether this is bad usage (2) or a failed bind (1): either,

@@ -23,7 +23,7 @@ IDLE_CPU = 0.20  # "near idle": under a fifth of one core, whatever the machine'
 # ---------------------------------------------------------------- the program's report
 
 
-COUNTERS = ("accepted", "refused", "completed", "errors", "accept_errors", "cancelled", "dropped")
+COUNTERS = ("accepted", "refused", "completed", "errors", "accept_errors", "cancelled", "dropped", "tls_failed")
 
 
 def echo_once(case, srv, text):
@@ -37,7 +37,7 @@ def echo_once(case, srv, text):
 def stopped_counters(srv):
     """The counters of the line the program prints at exit:
     'sockserv: stopped: accepted A, refused R, completed C, errors E, accept errors X, cancelled K,
-    dropped D'."""
+    dropped D, tls failed T' (a counter's words joined by '_': tls_failed)."""
     err = srv.stderr().decode(errors="replace")
     lines = re.findall(r"^sockserv: stopped: (.*)$", err, re.M)
     if len(lines) != 1:

@@ -44,7 +44,7 @@ class AcceptErrors(Case):
             srv.stop()
             self.assertEqual(fh.stopped_counters(srv),
                              dict(accepted=21, refused=0, completed=21, errors=0,
-                                  accept_errors=len(ONE_OF_EACH), cancelled=0, dropped=0))
+                                  accept_errors=len(ONE_OF_EACH), cancelled=0, dropped=0, tls_failed=0))
         self.at_once(MODES, case)
 
     def test_errors_interleaved_with_traffic(self):

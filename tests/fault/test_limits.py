@@ -327,7 +327,7 @@ class Allow(Case):
             srv.stop()
             self.assertEqual(fh.stopped_counters(srv),
                              dict(accepted=20, refused=20, completed=0, errors=0, accept_errors=0, cancelled=0,
-                                  dropped=0))
+                                  dropped=0, tls_failed=0))
             self.assertEqual(fh.failure_lines(srv), [])
         self.at_once(MODES, case)
 

@@ -59,8 +59,8 @@ static void check_v2(const uint8_t *buf, size_t n, int r, const ss__proxy_hdr *h
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 4 * DECIDED_BY)
-        size = 4 * DECIDED_BY;
+    if (size > (size_t)4 * DECIDED_BY)
+        size = (size_t)4 * DECIDED_BY;
     /* Fed byte by byte as a socket might deliver them: "need more" until a
      * decision, then the same decision whatever follows. */
     int decided = 0;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,6 +616,84 @@ TEST(reload)
     tls_close(&fresh, true);
     tls_close(&still, true);
     tls_pki_free(&renewed);
+    stop();
+}
+
+/* Two records in one TCP segment: one ss_read1 returns the first; the
+ * second, read ahead from the socket, waits inside the library, which
+ * ss_input_buffered() says (a poll of the socket would not). */
+static int buffered_handle(ss_request *req)
+{
+    char buf[16384];
+    ssize_t n = ss_read1(req, buf, sizeof buf);
+    if (n <= 0)
+        return -EIO;
+    bool more = ss_input_buffered(req);
+    struct pollfd p = {.fd = ss_request_fd(req), .events = POLLIN};
+    int socket_ready = poll(&p, 1, 0);
+    ssize_t m = ss_read1(req, buf + n, sizeof buf - (size_t)n);
+    if (m <= 0)
+        return -EIO;
+    return ss_writef(req, "%zd %d %d %zd %s", n, more, socket_ready, m, ss_input_buffered(req) ? "more" : "none\n") < 0
+               ? -EIO : 0;
+}
+
+TEST(input_buffered_inside_tls)
+{
+    begin();
+    static const ss_handler h = {.handle = buffered_handle};
+    start((ss_config){.handler = &h, .strategy = SS_EVENT});
+    int ok;
+    client c = tls_connect(srv, NULL, 0, NULL, NULL, &ok);
+    CHECK_EQ_INT(ok, 1);
+    /* Both records into memory, then out in one send. */
+    BIO *mem = BIO_new(BIO_s_mem());
+    SSL_set0_wbio(c.ssl, mem);
+    CHECK_EQ_INT(SSL_write(c.ssl, "one\n", 4), 4);
+    CHECK_EQ_INT(SSL_write(c.ssl, "two\n", 4), 4);
+    char *bytes;
+    long len = BIO_get_mem_data(mem, &bytes);
+    CHECK_GT(len, 8);
+    h_send_all(c.fd, bytes, (size_t)len);
+    BIO_reset(mem);
+    char got[64];
+    CHECK_GT(tls_recv_line(&c, got, sizeof got), 0);
+    CHECK_EQ_STR(got, "4 1 0 4 none\n");
+    tls_close(&c, false);
+    stop();
+}
+
+/* Reloads on another thread while the forking strategy forks: a fork in
+ * the middle of building a context used to leave the child holding
+ * OpenSSL's store lock, stuck at its first handshake. */
+static atomic_bool reloading;
+static void *reload_loop(void *arg)
+{
+    ss_server *s = arg;
+    while (atomic_load(&reloading))
+        CHECK_EQ_INT(ss_server_tls_reload(s), 0);
+    return NULL;
+}
+
+TEST_T(reload_while_forking, 90)
+{
+    if (h_sanitized())
+        SKIP("GCC 12's sanitizer allocators are not fork-safe while another thread allocates "
+             "(the reload's thread does): run without sanitizers");
+    begin();
+    start((ss_config){.strategy = SS_FORKING, .tls_handshake_timeout = 20});
+    atomic_store(&reloading, true);
+    pthread_t t;
+    CHECK_EQ_INT(pthread_create(&t, NULL, reload_loop, srv), 0);
+    for (int i = 0; i < 40; i++) {
+        int ok;
+        client c = tls_handshake(h_connect(srv), NULL, 0, NULL, NULL, &ok);
+        CHECK_MSG(ok == 1, "handshake %d failed: a child stuck?", i);
+        exchange(&c, "forked\n");
+        tls_close(&c, true);
+    }
+    atomic_store(&reloading, false);
+    pthread_join(t, NULL);
     stop();
 }
 

@@ -41,6 +41,8 @@ command -v "$valgrind" >/dev/null || { echo "valgrind.sh: $valgrind not found (a
 #   test_tls           TLS in every strategy: handshakes, failures, reload, resumption
 #                      (every case skipped, exit 77, when built without OpenSSL); less
 #                      the first reply's latency, a time valgrind's slowness is in
+#   test_proxy, test_adopt: PROXY headers in every strategy, address ranges; sockets
+#                      made elsewhere, socket activation
 default_unit='
 test_server -
 test_stream_io -
@@ -55,11 +57,14 @@ test_ipv6 -
 test_fds ^cloexec_in_forked_child$
 test_limits ^(emfile_|.*_memory_flat$)
 test_tls ^first_reply_
+test_proxy -
+test_adopt -
 '
 # Black-box tests of the program (tests/cli), the binary under valgrind.
 default_cli='
 test_echo.py EveryModeEveryTransport.test_matrix EchoDatagram.test_each_sender_gets_its_own EchoStream.test_pipelined_lines Junk.test_junk_and_resets
 test_chat.py Modes.test_concurrent_modes Modes.test_sync_one_client_at_a_time Delivery.test_everyone_gets_every_line_sender_included Leaving.test_quit_with_whitespace_ends_that_client
+test_tls.py Chat.test_every_mode FailedHandshakes.test_bad_clients_every_mode MutualTls.test_client_certificates
 '
 unit=${VG_UNIT:-$default_unit}
 cli=${VG_CLI:-$default_cli}

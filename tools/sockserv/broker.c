@@ -12,7 +12,7 @@
 #include "room_internal.h"
 
 #define MAX_EVENTS 64
-#define MAX_FDS 8              /* fds taken from one message (a JOIN has two) */
+#define MAX_FDS 8              /* fds taken from one message (a JOIN has two or three) */
 #define ROUND_MESSAGES 256     /* messages read before looking at members again */
 
 static int64_t now_ns(void)
@@ -48,20 +48,28 @@ static int watch(struct room *room, struct member *m, bool on)
     return 0;
 }
 
-/* Close the broker's copy of the member's connection and drop its output.
- * `how` >= 0 shuts the connection down first, which ends the member's
- * handler even when other processes hold copies of the connection. */
+/* Close the broker's copy of the member's connection (and relay pair) and
+ * drop its output. `how` >= 0 shuts them down first, which ends the
+ * member's handler even when other processes hold copies of the
+ * connection (the relay pair's end first: a TLS member's handler then sees
+ * that the room dropped it before its client's connection ends). */
 static void drop(struct room *room, struct member *m, int how)
 {
     if (m->fd < 0)
         return;
     watch(room, m, false);
-    if (how >= 0)
+    if (how >= 0) {
         shutdown(m->fd, how);
+        if (m->conn >= 0)
+            shutdown(m->conn, how);
+    }
     pthread_mutex_lock(&room->lock);
     close(m->fd);
     m->fd = -1;
     pthread_mutex_unlock(&room->lock);
+    if (m->conn >= 0)
+        close(m->conn);
+    m->conn = -1;
     outq_free(&m->out);
 }
 
@@ -160,10 +168,11 @@ static void on_join(struct room *room, uint64_t id, const char *peer, size_t len
     struct member *m = NULL;
     char *name = NULL;
 
-    if (nfds != 2 || find_member(room, id)) {
+    if ((nfds != 2 && nfds != 3) || find_member(room, id)) {
         fprintf(stderr, "sockserv: chat: cannot take %.*s: %s\n", (int)len, peer,
-                nfds != 2 ? "its connection did not come through (out of fds?)"
-                          : "it joined twice");
+                nfds < 2 ? "its connection did not come through (out of fds?)"
+                : nfds > 3 ? "it sent too many descriptors"
+                           : "it joined twice");
         goto refuse;
     }
     m = calloc(1, sizeof *m);
@@ -183,7 +192,8 @@ static void on_join(struct room *room, uint64_t id, const char *peer, size_t len
         goto refuse;
     }
     m->id = id;
-    m->fd = fds[0];
+    m->fd = nfds == 3 ? fds[2] : fds[0];
+    m->conn = nfds == 3 ? fds[0] : -1;
     m->ack = fds[1];
     m->peer = name;
     /* The handler's end closing before a LEAVE: its process died. */
@@ -197,9 +207,10 @@ static void on_join(struct room *room, uint64_t id, const char *peer, size_t len
     pthread_mutex_unlock(&room->lock);
     return;
 refuse:
-    /* Shutting the connection down ends the handler that sent the JOIN. */
-    if (nfds >= 1)
-        shutdown(fds[0], SHUT_RDWR);
+    /* Shutting the connection (and a relay pair) down ends the handler
+     * that sent the JOIN. */
+    for (int i = 0; i < nfds; i += 2)
+        shutdown(fds[i], SHUT_RDWR);
     for (int i = 0; i < nfds; i++)
         close(fds[i]);
     free(m);
@@ -285,6 +296,10 @@ static int expire_leaving(struct room *room)
         struct member *after = m->next;
         if (m->leave_by <= now) {
             unlink_leaving(room, m);
+            /* A TLS member's handler may be stuck writing to a client that
+             * does not read: ending the connection frees it. */
+            if (m->conn >= 0)
+                shutdown(m->conn, SHUT_RDWR);
             retire(room, m);
         } else if (next < 0 || m->leave_by - now < next) {
             next = m->leave_by - now;
@@ -360,6 +375,8 @@ static void free_member(struct member *m)
 {
     if (m->fd >= 0)
         close(m->fd);
+    if (m->conn >= 0)
+        close(m->conn);
     if (m->ack >= 0)
         close(m->ack);
     outq_free(&m->out);

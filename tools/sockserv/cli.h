@@ -30,6 +30,10 @@ struct cli_opts {
     double timeout;          /* request_timeout; 0 = none */
     unsigned socket_mode;    /* 0 = the umask's */
     struct allow_list *allow; /* NULL = every client */
+    const char *tls_cert;    /* tls:// only: the files, as given (NULL: none) */
+    const char *tls_key;
+    const char *tls_client_ca;
+    const char *tls_alpn;    /* the ALPN list, as given (NULL: no ALPN) */
 };
 
 /* What the handlers find through ss_server_userdata(). */
@@ -75,6 +79,12 @@ void cli_free(struct cli_opts *opts);
  * DEL, bytes >= 0x80, backslashes) as \xNN, so that operator- or
  * client-supplied text in it is shown, never obeyed. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* cli_error("%s%s", lead, msg) for a message of the library
+ * (ss_last_error()) that starts with the config field it is about:
+ * "tls_key: ..." is shown as "--tls-key: ...", the option the user gave. */
+void cli_library_error(const char *lead, const char *msg);
+/* Whether the URL is a tls:// one. */
+bool cli_tls_url(const char *url);
 
 /* echo.c and chat.c: the handlers. */
 extern const ss_handler echo_handler;   /* stream or datagram, per request */

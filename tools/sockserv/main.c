@@ -17,11 +17,17 @@
 _Static_assert(CHAT_MAX_LINE_LIMIT * CHAT_CLEAN_GROWTH + ROOM_MAX_PEER + 2 <= CHAT_BACKLOG,
                "a chat line of --max-line's limit would not fit a member's backlog");
 
-/* "cannot listen on URL: reason", the reason as the OS says it, in lower case first. */
+/* "cannot listen on URL: reason", the reason as the OS says it, in lower case first;
+ * for a TLS file, the library's reason naming the file and the option. */
 static void report_listen_error(const char *url, int err)
 {
     char reason[256];
+    const char *why = ss_last_error();
 
+    if (why && strncmp(why, "tls", 3) == 0) {
+        cli_library_error("", why);
+        return;
+    }
     snprintf(reason, sizeof reason, "%s", strerror(err));
     reason[0] = (char)tolower((unsigned char)reason[0]);
     cli_error("cannot listen on %s: %s", url, reason);
@@ -49,11 +55,11 @@ static void report_stats(const ss_stats *st)
 {
     fprintf(stderr,
             "sockserv: stopped: accepted %llu, refused %llu, completed %llu, errors %llu, "
-            "accept errors %llu, cancelled %llu, dropped %llu\n",
+            "accept errors %llu, cancelled %llu, dropped %llu, tls failed %llu\n",
             (unsigned long long)st->accepted, (unsigned long long)st->refused,
             (unsigned long long)st->completed, (unsigned long long)st->errors,
             (unsigned long long)st->accept_errors, (unsigned long long)st->cancelled,
-            (unsigned long long)st->dropped);
+            (unsigned long long)st->dropped, (unsigned long long)st->tls_failed);
 }
 
 /* Serve until stopped, then close everything (the final counters land in
@@ -103,8 +109,13 @@ static int serve(const struct cli_opts *opts)
         .max_children = opts->strategy == SS_FORKING ? opts->max_connections : 0,
         .request_timeout = opts->timeout,
         .socket_mode = opts->socket_mode,
+        .tls_cert = opts->tls_cert,
+        .tls_key = opts->tls_key,
+        .tls_client_ca = opts->tls_client_ca,
+        .tls_alpn = opts->tls_alpn,
         .final_stats = &final,
         .verify_request = opts->allow ? verify_client : NULL,
+        .service_actions = signals_service, /* what SIGHUP asked for */
     };
     ss_server *srv = ss_server_new(&cfg);
     if (!srv) {
@@ -113,7 +124,8 @@ static int serve(const struct cli_opts *opts)
     }
     if (opts->cmd == CMD_CHAT) {
         if (!is_stream_socket(srv)) {
-            cli_error("chat needs a stream transport (tcp:// or unix:), not '%s'", opts->listen);
+            cli_error("chat needs a stream transport (tcp://, tls:// or unix:), not '%s'",
+                      opts->listen);
             fputs("Try 'sockserv --help'.\n", stderr);
             ss_server_close(srv);
             return EXIT_USAGE;

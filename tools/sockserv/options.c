@@ -30,6 +30,18 @@
 #define OPTION_LIST(X)                                                                             \
     X(OPT_LISTEN, "listen", 0, "URL", "where to listen (default %s: this machine only)",           \
       DEFAULT_LISTEN)                                                                              \
+    X(OPT_TLS_CERT, "tls-cert", 0, "FILE",                                                         \
+      "tls:// only, and required there: the server's certificate, PEM, followed by the "           \
+      "certificates of its chain if any; read at start and again at SIGHUP")                       \
+    X(OPT_TLS_KEY, "tls-key", 0, "FILE",                                                           \
+      "tls:// only, and required there: the certificate's private key, PEM, not encrypted; read "  \
+      "at start and again at SIGHUP")                                                              \
+    X(OPT_TLS_CLIENT_CA, "tls-client-ca", 0, "FILE",                                               \
+      "tls:// only: ask each client for a certificate and refuse one that sends none or one "      \
+      "these CA certificates (PEM) did not sign (mutual TLS); read at start and again at SIGHUP")  \
+    X(OPT_TLS_ALPN, "tls-alpn", 0, "LIST",                                                         \
+      "tls:// only: the ALPN protocols to offer, comma-separated, in order of preference (e.g. "   \
+      "h2,http/1.1); a client that offers ALPN but none of these is refused (default: no ALPN)")   \
     X(OPT_MODE, "mode", 0, "MODE", "how requests run concurrently (default %s)",                   \
       ss_strategy_name(DEFAULT_MODE))                                                              \
     X(OPT_MAX_LINE, "max-line", 0, "BYTES",                                                        \
@@ -45,7 +57,7 @@
       "takes no output for SECS (default 0: no limit; else at least %g)", MIN_SECONDS)             \
     X(OPT_ALLOW, "allow", 0, "CIDR[,CIDR...]",                                                     \
       "serve only clients in these IPv4/IPv6 ranges (e.g. 127.0.0.1/32,::1/128); others are "      \
-      "closed at once; may be repeated; tcp:// and udp:// only")                                   \
+      "closed at once; may be repeated; tcp://, tls:// and udp:// only")                           \
     X(OPT_SOCKET_MODE, "socket-mode", 0, "OCTAL",                                                  \
       "the Unix socket file's permissions, 1 to 0777, e.g. 0660 (unix: and unix-dgram: with a "    \
       "path only; default: the umask's)")                                                          \
@@ -120,6 +132,25 @@ void cli_error(const char *fmt, ...)
     va_start(ap, fmt);
     report(NULL, fmt, ap);
     va_end(ap);
+}
+
+void cli_library_error(const char *lead, const char *msg)
+{
+    size_t len = strspn(msg, "abcdefghijklmnopqrstuvwxyz_");
+    char name[64];
+
+    if (len > 0 && len < sizeof name && msg[len] == ':') {
+        memcpy(name, msg, len);
+        name[len] = '\0';
+        for (char *p = strchr(name, '_'); p; p = strchr(p, '_'))
+            *p = '-';
+        for (size_t i = 0; i < NOPTIONS; i++)
+            if (strcmp(options[i].name, name) == 0) {
+                cli_error("%s--%s%s", lead, name, msg + len);
+                return;
+            }
+    }
+    cli_error("%s%s", lead, msg);
 }
 
 /* Report a usage error with the hint; returns the usage exit status. */
@@ -239,6 +270,7 @@ static void print_help(void)
     printf("\n"
            "URL:\n"
            "  tcp://HOST:PORT  tcp://[V6ADDR]:PORT  udp://HOST:PORT  udp://[V6ADDR]:PORT\n"
+           "  tls://HOST:PORT  tls://[V6ADDR]:PORT   (TCP with TLS: see below)\n"
            "  unix:PATH  unix-dgram:PATH   (a PATH starting with @ is abstract)\n"
            "  Port 0 picks a free port.\n"
            "\n"
@@ -248,28 +280,58 @@ static void print_help(void)
         printf(" %s", ss_strategy_name(m));
     printf("\n"
            "\n"
+           "TLS (tls://):\n"
+           "  TLS 1.2 and 1.3. Each client's handshake must end within --timeout (10 s\n"
+           "  without it); a client that fails it (no certificate with --tls-client-ca,\n"
+           "  plaintext, an old protocol...) is reported on stderr with the reason and\n"
+           "  never reaches echo or chat. Echo and chat work as over tcp://. An example,\n"
+           "  with a certificate for this machine made by openssl:\n"
+           "    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \\\n"
+           "      -keyout key.pem -out cert.pem -days 30 -subj /CN=localhost \\\n"
+           "      -addext subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+           "    sockserv echo --listen tls://127.0.0.1:9443 --tls-cert cert.pem \\\n"
+           "      --tls-key key.pem &\n"
+           "    openssl s_client -connect 127.0.0.1:9443 -CAfile cert.pem \\\n"
+           "      -verify_return_error -quiet          (then type lines; Ctrl-C ends)\n"
+           "    python3 -c 'if 1:\n"
+           "      import socket, ssl\n"
+           "      ctx = ssl.create_default_context(cafile=\"cert.pem\")\n"
+           "      raw = socket.create_connection((\"127.0.0.1\", 9443))\n"
+           "      with ctx.wrap_socket(raw, server_hostname=\"localhost\") as s:\n"
+           "          s.sendall(b\"hello\\n\")\n"
+           "          print(s.recv(100))\n"
+           "          s.unwrap()   # close_notify: a clean end of input'\n"
+           "\n"
            "Once bound, prints one line on stdout: 'listening on URL' (the bound\n"
            "address: port resolved, IPv6 in brackets). At exit, prints one line on\n"
            "stderr: 'sockserv: stopped: accepted A, refused R, completed C, errors E,\n"
-           "accept errors X, cancelled K, dropped D' (D: datagram replies a client\n"
-           "could not take at once, dropped as UDP would).\n"
+           "accept errors X, cancelled K, dropped D, tls failed T' (D: datagram replies\n"
+           "a client could not take at once, dropped as UDP would; T: TLS handshakes\n"
+           "that failed, each also one of the errors).\n"
            "\n"
            "Signals:\n"
            "  SIGINT, SIGTERM  stop: refuse new clients, give requests in flight up to\n"
            "                   --drain seconds, remove the Unix socket file, exit 0\n"
            "  SIGUSR1          print the counters as one JSON line on stderr (keys\n"
            "                   accepted, refused, completed, errors, accept_errors,\n"
-           "                   cancelled, dropped, active, threads, children);\n"
-           "                   serving goes on\n"
-           "  SIGHUP           ignored for now (reserved: it will mean 'reload')\n"
+           "                   cancelled, dropped, tls_failed, active, threads,\n"
+           "                   children); serving goes on\n"
+           "  SIGHUP           tls://: read --tls-cert, --tls-key and --tls-client-ca\n"
+           "                   again, for new connections (open ones keep theirs); one\n"
+           "                   line on stderr says it is done, or which file is wrong\n"
+           "                   and why (the old ones then stay); other URLs: one line\n"
+           "                   says there is nothing to reload\n"
            "  SIGUSR2, SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT,\n"
            "  SIGXFSZ (a write past the file size limit fails instead), SIGTTIN,\n"
            "  SIGTTOU (the terminal is used only in the foreground)  ignored\n"
            "\n"
            "Exit status:\n"
            "  0  stopped normally (SIGINT, SIGTERM or the console's 'quit')\n"
-           "  1  cannot listen (address in use, permission denied, no such directory...)\n"
-           "  2  bad usage (unknown command or option, malformed URL, bad mode or number)\n");
+           "  1  cannot listen (address in use, permission denied, no such directory...),\n"
+           "     or a TLS file cannot be used (missing, not PEM, a key that does not match\n"
+           "     the certificate, an encrypted key)\n"
+           "  2  bad usage (unknown command or option, malformed URL, bad mode or number,\n"
+           "     an option that does not apply to the URL, tls:// without TLS built in)\n");
 }
 
 /* A positive integer of decimal digits that fits a size_t below SIZE_MAX. */
@@ -354,6 +416,27 @@ static int apply_seconds(const char *name, const char *value, double *out)
     return -1;
 }
 
+/* The longest ALPN protocol name (RFC 7301: a length byte). */
+#define ALPN_NAME_MAX 255
+
+/* "h2,http/1.1": names of 1 to ALPN_NAME_MAX bytes separated by commas. */
+static bool alpn_list_ok(const char *list)
+{
+    for (;;) {
+        size_t len = strcspn(list, ",");
+        if (len == 0 || len > ALPN_NAME_MAX)
+            return false;
+        if (list[len] == '\0')
+            return true;
+        list += len + 1;
+    }
+}
+
+bool cli_tls_url(const char *url)
+{
+    return strncasecmp(url, "tls://", 6) == 0;
+}
+
 static bool datagram_url(const char *url)
 {
     return strncasecmp(url, "udp://", 6) == 0 || strncasecmp(url, "unix-dgram:", 11) == 0;
@@ -373,6 +456,21 @@ static int apply_option(enum opt_id id, const char *value, struct cli_opts *o)
         return EXIT_STOPPED;
     case OPT_LISTEN:
         o->listen = value;
+        return -1;
+    case OPT_TLS_CERT:
+        o->tls_cert = value;
+        return -1;
+    case OPT_TLS_KEY:
+        o->tls_key = value;
+        return -1;
+    case OPT_TLS_CLIENT_CA:
+        o->tls_client_ca = value;
+        return -1;
+    case OPT_TLS_ALPN:
+        if (!alpn_list_ok(value))
+            return usage_error("invalid --tls-alpn '%s': expected protocol names of 1 to %d bytes "
+                               "separated by commas, e.g. h2,http/1.1", value, ALPN_NAME_MAX);
+        o->tls_alpn = value;
         return -1;
     case OPT_MODE: {
         char names[128] = "";
@@ -444,20 +542,47 @@ static bool unix_url(const char *url)
 }
 
 /* 10000 connections, fewer when the open-file limit is lower: each takes
- * a descriptor (two in chat: the room holds one), and the server keeps a
- * few dozen for itself. */
-static int default_max_connections(enum cli_command cmd, int workers)
+ * a descriptor (two in chat: the room holds one; five in chat over TLS,
+ * whose relay adds a socket pair and a wait set: see chat.c), and the
+ * server keeps a few dozen for itself. */
+static int default_max_connections(enum cli_command cmd, bool tls, int workers)
 {
     struct rlimit rl;
     long limit = DEFAULT_MAX_CONNECTIONS;
     /* Compared as rlim_t first: a limit past LONG_MAX is no limit here. */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)DEFAULT_MAX_CONNECTIONS * 4) {
         long spare = (long)rl.rlim_cur - 64 - 2L * workers;
-        long fit = cmd == CMD_CHAT ? spare / 2 : spare;
+        long fit = cmd != CMD_CHAT ? spare : tls ? spare / 5 : spare / 2;
         if (fit < limit)
             limit = fit;
     }
     return limit > 0 ? (int)limit : 1;
+}
+
+/* tls://: TLS built in, a certificate and its key; other URLs: no TLS
+ * option. Returns -1 or the usage exit status. */
+static int check_tls(const struct cli_opts *o)
+{
+    if (!cli_tls_url(o->listen)) {
+        const char *given = o->tls_cert        ? "--tls-cert"
+                            : o->tls_key       ? "--tls-key"
+                            : o->tls_client_ca ? "--tls-client-ca"
+                            : o->tls_alpn      ? "--tls-alpn"
+                                               : NULL;
+        if (given)
+            return usage_error("%s applies to tls:// addresses, not '%s'", given, o->listen);
+        return -1;
+    }
+    if (!ss_tls_available())
+        return usage_error("cannot listen on '%s': this sockserv was built without TLS: install "
+                           "OpenSSL 3's development files (apt-get install libssl-dev), then "
+                           "rebuild sockserv", o->listen);
+    if (!o->tls_cert || !o->tls_key)
+        return usage_error("'%s' needs %s: the server's certificate (--tls-cert FILE) and its "
+                           "private key (--tls-key FILE), PEM files", o->listen,
+                           o->tls_cert ? "--tls-key" : o->tls_key ? "--tls-cert"
+                                                                  : "--tls-cert and --tls-key");
+    return -1;
 }
 
 /* The checks that need every option: the URL, chat's transport, options
@@ -465,21 +590,26 @@ static int default_max_connections(enum cli_command cmd, int workers)
 static int check_all(struct cli_opts *o)
 {
     const char *why = ss_url_error(o->listen);
+    int rc;
 
     if (why)
         return usage_error("invalid --listen URL '%s': %s", o->listen, why);
     if (o->cmd == CMD_CHAT && datagram_url(o->listen))
-        return usage_error("chat needs a stream transport (tcp:// or unix:), not '%s'", o->listen);
+        return usage_error("chat needs a stream transport (tcp://, tls:// or unix:), not '%s'",
+                           o->listen);
+    if ((rc = check_tls(o)) >= 0)
+        return rc;
     bool is_unix = unix_url(o->listen);
     if (o->allow && is_unix)
-        return usage_error("--allow applies to tcp:// and udp:// addresses, not '%s'", o->listen);
+        return usage_error("--allow applies to tcp://, tls:// and udp:// addresses, not '%s'",
+                           o->listen);
     if (o->socket_mode && (!is_unix || strchr(o->listen, ':')[1] == '@'))
         return usage_error("--socket-mode needs a Unix socket file (unix:PATH or unix-dgram:PATH), "
                            "not '%s'", o->listen);
     if (o->max_line == 0)
         o->max_line = o->cmd == CMD_CHAT ? CHAT_MAX_LINE : ECHO_MAX_LINE;
     if (o->max_connections == 0)
-        o->max_connections = default_max_connections(o->cmd, o->workers);
+        o->max_connections = default_max_connections(o->cmd, cli_tls_url(o->listen), o->workers);
     return -1;
 }
 

@@ -49,14 +49,17 @@ uint64_t room_new_id(struct room *room);
  * client of the loop) and elsewhere polls. They fail with -ETIMEDOUT after
  * ROOM_SEND_SECS, or -ECANCELED past a drain deadline.
  */
-/* Enter the room: the broker takes a copy of `fd` (the client's connection)
- * to write to it, `peer` to name the member, and a copy of `ack`, one end
- * of a Unix socket pair (SOCK_SEQPACKET) whose other end the handler keeps:
- * the broker writes 8 bytes to it once it is done with the member after
- * room_leave() (the connection must stay open until then), and drops the
- * member when the handler's end closes without a LEAVE (its process died:
- * kill -9 of a forked child). Returns 0 or -errno. */
-int room_join(struct room *room, ss_request *req, uint64_t id, int fd, int ack,
+/* Enter the room: the broker takes a copy of `conn` (the client's
+ * connection), which it writes the member's lines to, or, when `out` is
+ * not -1, shuts down to end the member while it writes the lines to a copy
+ * of `out` instead (a TLS member's relay: relay.h); `peer` to name the
+ * member; and a copy of `ack`, one end of a Unix socket pair
+ * (SOCK_SEQPACKET) whose other end the handler keeps: the broker writes 8
+ * bytes to it once it is done with the member after room_leave() (the
+ * connection must stay open until then), and drops the member when the
+ * handler's end closes without a LEAVE (its process died: kill -9 of a
+ * forked child). Returns 0 or -errno. */
+int room_join(struct room *room, ss_request *req, uint64_t id, int conn, int out, int ack,
               const char *peer);
 /* Send a line (without its end of line) to every member, the sender
  * included, as "PEER TEXT\n", TEXT cleaned by chat_line_clean(). Returns 0

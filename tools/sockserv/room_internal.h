@@ -13,8 +13,10 @@
 
 /*
  * A message is one datagram: a fixed header, then the payload.
- *   JOIN   payload: the peer string; two fds in SCM_RIGHTS: the connection,
- *          then the broker's end of the member's acknowledgement pair
+ *   JOIN   payload: the peer string; two or three fds in SCM_RIGHTS: the
+ *          connection, the broker's end of the member's acknowledgement
+ *          pair, and (a TLS member) the end of its relay pair that the
+ *          member's lines go to instead of the connection
  *   SAY    payload: the line's text
  *   LEAVE  no payload; once the member's pending output is sent (or given
  *          up), the broker writes 8 bytes to the ack pair and forgets it
@@ -35,7 +37,12 @@ struct room_hdr {
 /* One member, as the broker knows it. */
 struct member {
     uint64_t id;
-    int fd;                  /* the broker's copy of the connection; -1 once dropped */
+    int fd;                  /* where the member's lines go: the broker's copy of
+                                the connection, or of a TLS member's relay
+                                pair; -1 once dropped */
+    int conn;                /* a TLS member's connection, shut down to end
+                                the member; -1 for the others (and once
+                                dropped) */
     int ack;                 /* the broker's end of the member's ack pair */
     bool watched;            /* registered in epoll for EPOLLOUT */
     bool leaving;            /* in the leaving list */

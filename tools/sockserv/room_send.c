@@ -4,18 +4,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "room_internal.h"
-
-static double now_secs(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Send one message, with nfds fds attached. The socket is shared by every
  * handler (and inherited by forked children), so it stays blocking and each
@@ -31,13 +23,13 @@ static int send_msg(struct room *room, ss_request *req, uint32_t type, uint64_t 
         { .iov_base = (void *)payload, .iov_len = len },
     };
     union {
-        char buf[CMSG_SPACE(2 * sizeof(int))];
+        char buf[CMSG_SPACE(3 * sizeof(int))];
         struct cmsghdr align;
     } control;
     struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
     double give_up = 0;
 
-    if (nfds > 2)
+    if (nfds > 3)
         return -EINVAL;
     if (nfds > 0) {
         memset(&control, 0, sizeof control);
@@ -56,7 +48,7 @@ static int send_msg(struct room *room, ss_request *req, uint32_t type, uint64_t 
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -errno;
-        double now = now_secs();
+        double now = monotonic_secs();
         if (give_up == 0)
             give_up = now + ROOM_SEND_SECS;
         if (now >= give_up)
@@ -74,15 +66,16 @@ uint64_t room_new_id(struct room *room)
     return (uint64_t)(uint32_t)getpid() << 32 | seq;
 }
 
-int room_join(struct room *room, ss_request *req, uint64_t id, int fd, int ack,
+int room_join(struct room *room, ss_request *req, uint64_t id, int conn, int out, int ack,
               const char *peer)
 {
     size_t len = strlen(peer);
-    int fds[2] = { fd, ack };
+    int fds[3] = { conn, ack, out };
 
-    if (fd < 0 || ack < 0)
+    if (conn < 0 || ack < 0)
         return -EBADF;
-    return send_msg(room, req, MSG_JOIN, id, peer, len < ROOM_MAX_PEER ? len : ROOM_MAX_PEER, fds, 2);
+    return send_msg(room, req, MSG_JOIN, id, peer, len < ROOM_MAX_PEER ? len : ROOM_MAX_PEER, fds,
+                    out >= 0 ? 3 : 2);
 }
 
 int room_say(struct room *room, ss_request *req, uint64_t id, const char *text, size_t len)

@@ -1,4 +1,4 @@
-/* signals.c: the program's signals: SIGINT/SIGTERM stop (ss_stop_on_signals), SIGUSR1 reports the counters (a helper thread waits for it), the rest that would end or stop it are ignored. */
+/* signals.c: the program's signals: SIGINT/SIGTERM stop (ss_stop_on_signals), SIGUSR1 reports the counters and SIGHUP has the TLS files reloaded (a helper thread waits for both), the rest that would end or stop it are ignored. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -6,17 +6,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "signals.h"
 #include "thread.h"
 
 /* Signals whose default action would end or stop the server although
- * nobody asked for that: a closed terminal (SIGHUP, later "reload"), timers
- * and profilers aimed at the wrong process, SIGIO of a stray O_ASYNC, a
- * power event, a write past RLIMIT_FSIZE (the write fails with EFBIG
- * instead), a terminal in the background (a read fails with EIO instead,
- * a write goes through), a closed peer (SIGPIPE: sends fail with EPIPE). */
+ * nobody asked for that: timers and profilers aimed at the wrong process,
+ * SIGIO of a stray O_ASYNC, a power event, a write past RLIMIT_FSIZE (the
+ * write fails with EFBIG instead), a terminal in the background (a read
+ * fails with EIO instead, a write goes through), a closed peer (SIGPIPE:
+ * sends fail with EPIPE). SIGHUP (a closed terminal, or an operator's
+ * "reload") is taken by the helper thread, as SIGUSR1 is. */
 static const int ignored[] = {
-    SIGHUP, SIGUSR2, SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGXFSZ, SIGTTIN, SIGTTOU,
+    SIGUSR2, SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGXFSZ, SIGTTIN, SIGTTOU,
 #ifdef SIGPWR
     SIGPWR,
 #endif
@@ -26,13 +28,13 @@ static const int ignored[] = {
 };
 #define NIGNORED (sizeof ignored / sizeof ignored[0])
 
-/* The reporter thread: the only one that takes SIGUSR1 (every thread keeps
- * it blocked; the reporter waits for it with sigwaitinfo), so a report
- * never runs in a signal handler; `quit` (then a SIGUSR1 to the thread)
- * makes it return. */
+/* The helper thread: the only one that takes SIGUSR1 and SIGHUP (every
+ * thread keeps them blocked; the helper waits for them with sigwaitinfo),
+ * so neither a report nor a reload ever runs in a signal handler; `quit`
+ * (then a SIGUSR1 to the thread) makes it return. */
 static atomic_bool quit;
-static pthread_t reporter;
-static bool reporting;
+static pthread_t helper;
+static bool helping;
 
 static void held(sigset_t *set, bool stops)
 {
@@ -42,12 +44,13 @@ static void held(sigset_t *set, bool stops)
         sigaddset(set, SIGTERM);
     }
     sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGHUP);
 }
 
-/* SIGUSR1's action, should a thread or a forked request process ever take
- * it in a handler instead of the reporter: nothing (the default would end
- * the process). */
-static void no_report(int sig)
+/* The action of SIGUSR1 and SIGHUP, should a thread or a forked request
+ * process ever take one in a handler instead of the helper: nothing (the
+ * default would end the process). */
+static void no_action(int sig)
 {
     (void)sig;
 }
@@ -68,9 +71,10 @@ void signals_init(void)
      * (or after) changes nothing. Held, not lost, until signals_start(). */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = no_report;
+    sa.sa_handler = no_action;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 /* One JSON line with the counters, written at once. */
@@ -82,16 +86,54 @@ static void report(ss_server *srv)
     ss_server_stats(srv, &st);
     snprintf(line, sizeof line,
              "{\"accepted\":%llu,\"refused\":%llu,\"completed\":%llu,\"errors\":%llu,"
-             "\"accept_errors\":%llu,\"cancelled\":%llu,\"dropped\":%llu,\"active\":%u,"
-             "\"threads\":%u,\"children\":%u}\n",
+             "\"accept_errors\":%llu,\"cancelled\":%llu,\"dropped\":%llu,\"tls_failed\":%llu,"
+             "\"active\":%u,\"threads\":%u,\"children\":%u}\n",
              (unsigned long long)st.accepted, (unsigned long long)st.refused,
              (unsigned long long)st.completed, (unsigned long long)st.errors,
              (unsigned long long)st.accept_errors, (unsigned long long)st.cancelled,
-             (unsigned long long)st.dropped, st.active, st.threads, st.children);
+             (unsigned long long)st.dropped, (unsigned long long)st.tls_failed, st.active,
+             st.threads, st.children);
     fputs(line, stderr);
 }
 
-static void *reporter_main(void *arg)
+/*
+ * SIGHUP asks for a reload, which the serving thread does (signals_service)
+ * between two requests it takes. Not in the helper: building a TLS context
+ * takes OpenSSL's internal locks and makes per-thread state, and the
+ * forking mode forks from the serving thread, so a fork during a reload
+ * elsewhere would give the child those locks held for good (its handshake
+ * would wait forever: OpenSSL 3 does not prepare for fork), and a child
+ * would inherit state of a thread it does not have.
+ */
+static atomic_bool reload_asked;
+
+/* The TLS files again, for new connections; one line either way. */
+static void reload(ss_server *srv)
+{
+    const ss_config *cfg = ss_server_config(srv);
+
+    if (!cli_tls_url(ss_server_url(srv))) {
+        cli_error("SIGHUP: nothing to reload (only a tls:// server has files to read again)");
+        return;
+    }
+    if (ss_server_tls_reload(srv) < 0) {
+        const char *why = ss_last_error();
+        cli_library_error("SIGHUP: reload failed, new connections still get the previous "
+                          "certificate: ", why ? why : "unknown reason");
+        return;
+    }
+    cli_error("SIGHUP: reloaded --tls-cert '%s', --tls-key '%s'%s%s%s: new connections use them",
+              cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca ? ", --tls-client-ca '" : "",
+              cfg->tls_client_ca ? cfg->tls_client_ca : "", cfg->tls_client_ca ? "'" : "");
+}
+
+void signals_service(ss_server *srv)
+{
+    if (atomic_exchange(&reload_asked, false))
+        reload(srv);
+}
+
+static void *helper_main(void *arg)
 {
     ss_server *srv = arg;
     sigset_t set;
@@ -103,6 +145,8 @@ static void *reporter_main(void *arg)
             return NULL;
         if (sig == SIGUSR1)
             report(srv);
+        else if (sig == SIGHUP)
+            atomic_store(&reload_asked, true);
     }
 }
 
@@ -114,23 +158,24 @@ int signals_start(ss_server *srv, double drain)
     if (rc < 0)
         return rc;
     atomic_store(&quit, false);
-    rc = helper_thread_start(&reporter, reporter_main, srv);
+    rc = helper_thread_start(&helper, helper_main, srv);
     if (rc < 0)
         return rc;
-    reporting = true;
-    /* SIGUSR1 stays held here, and so in the threads started from here. */
+    helping = true;
+    /* SIGUSR1 and SIGHUP stay held here, and so in the threads started from here. */
     held(&set, true);
     sigdelset(&set, SIGUSR1);
+    sigdelset(&set, SIGHUP);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     return 0;
 }
 
 void signals_stop(void)
 {
-    if (!reporting)
+    if (!helping)
         return;
     atomic_store(&quit, true);
-    pthread_kill(reporter, SIGUSR1);
-    pthread_join(reporter, NULL);
-    reporting = false;
+    pthread_kill(helper, SIGUSR1);
+    pthread_join(helper, NULL);
+    helping = false;
 }
