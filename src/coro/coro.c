@@ -195,6 +195,15 @@ void ss__coro_yield(void)
 #endif
 }
 
+void ss__coro_trim(ss__coro *co)
+{
+    uintptr_t page = (uintptr_t)page_size();
+    uintptr_t base = (uintptr_t)(co->map + co->guard);
+    uintptr_t top = (uintptr_t)co->sp & ~(page - 1); /* the page holding sp stays */
+    if (!co->done && co != current && top > base)
+        madvise((void *)base, top - base, MADV_DONTNEED);
+}
+
 ss__coro *ss__coro_current(void)
 {
     return current;

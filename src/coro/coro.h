@@ -20,6 +20,11 @@ void ss__coro_reset(ss__coro *co, void (*fn)(void *), void *arg);
 void ss__coro_resume(ss__coro *co);
 /* From inside a coroutine: go back to whoever resumed it. */
 void ss__coro_yield(void);
+/* A suspended coroutine's stack pages below its frames go back to the
+ * system (they hold nothing live; touched again, they come back zeroed):
+ * an idle coroutine then holds only the stack it uses now, not the most
+ * it ever used. */
+void ss__coro_trim(ss__coro *co);
 /* The coroutine running on this thread, or NULL. */
 ss__coro *ss__coro_current(void);
 bool ss__coro_done(const ss__coro *co);

@@ -9,6 +9,7 @@
 
 #define MAX_EVENTS 256
 #define MAX_SPARE 256          /* finished tasks kept per loop, stacks included */
+#define SWEEP_NS 1000000000    /* idle stacks are trimmed after 1 to 2 s of waiting */
 
 /* epoll data tags for the loop's own descriptors; tasks use their address. */
 static char tag_listener, tag_wake, tag_cancel, tag_feed;
@@ -369,6 +370,8 @@ static int next_timeout(ss__loop *loop)
         at = top->deadline;
     if (loop->accept.resume_at && (at == 0 || loop->accept.resume_at < at))
         at = loop->accept.resume_at;
+    if (loop->live && (at == 0 || loop->sweep_at < at)) /* idle stacks to trim */
+        at = loop->sweep_at;
     return at ? ss__ms_until(at) : -1;
 }
 
@@ -397,6 +400,24 @@ static void poll_io(ss__loop *loop)
     }
 }
 
+/* Once a period, the tasks that have waited since before the last one
+ * give back the stack pages below their frames: an idle connection holds
+ * the stack it uses while it waits, not the most it used while busy (a TLS
+ * record, a deep handler call). A task is trimmed once per idle spell, so
+ * a busy one never pays for it. */
+static void trim_idle_stacks(ss__loop *loop, int64_t now)
+{
+    if (now < loop->sweep_at)
+        return;
+    loop->sweep_period++;
+    loop->sweep_at = now + SWEEP_NS;
+    for (ss__task *t = loop->live; t; t = t->next_live)
+        if (t->waiting && !t->trimmed && loop->sweep_period - t->ran_in >= 2) {
+            ss__coro_trim(t->co);
+            t->trimmed = true;
+        }
+}
+
 static void expire_timers(ss__loop *loop)
 {
     ss__heap_node *top;
@@ -407,6 +428,7 @@ static void expire_timers(ss__loop *loop)
         if (t->waiting)
             make_ready(t, -ETIMEDOUT);
     }
+    trim_idle_stacks(loop, now);
 }
 
 static void run_ready(ss__loop *loop)
@@ -417,6 +439,8 @@ static void run_ready(ss__loop *loop)
         if (!loop->ready)
             loop->ready_tail = NULL;
         current_task = t;
+        t->ran_in = loop->sweep_period;
+        t->trimmed = false;
         ss__coro_resume(t->co);
         current_task = NULL;
         if (ss__coro_done(t->co))

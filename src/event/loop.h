@@ -19,6 +19,8 @@ typedef struct ss__task {
     bool waiting;              /* suspended in a wait, not yet made ready */
     bool registered;           /* req->fd is in the loop's epoll (edge-triggered) */
     bool blocking;             /* inside ss_run_blocking(): not cancellable */
+    bool trimmed;              /* its stack was trimmed since it last ran */
+    unsigned ran_in;           /* the loop's sweep period when it last ran */
     int result;                /* what the wait returns */
     struct ss__task *next;     /* in the ready queue, the finished list or the spares */
     struct ss__task *prev_live, *next_live; /* in the loop's live list */
@@ -45,6 +47,8 @@ struct ss__loop {
     int nspare;
     ss__task *live;            /* every task alive on this loop */
     atomic_uint nlive;
+    unsigned sweep_period;     /* idle stacks: trimmed once per period */
+    int64_t sweep_at;          /* ns: the next period begins */
 
     /* From other threads, under lock. */
     pthread_mutex_t lock;

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -344,6 +345,61 @@ TEST(stack_size_honoured)
         expect_line(c, line, 10);
         close(c);
     }
+    stop();
+}
+
+/* An idle request gives back the stack it used while busy: the pages of a
+ * deep call, below the frame it waits in, leave memory (mincore) while it
+ * waits, and what its frames hold is intact when it resumes. */
+static char *volatile deep_page;
+
+static __attribute__((noinline)) unsigned go_deep(void)
+{
+    volatile unsigned char big[128 * 1024];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)i;
+    long page = sysconf(_SC_PAGESIZE);
+    deep_page = (char *)((uintptr_t)&big[1024] & ~(uintptr_t)(page - 1));
+    return big[4097];
+}
+
+static int trim_handle(ss_request *req)
+{
+    unsigned char canary[256];
+    for (size_t i = 0; i < sizeof canary; i++)
+        canary[i] = (unsigned char)(i * 7);
+    unsigned deep = go_deep();
+    char line[64];
+    ssize_t n = ss_readline(req, line, sizeof line); /* idle here */
+    if (n <= 0)
+        return -EIO;
+    for (size_t i = 0; i < sizeof canary; i++)
+        if (canary[i] != (unsigned char)(i * 7))
+            return ss_write(req, "canary broken\n", 14) < 0 ? -EIO : 0;
+    return ss_writef(req, "intact %u\n", deep + go_deep()) < 0 ? -EIO : 0;
+}
+
+static bool resident(const void *page)
+{
+    unsigned char v = 0;
+    return mincore((void *)page, (size_t)sysconf(_SC_PAGESIZE), &v) == 0 && (v & 1);
+}
+
+TEST(idle_stack_trimmed)
+{
+    static const ss_handler h = {.handle = trim_handle};
+    deep_page = NULL;
+    start((ss_config){.handler = &h, .workers = 1, .stack_size = 512 << 10});
+    int c = h_connect(srv);
+    CHECK(WAIT_FOR(deep_page != NULL, 10));
+    CHECK(resident(deep_page));
+    /* Idle for two sweep periods (1 s each) at the most. */
+    CHECK_MSG(WAIT_FOR(!resident(deep_page), 20), "the idle request's deep stack page stayed in memory");
+    h_send_str(c, "wake\n");
+    char want[32];
+    snprintf(want, sizeof want, "intact %u\n", 2u * (unsigned char)4097);
+    expect_line(c, want, 10);
+    close(c);
     stop();
 }
 
