@@ -197,11 +197,14 @@ void ss__coro_yield(void)
 
 void ss__coro_trim(ss__coro *co)
 {
-    uintptr_t page = (uintptr_t)page_size();
-    uintptr_t base = (uintptr_t)(co->map + co->guard);
-    uintptr_t top = (uintptr_t)co->sp & ~(page - 1); /* the page holding sp stays */
-    if (!co->done && co != current && top > base)
-        madvise((void *)base, top - base, MADV_DONTNEED);
+    char *base = co->map + co->guard;
+    char *sp = (char *)co->sp;
+    if (co->done || co == current || sp <= base)
+        return;
+    size_t below = (size_t)(sp - base);
+    below -= below % page_size(); /* the page holding sp stays */
+    if (below > 0)
+        madvise(base, below, MADV_DONTNEED);
 }
 
 ss__coro *ss__coro_current(void)
