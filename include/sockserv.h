@@ -141,7 +141,9 @@ typedef struct ss_stats {
                                 buffer full, or a Unix client holding more
                                 than its share of it unread) */
     uint64_t tls_failed;     /* TLS handshakes that failed or timed out (the
-                                handler never ran; each also an error) */
+                                handler never ran; each also an error); a
+                                client that left before sending a byte (a
+                                probe, a health check) is not one */
     unsigned active;         /* requests in flight now */
     unsigned threads;        /* request threads not yet joined; pool: the
                                 workers; event: the loops */
@@ -481,7 +483,10 @@ SS_API const char *ss_request_error(const ss_request *req);
  * or child) before setup, within tls_handshake_timeout; a client that
  * fails it never reaches the handler: handle_error gets the reason in
  * words ("client sent no certificate", "plaintext HTTP on a TLS port",
- * "no shared protocol version"), and stats.tls_failed counts it. Then
+ * "no shared protocol version"), and stats.tls_failed counts it. A
+ * client that closes or resets before its first byte (a port probe, a
+ * load balancer's health check) failed nothing: no handler, no error, no
+ * count but accepted. Then
  * every I/O call works as over tcp://; the connection's end sends
  * close_notify, and a peer that closes without one is reported as a
  * truncation (-ECONNABORTED), not as the end of input. TLS 1.2 and 1.3

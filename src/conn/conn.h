@@ -27,9 +27,10 @@ typedef struct ss__conn_type {
      * request is then dropped). In the thread that made the request. */
     int (*open)(ss__conn *c);
     /* In the request's own thread (or coroutine, or child), before setup:
-     * what must happen before the handler talks (the TLS handshake). 0,
-     * or -errno with the reason in ss_request_error(): the handler then
-     * never runs. */
+     * what must happen before the handler talks (the TLS handshake). 0;
+     * -errno with the reason in ss_request_error(); or 1 when the client
+     * left before sending a byte (a probe, a health check: no error).
+     * Unless 0, the handler never runs. */
     int (*start)(ss__conn *c);
     /* False when the connection knows that no input waits (a receive
      * would only find -EAGAIN): the reader then waits at once, without

@@ -125,8 +125,11 @@ void ss__finish_request(ss_request *req)
     }
     if (req->srv->cfg.proxy_protocol && refused(req))
         return;
-    if ((rc = req->conn.type->start(&req->conn)) < 0) { /* the TLS handshake */
-        ss__report(req, rc);
+    if ((rc = req->conn.type->start(&req->conn)) != 0) { /* the TLS handshake */
+        if (rc < 0)
+            ss__report(req, rc);
+        else
+            req->early_err = -ENOTCONN; /* the client left before a byte: nothing to send */
         return;
     }
     if (h->setup && (rc = h->setup(req)) < 0) {

@@ -24,6 +24,7 @@ typedef struct tls_state {
     int64_t deadline;          /* of the call under way, for the BIO's lower calls */
     int lower_err;             /* what the lower connection failed with (SSL_ERROR_SYSCALL) */
     short want;                /* POLLIN or POLLOUT: what OpenSSL waits for; 0: the caller's */
+    bool heard;                /* a byte came from the client */
     bool established;          /* the handshake completed */
     bool broken;               /* a fatal error: no close_notify at the end */
     int failed;                /* the fatal error, which every later call returns */
@@ -41,6 +42,8 @@ static int bio_read(BIO *b, char *buf, int len)
     ss__conn *lo = c->lower;
     BIO_clear_retry_flags(b);
     ssize_t n = lo->type->recv(lo, buf, (size_t)len, st->deadline);
+    if (n > 0)
+        st->heard = true;
     if (n >= 0)
         return (int)n; /* 0: the peer's end of input */
     if (n == -EAGAIN) {
@@ -174,7 +177,9 @@ static int failure(ss__conn *c, int r, const char *doing)
 }
 
 /* The handshake, in the request's own thread or coroutine, within the
- * handshake's time limit. A client that fails it never reaches setup. */
+ * handshake's time limit. A client that fails it never reaches setup; one
+ * that leaves (closes or resets) before its first byte, like a port probe
+ * or a load balancer's health check, failed nothing: 1. */
 static int tls_start(ss__conn *c)
 {
     tls_state *st = c->state;
@@ -200,12 +205,15 @@ static int tls_start(ss__conn *c)
             break;
     }
     st->broken = true;
+    st->failed = rc; /* a timeout too: the handshake cannot go on */
+    if (!st->heard && (rc == -ECONNRESET || rc == -EPIPE || rc == -ECONNABORTED)) {
+        return 1;
+    }
     if (rc == -ETIMEDOUT) /* from the wait, or from a blocking connection's own timeout */
         ss_request_fail(c->req, rc, "TLS handshake: not done within %g s", ss__tls_handshake_secs(&srv->cfg));
     else if (rc == -ECONNRESET || rc == -EPIPE)
         ss_request_fail(c->req, rc, "TLS handshake: the client reset the connection");
     atomic_fetch_add_explicit(&srv->sh->tls_failed, 1, memory_order_relaxed);
-    st->failed = rc; /* a timeout too: the handshake cannot go on */
     return rc;
 }
 

@@ -386,6 +386,65 @@ TEST(reset_mid_handshake)
     stop();
 }
 
+/* A client that closes, or resets, before its first byte (a port probe,
+ * HAProxy's health check after its PROXY header) failed no handshake: no
+ * error, no tls_failed, no handler; a real client is served after them. */
+static void probe(bool reset, uint64_t nth)
+{
+    /* From a process of its own: a forked request would hold a copy of a
+     * socket made in this one, and its close would end nothing. */
+    int go[2];
+    CHECK(pipe(go) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(go[1]);
+        int fd = h_connect(srv);
+        char b;
+        if (read(go[0], &b, 1) != 1)
+            _exit(1);
+        if (reset) {
+            struct linger lg = {1, 0};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        close(fd);
+        _exit(0);
+    }
+    close(go[0]);
+    CHECK(WAIT_FOR(h_stats(srv).accepted == nth, 10)); /* its request waits for a byte */
+    CHECK(write(go[1], "g", 1) == 1);
+    close(go[1]);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void probe_test(ss_strategy strategy)
+{
+    begin();
+    start((ss_config){.strategy = strategy});
+    for (uint64_t i = 1; i <= 4; i++)
+        probe(i % 2 == 0, i);
+    CHECK(WAIT_FOR(h_stats(srv).active == 0, 10));
+    int ok;
+    client c = tls_connect(srv, NULL, 0, NULL, NULL, &ok);
+    CHECK_EQ_INT(ok, 1);
+    exchange(&c, "after the probes\n");
+    tls_close(&c, true);
+    CHECK(WAIT_FOR(h_stats(srv).completed == 1, 10));
+    ss_stats st = h_stats(srv);
+    CHECK_EQ_INT(st.tls_failed, 0);
+    CHECK_EQ_INT(st.errors, 0);
+    CHECK_EQ_INT(atomic_load(&S->errors), 0);
+    CHECK_EQ_INT(atomic_load(&S->handled), 1);
+    stop();
+}
+
+TEST(probe_is_no_failure_sync) { probe_test(SS_SYNC); }
+TEST(probe_is_no_failure_threading) { probe_test(SS_THREADING); }
+TEST(probe_is_no_failure_forking) { probe_test(SS_FORKING); }
+TEST(probe_is_no_failure_pool) { probe_test(SS_POOL); }
+TEST(probe_is_no_failure_event) { probe_test(SS_EVENT); }
+
 /* A peer that closes without close_notify: the handler's read reports a
  * truncation, not a clean end of input. */
 static void truncation_test(ss_strategy strategy)
