@@ -351,7 +351,7 @@ TEST(stack_size_honoured)
 /* An idle request gives back the stack it used while busy: the pages of a
  * deep call, below the frame it waits in, leave memory (mincore) while it
  * waits, and what its frames hold is intact when it resumes. */
-static char *volatile deep_page;
+static char *_Atomic deep_page; /* written in the loop, read by the test */
 
 static __attribute__((noinline)) unsigned go_deep(void)
 {

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,27 +251,36 @@ TEST_S(untrusted_proxy_refused)
     stop();
 }
 
-/* Why a header was refused reaches handle_error, where the handler runs. */
-static char *reason;
+/* Why a header was refused reaches handle_error, where the handler runs
+ * (in memory a forked request shares; published by the flag). */
+typedef struct {
+    atomic_int ready;
+    char text[256];
+} kept_reason;
+static kept_reason *reason;
+
 static void keep_reason(ss_server *s, ss_request *req, int err)
 {
     (void)s;
-    snprintf(reason, 256, "%d %s", err, ss_request_error(req) ? ss_request_error(req) : "-");
+    snprintf(reason->text, sizeof reason->text, "%d %s", err,
+             ss_request_error(req) ? ss_request_error(req) : "-");
+    atomic_store_explicit(&reason->ready, 1, memory_order_release);
 }
 
 TEST_S(refusal_reason_reported)
 {
-    reason = h_shared_alloc(256);
+    reason = h_shared_alloc(sizeof *reason);
     start((ss_config){.proxy_trusted = "10.0.0.0/8, [::1]/128", .handle_error = keep_reason});
     const char *msg = "PROXY TCP4 192.0.2.1 198.51.100.2 5555 80\r\nhello\n";
     refused(msg, strlen(msg));
     CHECK(WAIT_FOR(h_stats(srv).refused == 1, 10));
-    CHECK(WAIT_FOR(reason[0] != '\0', 10));
+    CHECK(WAIT_FOR(atomic_load_explicit(&reason->ready, memory_order_acquire), 10));
     char want[64];
     snprintf(want, sizeof want, "%d PROXY protocol: 127.0.0.1:", -EACCES);
-    CHECK_MSG(strncmp(reason, want, strlen(want)) == 0 && strstr(reason, "is not a trusted proxy"), "%s", reason);
+    CHECK_MSG(strncmp(reason->text, want, strlen(want)) == 0 && strstr(reason->text, "is not a trusted proxy"),
+              "%s", reason->text);
     stop();
-    h_shared_free(reason, 256);
+    h_shared_free(reason, sizeof *reason);
 }
 
 TEST(unix_stream_proxy)
