@@ -184,7 +184,18 @@ static int server_listen(ss_server *srv, const ss_config *cfg)
     return 0;
 }
 
-ss_server *ss_server_new(const ss_config *cfg)
+static int server_adopt(ss_server *srv, const ss_config *cfg, int fd)
+{
+    int rc = server_init(srv, cfg);
+    if (rc == 0)
+        rc = ss__socket_adopt(srv, fd);
+    if (rc == 0 && (rc = transport_init(srv)) == 0)
+        rc = srv->tp->setup(srv);
+    return rc;
+}
+
+/* A new server: listening on cfg->listen, or (adopt) on the caller's fd. */
+static ss_server *server_make(const ss_config *cfg, bool adopt, int fd)
 {
     ss__clear_error();
     if (!cfg) {
@@ -194,8 +205,10 @@ ss_server *ss_server_new(const ss_config *cfg)
     ss_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return NULL;
-    int rc = server_listen(srv, cfg);
+    int rc = adopt ? server_adopt(srv, cfg, fd) : server_listen(srv, cfg);
     if (rc < 0) {
+        if (adopt && srv->fd == fd)
+            srv->fd = -1; /* the caller keeps it */
         ss_server_close(srv);
         errno = -rc;
         return NULL;
@@ -203,29 +216,14 @@ ss_server *ss_server_new(const ss_config *cfg)
     return srv;
 }
 
+ss_server *ss_server_new(const ss_config *cfg)
+{
+    return server_make(cfg, false, -1);
+}
+
 ss_server *ss_server_adopt(const ss_config *cfg, int fd)
 {
-    ss__clear_error();
-    if (!cfg) {
-        errno = -ss__fail(-EINVAL, "no configuration");
-        return NULL;
-    }
-    ss_server *srv = calloc(1, sizeof *srv);
-    if (!srv)
-        return NULL;
-    int rc = server_init(srv, cfg);
-    if (rc == 0)
-        rc = ss__socket_adopt(srv, fd);
-    if (rc == 0 && (rc = transport_init(srv)) == 0)
-        rc = srv->tp->setup(srv);
-    if (rc < 0) {
-        if (srv->fd == fd)
-            srv->fd = -1; /* the caller keeps it */
-        ss_server_close(srv);
-        errno = -rc;
-        return NULL;
-    }
-    return srv;
+    return server_make(cfg, true, fd);
 }
 
 int ss_server_bind(ss_server *srv)
@@ -298,8 +296,12 @@ int ss__handle_one(ss_server *srv)
     int rc = srv->tp->get_request(srv, &req);
     if (rc < 0) {
         ss__slot_release(srv);
-        /* A listener shut down by a stop fails accept() (EINVAL): no error. */
-        if (rc == -EAGAIN || atomic_load(&srv->stop_requested))
+        /* A listener shut down by a stop fails accept() (EINVAL): no error.
+         * The stop for good is sticky (drain_deadline): a loop may still be
+         * in its accept batch after serve_forever returned and cleared
+         * stop_requested, or a supervisor may shut the shared socket down
+         * once this process stopped. */
+        if (rc == -EAGAIN || atomic_load(&srv->stop_requested) || atomic_load(&srv->sh->drain_deadline) != 0)
             return rc;
         atomic_fetch_add_explicit(&srv->sh->accept_errors, 1, memory_order_relaxed);
         if (accept_error_is_persistent(rc))

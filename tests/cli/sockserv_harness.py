@@ -28,6 +28,7 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+USAGE_HINT = "Try 'sockserv --help'."  # the line after every usage error
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.environ.get("SOCKSERV_BIN") or os.path.join(ROOT, "build", "sockserv")
 EXAMPLES = os.environ.get("SOCKSERV_EXAMPLES") or os.path.join(ROOT, "build", "examples")
@@ -347,7 +348,8 @@ def _die_with_parent():
 class Server:
     """One run of the program: started in its own session, output to files."""
 
-    def __init__(self, args, exe=None, stdin=subprocess.DEVNULL, tmpdir=None, wait=True):
+    def __init__(self, args, exe=None, stdin=subprocess.DEVNULL, tmpdir=None, wait=True, env=None,
+                 pass_fds=()):
         self.exe = exe or BIN
         self.args = list(args)
         self.own_tmp = tmpdir is None
@@ -362,7 +364,7 @@ class Server:
         with _spawn_lock:  # preexec_fn runs Python in the child: one fork at a time
             self.proc = subprocess.Popen([self.exe] + self.args, stdin=stdin, stdout=self.out,
                                          stderr=self.err, start_new_session=True, close_fds=True,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=_die_with_parent, env=env, pass_fds=pass_fds)
         self.pid = self.proc.pid
         if wait:
             self.wait_ready()
@@ -400,6 +402,29 @@ class Server:
         self.url = m.group(1)
         self.address = parse_url(self.url)
         return self.url
+
+    def wait_ready_lines(self, n, timeout=START_TIMEOUT):
+        """Wait for n ready lines (one a listener, in the order given); check their form and
+        that no more come at once; set self.url and self.address to the first. The URLs."""
+        deadline = time.monotonic() + timeout
+        while self.stdout().count(b"\n") < n:
+            if self.proc.poll() is not None:
+                raise AssertionError("exited with %s before %d ready lines\n%s"
+                                     % (self.proc.returncode, n, self.describe()))
+            if time.monotonic() > deadline:
+                raise AssertionError("no %d ready lines within %.1fs\n%s" % (n, timeout, self.describe()))
+            time.sleep(0.01)
+        lines = self.stdout().decode(errors="replace").splitlines()
+        if len(lines) != n:
+            raise AssertionError("expected %d ready lines, got %r" % (n, lines))
+        urls = []
+        for line in lines:
+            m = re.fullmatch(r"listening on (\S+)", line)
+            if not m:
+                raise AssertionError("ready line is not 'listening on URL': %r" % (line,))
+            urls.append(m.group(1))
+        self.url, self.address = urls[0], parse_url(urls[0])
+        return urls
 
     def connect(self, **kw):
         return connect(self.address, **kw)
@@ -518,6 +543,17 @@ def run(args, exe=None, timeout=10 * SLOW, stdin=subprocess.DEVNULL):
 SKIP_EXIT = 77  # a test module with nothing to run here (ctest's SKIP_RETURN_CODE)
 
 
+
+def deployment_block(name):
+    """The fenced block that follows `<!-- tested: NAME -->` in docs/DEPLOYMENT.md: the
+    configurations the deployment tests run as the document shows them."""
+    with open(os.path.join(ROOT, "docs", "DEPLOYMENT.md")) as f:
+        text = f.read()
+    m = re.search(r"^<!-- tested: %s -->\n```[\w-]*\n(.*?)^```" % re.escape(name), text, re.S | re.M)
+    if not m:
+        raise AssertionError("docs/DEPLOYMENT.md has no block marked <!-- tested: %s -->" % name)
+    return m.group(1)
+
 def require(condition, reason, install_hint=None):
     """Go on only if condition holds: what a test needs and this machine may lack,
     e.g. require(have_tls, "sockserv was built without OpenSSL",
@@ -581,6 +617,37 @@ class main(unittest.TestProgram):
 
 unittest.main = main
 
+# ---------------------------------------------------------------- TLS
+
+
+def program_has_tls(exe=None):
+    """False when sockserv says it was built without TLS (it checks before reading a file)."""
+    code, _, err = run(["echo", "--listen", "tls://127.0.0.1:0", "--tls-cert", "/nonexistent/cert.pem",
+                        "--tls-key", "/nonexistent/key.pem"], exe=exe)
+    return not (code == 2 and "without TLS" in err)
+
+
+def self_signed_cert(tmpdir):
+    """A certificate for localhost and 127.0.0.1 and its key, PEM files made in tmpdir by the
+    openssl command with a configuration of its own: (cert, key). Skips (require) when the
+    command is missing or sockserv was built without TLS."""
+    openssl = shutil.which("openssl")
+    require(openssl, "the openssl command is not installed: the test makes its certificate with it",
+            "apt-get install openssl")
+    require(program_has_tls(), "sockserv was built without TLS (OpenSSL 3)",
+            "apt-get install libssl-dev, then rebuild sockserv")
+    cnf, cert, key = (os.path.join(tmpdir, name) for name in ("openssl.cnf", "cert.pem", "key.pem"))
+    with open(cnf, "w") as f:
+        f.write("[req]\ndistinguished_name = dn\n[dn]\n")
+    p = subprocess.run([openssl, "req", "-x509", "-config", cnf, "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days", "30",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60 * SLOW,
+                       env=dict(os.environ, OPENSSL_CONF=cnf))
+    if p.returncode != 0:
+        raise RuntimeError("openssl req failed:\n%s" % p.stderr.decode(errors="replace"))
+    return cert, key
+
 # ---------------------------------------------------------------- test base
 
 
@@ -596,6 +663,20 @@ class Case(unittest.TestCase):
     """Base class: a per-test time limit, a temp dir, and servers cleaned up."""
 
     needs_program = True  # False for tests of the examples only
+
+    def assertUsageError(self, result, words=(), starts=None):
+        """result, run()'s (code, stdout, stderr), is a usage error: exit 2, nothing on
+        stdout, one line naming the problem (starting with `starts`, holding each of
+        `words`), then the hint."""
+        code, out, err = result
+        self.assertEqual(code, 2, err)
+        self.assertEqual(out, "")
+        lines = err.splitlines()
+        self.assertEqual(lines[1:], [USAGE_HINT], err)
+        if starts:
+            self.assertTrue(lines[0].startswith(starts), err)
+        for w in words:
+            self.assertIn(w, lines[0])
 
     def setUp(self):
         if self.needs_program and not os.access(BIN, os.X_OK):

@@ -72,6 +72,22 @@ static void refused(fuzz_feed *f, const fuzz_tls_answer *a, int rc, uint64_t fai
     FUZZ_CHECK(r < 0, "a second read after the failed handshake (%d) returned %zd", rc, r);
 }
 
+/* A client that left before its first byte (an empty input, or a reset
+ * injected before any came): no failure, nothing counted, no reason
+ * needed; reads after it fail. */
+static void left(fuzz_feed *f, size_t len, uint64_t failed_before)
+{
+    ss_request *req = f->req;
+    if (f->faults)
+        FUZZ_CHECK(f->fault == -ECONNRESET || f->fault == -EPIPE || f->fault == -ECONNABORTED,
+                   "the client left before a byte, said the handshake, after the injected fault %d", f->fault);
+    else
+        FUZZ_CHECK(len == 0, "the client left before a byte, said the handshake, with %zu bytes to read", len);
+    FUZZ_CHECK(atomic_load(&req->srv->sh->tls_failed) == failed_before, "a client that left counted as failed");
+    char buf[64];
+    FUZZ_CHECK(ss_read1(req, buf, sizeof buf) < 0, "a read after the client left succeeded");
+}
+
 /* A completed handshake: what OpenSSL agreed to; then the plaintext, read
  * with a script; then a reply, which must go or fail. */
 static void established(fuzz_feed *f, const fuzz_tls_answer *a, fuzz_ctl *ctl)
@@ -117,6 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = f.req->conn.type->start(&f.req->conn);
     if (rc == 0)
         established(&f, &a, &ctl);
+    else if (rc == 1)
+        left(&f, len, failed_before);
     else
         refused(&f, &a, rc, failed_before);
     f.req->conn.type->close(&f.req->conn); /* close_notify, as a request's end sends it */

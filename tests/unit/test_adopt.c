@@ -123,6 +123,25 @@ TEST(stop_leaves_a_shared_listener_serving)
     }
 }
 
+/* A worker stops (with a drain), then whoever owns the shared listener
+ * shuts it down: an accept that fails now is the stop's, not an accept
+ * error, even once serve_forever has returned (an event loop may still be
+ * in its accept batch then). */
+TEST(shared_listener_shut_down_after_the_stop)
+{
+    int fd = made(AF_INET, SOCK_STREAM, NULL, true);
+    ss_server *srv = adopt(dup(fd), SS_SYNC);
+    h_serve s;
+    h_serve_start(&s, srv, 0.01);
+    ss_server_stop(srv, 1.0);
+    CHECK_EQ_INT(h_serve_join(&s, 10), 0);
+    CHECK_EQ_INT(shutdown(fd, SHUT_RDWR), 0); /* the owner's copy: the same socket */
+    CHECK_LT(ss_handle_request(srv), 0);
+    CHECK_EQ_INT(h_stats(srv).accept_errors, 0);
+    ss_server_close(srv);
+    close(fd);
+}
+
 TEST(refused_sockets_stay_with_the_caller)
 {
     const ss_config cfg = {.handler = &h_echo_line_handler};

@@ -101,12 +101,16 @@ static int chat_handle_plain(ss_request *req, const struct chatter *c, size_t ma
 {
     const char *line;
     ssize_t n;
+    size_t lines = 0;
 
     while ((n = ss_readline_ref(req, &line, line_read_max(max_line))) > 0) {
         int rc = take_line(req, c, max_line, line, (size_t)n);
         if (rc <= 0)
             return rc;
+        lines++;
     }
+    if (line_silent_reset(req, n, lines))
+        return 0;
     return n == -EMSGSIZE ? too_long(req, max_line) : (int)n;
 }
 

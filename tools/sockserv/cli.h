@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "sockserv.h"
 
@@ -12,16 +13,34 @@ struct room;
 /* Exit statuses, documented in --help. */
 enum {
     EXIT_STOPPED = 0,   /* normal stop: signal or console quit */
-    EXIT_NOLISTEN = 1,  /* the server could not be created */
-    EXIT_USAGE = 2      /* bad command line */
+    EXIT_NOLISTEN = 1,  /* a server could not be created, the user could
+                           not be switched, a worker could not start */
+    EXIT_USAGE = 2      /* bad command line (or bad LISTEN_* variables) */
 };
 
 enum cli_command { CMD_NONE = 0, CMD_ECHO, CMD_CHAT };
 
+/* The most --listen (and sockets passed by systemd) one process serves,
+ * and the most --processes. */
+#define MAX_LISTENERS 64
+#define MAX_PROCESSES 64
+
+/* --user, resolved when the command line is checked. */
+struct cli_user {
+    const char *spec;        /* NAME[:GROUP] as given; NULL: no --user */
+    char name[64];           /* the user's name, for messages */
+    uid_t uid;
+    gid_t gid;
+};
+
 /* The parsed command line. */
 struct cli_opts {
     enum cli_command cmd;
-    const char *listen;      /* the URL as given */
+    const char *listen[MAX_LISTENERS]; /* the URLs as given (the default alone
+                                          when none was given) */
+    size_t nlisten;
+    bool listen_given;       /* --listen was on the command line */
+    int activated;           /* sockets passed by systemd (fds 3 ..), 0: none */
     ss_strategy strategy;
     size_t max_line;         /* longest text: a line without "\n" or "\r\n" */
     double drain;            /* seconds given to in-flight requests at stop */
@@ -29,18 +48,23 @@ struct cli_opts {
     int max_connections;     /* 0 until set: then default_max_connections() */
     double timeout;          /* request_timeout; 0 = none */
     unsigned socket_mode;    /* 0 = the umask's */
-    struct allow_list *allow; /* NULL = every client */
+    ss_cidr *allow;          /* NULL = every client */
     const char *tls_cert;    /* tls:// only: the files, as given (NULL: none) */
     const char *tls_key;
     const char *tls_client_ca;
     const char *tls_alpn;    /* the ALPN list, as given (NULL: no ALPN) */
+    bool proxy_protocol;     /* every stream connection starts with a PROXY header */
+    const char *trusted_proxies; /* its sources, as given (NULL: loopback) */
+    struct cli_user user;    /* --user */
+    int processes;           /* worker processes under a supervisor; 0: none */
 };
 
-/* What the handlers find through ss_server_userdata(). */
+/* What the handlers find through ss_server_userdata(): one per listener. */
 struct app {
     size_t max_line;         /* echo and chat */
-    struct room *room;       /* chat */
-    const struct allow_list *allow; /* verify_request: NULL = every client */
+    struct room *room;       /* chat: one room for every listener */
+    const ss_cidr *allow;    /* verify_request: NULL = every client */
+    unsigned reloads;        /* the SIGHUPs this listener has acted on */
 };
 
 #define DEFAULT_LISTEN "tcp://127.0.0.1:9999"
@@ -68,23 +92,34 @@ struct app {
 /* The largest datagram the echo command takes. */
 #define ECHO_MAX_PACKET ((size_t)64 << 10)
 
-/* options.c: parse argv into *opts. Returns -1 when the program should go
- * on, else the status to exit with (help and version are printed here,
- * usage errors reported on stderr). */
+/* options.c: parse argv into *opts, then check it whole (checks.c), which
+ * takes the sockets systemd passed (ss_socket_activation). Returns -1 when
+ * the program should go on, else the status to exit with (help and version
+ * are printed here, usage errors reported on stderr). */
 int cli_parse(int argc, char **argv, struct cli_opts *opts);
 /* Free what cli_parse allocated. */
 void cli_free(struct cli_opts *opts);
-/* Print "sockserv: " and the message on stderr, as one line: the bytes of
- * the message that could drive a terminal or blur the line (control bytes,
- * DEL, bytes >= 0x80, backslashes) as \xNN, so that operator- or
- * client-supplied text in it is shown, never obeyed. */
+/* checks.c: the checks that need the whole command line; -1 or the exit
+ * status (the problem reported). */
+int cli_check(struct cli_opts *opts);
+/* help.c: print --help on stdout. */
+void cli_print_help(void);
+/* messages.c: print "sockserv: " and the message on stderr, as one line:
+ * the bytes of the message that could drive a terminal or blur the line
+ * (control bytes, DEL, bytes >= 0x80, backslashes) as \xNN, so that
+ * operator- or client-supplied text in it is shown, never obeyed. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* cli_error, then the line "Try 'sockserv --help'."; returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* cli_error("%s%s", lead, msg) for a message of the library
  * (ss_last_error()) that starts with the config field it is about:
  * "tls_key: ..." is shown as "--tls-key: ...", the option the user gave. */
 void cli_library_error(const char *lead, const char *msg);
-/* Whether the URL is a tls:// one. */
+/* Whether the URL is a tls:// one; a datagram one (udp://, unix-dgram:);
+ * a Unix one (unix:, unix-dgram:). */
 bool cli_tls_url(const char *url);
+bool cli_datagram_url(const char *url);
+bool cli_unix_url(const char *url);
 
 /* echo.c and chat.c: the handlers. */
 extern const ss_handler echo_handler;   /* stream or datagram, per request */
@@ -97,8 +132,9 @@ struct console;
  * control then). A background job (`sockserv chat &`) gets no console. */
 bool console_wanted(void);
 /* Start reading lines from stdin in a thread; NULL (with a message) when the
- * thread cannot start. `quit` calls ss_server_stop(srv, drain). */
-struct console *console_start(ss_server *srv, struct room *room, double drain);
+ * thread cannot start. `quit` calls quit(arg) (which stops the servers with
+ * the drain, `drain` seconds, named in the console's message). */
+struct console *console_start(struct room *room, void (*quit)(void *arg), void *arg, double drain);
 /* Stop the console thread, wait for it and free it. NULL is a no-op. */
 void console_stop(struct console *con);
 

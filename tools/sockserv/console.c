@@ -15,7 +15,8 @@
 #define CONSOLE_LINE 1024
 
 struct console {
-    ss_server *srv;
+    void (*quit)(void *arg); /* stops the servers */
+    void *arg;
     struct room *room;
     double drain;
     int wake;                /* eventfd: console_stop() wants the thread gone */
@@ -44,7 +45,7 @@ static void run_command(struct console *con, char *line, bool overlong)
     if (!overlong && strcmp(cmd, "quit") == 0) {
         fprintf(stderr, "sockserv: console: stopping (requests get up to %g s to finish)\n",
                 con->drain);
-        ss_server_stop(con->srv, con->drain);
+        con->quit(con->arg);
         return;
     }
     if (!overlong && *cmd == '\0')
@@ -118,7 +119,7 @@ static void *console_main(void *arg)
     }
 }
 
-struct console *console_start(ss_server *srv, struct room *room, double drain)
+struct console *console_start(struct room *room, void (*quit)(void *arg), void *arg, double drain)
 {
     struct console *con = calloc(1, sizeof *con);
     int rc;
@@ -127,7 +128,8 @@ struct console *console_start(ss_server *srv, struct room *room, double drain)
         cli_error("console: %s", strerror(ENOMEM));
         return NULL;
     }
-    con->srv = srv;
+    con->quit = quit;
+    con->arg = arg;
     con->room = room;
     con->drain = drain;
     con->wake = eventfd(0, EFD_CLOEXEC);

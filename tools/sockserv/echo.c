@@ -11,6 +11,7 @@ static int echo_stream(ss_request *req)
     const struct app *app = ss_server_userdata(ss_request_server(req));
     const char *line;
     ssize_t n;
+    size_t lines = 0;
 
     while ((n = ss_readline_ref(req, &line, line_read_max(app->max_line))) > 0) {
         if (line_text_len(line, (size_t)n) > app->max_line) {
@@ -20,7 +21,10 @@ static int echo_stream(ss_request *req)
         ssize_t w = ss_write(req, line, (size_t)n);
         if (w < 0)
             return (int)w;
+        lines++;
     }
+    if (line_silent_reset(req, n, lines))
+        return 0;
     if (n == -EMSGSIZE)
         return ss_request_fail(req, -EMSGSIZE, "line longer than %zu bytes", app->max_line);
     if (n == -ETIMEDOUT)

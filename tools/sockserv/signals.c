@@ -1,4 +1,4 @@
-/* signals.c: the program's signals: SIGINT/SIGTERM stop (ss_stop_on_signals), SIGUSR1 reports the counters and SIGHUP has the TLS files reloaded (a helper thread waits for both), the rest that would end or stop it are ignored. */
+/* signals.c: the program's signals in a serving process: a helper thread takes SIGINT/SIGTERM (stop every listener), SIGUSR1 (the counters) and SIGHUP (the TLS files reloaded by each serving thread); the rest that would end or stop it are ignored. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "channel.h"
 #include "cli.h"
+#include "counters.h"
+#include "listeners.h"
 #include "signals.h"
 #include "thread.h"
 
@@ -28,28 +31,31 @@ static const int ignored[] = {
 };
 #define NIGNORED (sizeof ignored / sizeof ignored[0])
 
-/* The helper thread: the only one that takes SIGUSR1 and SIGHUP (every
+/* The helper thread: the only one that takes the four signals (every
  * thread keeps them blocked; the helper waits for them with sigwaitinfo),
- * so neither a report nor a reload ever runs in a signal handler; `quit`
- * (then a SIGUSR1 to the thread) makes it return. */
-static atomic_bool quit;
-static pthread_t helper;
-static bool helping;
+ * so neither a stop, a report nor a reload ever runs in a signal handler,
+ * and a request process forked by a serving thread inherits them blocked
+ * (and SIGINT, SIGTERM ignored: its parent's drain decides its end);
+ * `quit` (then a SIGUSR1 to the thread) makes it return. */
+static struct {
+    const struct listeners *ls;
+    double drain;
+    int chan;                /* a worker's end of its channel, or -1 */
+    bool multi;              /* several listeners: reload lines name theirs */
+    atomic_bool quit;
+    pthread_t thread;
+    bool running;
+} helper;
 
-static void held(sigset_t *set, bool stops)
+static void held(sigset_t *set)
 {
     sigemptyset(set);
-    if (stops) {
-        sigaddset(set, SIGINT);
-        sigaddset(set, SIGTERM);
-    }
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
     sigaddset(set, SIGUSR1);
     sigaddset(set, SIGHUP);
 }
 
-/* The action of SIGUSR1 and SIGHUP, should a thread or a forked request
- * process ever take one in a handler instead of the helper: nothing (the
- * default would end the process). */
 static void no_action(int sig)
 {
     (void)sig;
@@ -60,122 +66,128 @@ void signals_init(void)
     struct sigaction sa;
     sigset_t set;
 
-    held(&set, true);
+    held(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_IGN;
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < NIGNORED; i++)
         sigaction(ignored[i], &sa, NULL);
-    /* What ss_server_close() puts back: a stop signal during the drain
-     * (or after) changes nothing. Held, not lost, until signals_start(). */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* Should a thread ever take one of the four (they are held in every
+     * thread but while the helper waits), nothing happens: the default
+     * would end the process. A handler, not SIG_IGN: an ignored signal
+     * may be dropped when sent, a held one with a handler always waits. */
     sa.sa_handler = no_action;
     sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 }
 
-/* One JSON line with the counters, written at once. */
-static void report(ss_server *srv)
-{
-    ss_stats st;
-    char line[512];
-
-    ss_server_stats(srv, &st);
-    snprintf(line, sizeof line,
-             "{\"accepted\":%llu,\"refused\":%llu,\"completed\":%llu,\"errors\":%llu,"
-             "\"accept_errors\":%llu,\"cancelled\":%llu,\"dropped\":%llu,\"tls_failed\":%llu,"
-             "\"active\":%u,\"threads\":%u,\"children\":%u}\n",
-             (unsigned long long)st.accepted, (unsigned long long)st.refused,
-             (unsigned long long)st.completed, (unsigned long long)st.errors,
-             (unsigned long long)st.accept_errors, (unsigned long long)st.cancelled,
-             (unsigned long long)st.dropped, (unsigned long long)st.tls_failed, st.active,
-             st.threads, st.children);
-    fputs(line, stderr);
-}
-
 /*
- * SIGHUP asks for a reload, which the serving thread does (signals_service)
- * between two requests it takes. Not in the helper: building a TLS context
- * takes OpenSSL's internal locks and makes per-thread state, and the
- * forking mode forks from the serving thread, so a fork during a reload
- * elsewhere would give the child those locks held for good (its handshake
- * would wait forever: OpenSSL 3 does not prepare for fork), and a child
- * would inherit state of a thread it does not have.
+ * SIGHUP asks for a reload, which each listener's serving thread does
+ * (signals_service) between two requests it takes. Not in the helper:
+ * building a TLS context takes OpenSSL's internal locks and makes
+ * per-thread state, and the forking mode forks from the serving thread, so
+ * a fork during a reload elsewhere would give the child those locks held
+ * for good (its handshake would wait forever: OpenSSL 3 does not prepare
+ * for fork), and a child would inherit state of a thread it does not have.
+ * Each listener counts the reloads it did (app->reloads) against those
+ * asked.
  */
-static atomic_bool reload_asked;
+static atomic_uint reloads_asked;
 
 /* The TLS files again, for new connections; one line either way. */
 static void reload(ss_server *srv)
 {
     const ss_config *cfg = ss_server_config(srv);
+    char where[300] = "";
 
-    if (!cli_tls_url(ss_server_url(srv))) {
-        cli_error("SIGHUP: nothing to reload (only a tls:// server has files to read again)");
-        return;
-    }
+    if (helper.multi)
+        snprintf(where, sizeof where, " (%s)", ss_server_url(srv));
     if (ss_server_tls_reload(srv) < 0) {
         const char *why = ss_last_error();
-        cli_library_error("SIGHUP: reload failed, new connections still get the previous "
-                          "certificate: ", why ? why : "unknown reason");
+        char lead[400];
+        snprintf(lead, sizeof lead, "SIGHUP: reload failed%s, new connections still get the "
+                 "previous certificate: ", where);
+        cli_library_error(lead, why ? why : "unknown reason");
         return;
     }
-    cli_error("SIGHUP: reloaded --tls-cert '%s', --tls-key '%s'%s%s%s: new connections use them",
+    cli_error("SIGHUP: reloaded --tls-cert '%s', --tls-key '%s'%s%s%s: new connections use them%s",
               cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca ? ", --tls-client-ca '" : "",
-              cfg->tls_client_ca ? cfg->tls_client_ca : "", cfg->tls_client_ca ? "'" : "");
+              cfg->tls_client_ca ? cfg->tls_client_ca : "", cfg->tls_client_ca ? "'" : "", where);
 }
 
 void signals_service(ss_server *srv)
 {
-    if (atomic_exchange(&reload_asked, false))
+    struct app *app = ss_server_userdata(srv);
+    unsigned asked = atomic_load(&reloads_asked);
+
+    if (app->reloads == asked)
+        return;
+    app->reloads = asked;
+    if (cli_tls_url(ss_server_url(srv)))
         reload(srv);
+}
+
+/* SIGUSR1: the counters summed over the listeners, printed or (a worker)
+ * sent to the supervisor. */
+static void report(void)
+{
+    ss_stats sum;
+
+    listeners_stats(helper.ls, &sum);
+    if (helper.chan < 0)
+        counters_print_json(&sum);
+    else
+        channel_send(helper.chan, CHANNEL_REPORT, &sum);
 }
 
 static void *helper_main(void *arg)
 {
-    ss_server *srv = arg;
     sigset_t set;
+    bool worker = helper.chan >= 0;
 
-    held(&set, false);
+    (void)arg;
+    held(&set);
     for (;;) {
         int sig = sigwaitinfo(&set, NULL);
-        if (atomic_load(&quit))
+        if (atomic_load(&helper.quit))
             return NULL;
-        if (sig == SIGUSR1)
-            report(srv);
-        else if (sig == SIGHUP)
-            atomic_store(&reload_asked, true);
+        if (sig == SIGTERM || (sig == SIGINT && !worker)) {
+            listeners_stop(helper.ls, helper.drain);
+            if (worker) /* its servers refuse no more: the supervisor's may (supervisor.c) */
+                channel_send(helper.chan, CHANNEL_STOPPING, NULL);
+        } else if (sig == SIGUSR1)
+            report();
+        else if (sig == SIGHUP && !worker && !listeners_have_tls(helper.ls))
+            cli_error("SIGHUP: nothing to reload (only a tls:// server has files to read again)");
+        else if (sig == SIGHUP && !worker)
+            atomic_fetch_add(&reloads_asked, 1);
     }
 }
 
-int signals_start(ss_server *srv, double drain)
+int signals_start(const struct listeners *ls, double drain, int chan)
 {
-    sigset_t set;
-    int rc = ss_stop_on_signals(srv, drain, NULL); /* SIGINT, SIGTERM; undone by ss_server_close() */
-
+    helper.ls = ls;
+    helper.drain = drain;
+    helper.chan = chan;
+    helper.multi = ls->n > 1;
+    atomic_store(&helper.quit, false);
+    int rc = helper_thread_start(&helper.thread, helper_main, NULL);
     if (rc < 0)
         return rc;
-    atomic_store(&quit, false);
-    rc = helper_thread_start(&helper, helper_main, srv);
-    if (rc < 0)
-        return rc;
-    helping = true;
-    /* SIGUSR1 and SIGHUP stay held here, and so in the threads started from here. */
-    held(&set, true);
-    sigdelset(&set, SIGUSR1);
-    sigdelset(&set, SIGHUP);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    helper.running = true;
     return 0;
 }
 
 void signals_stop(void)
 {
-    if (!helping)
+    if (!helper.running)
         return;
-    atomic_store(&quit, true);
-    pthread_kill(helper, SIGUSR1);
-    pthread_join(helper, NULL);
-    helping = false;
+    atomic_store(&helper.quit, true);
+    pthread_kill(helper.thread, SIGUSR1);
+    pthread_join(helper.thread, NULL);
+    helper.running = false;
 }
