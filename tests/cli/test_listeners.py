@@ -92,6 +92,20 @@ class Several(Case):
         tcp_url, unix_url = srv.wait_ready_lines(2)
         a = self.connect(tcp_url)
         b = self.connect(unix_url)
+
+        def skip_to(c, token):
+            while not c.recv_line().endswith(b" " + token + b"\n"):
+                pass
+
+        # Each in the room (its own line back), then each has read all said so far.
+        for c in (a, b):
+            token = unique("join").encode()
+            c.send(token + b"\n")
+            skip_to(c, token)
+        token = unique("settle").encode()
+        a.send(token + b"\n")
+        for c in (a, b):
+            skip_to(c, token)
         for who, c in (("a", a), ("b", b)):
             c.send(b"hello from %s\n" % who.encode())
             for member in (a, b):
