@@ -410,6 +410,15 @@ class CannotListen(Case):
         self.assertCannotListen(["echo", "--listen", first.url], "address already in use")
         first.stop()
 
+    def test_unknown_host_gives_the_resolvers_reason(self):
+        # Not "cannot assign requested address" nor errno's "no such device or
+        # address": the host could not be resolved, and why (the library's
+        # ss_last_error()).
+        for cmd in ("echo", "chat"):
+            with self.subTest(cmd=cmd):
+                self.assertCannotListen([cmd, "--listen", "tcp://no-such-host.invalid:80"],
+                                        "cannot resolve host 'no-such-host.invalid'")
+
     def test_missing_directory(self):
         missing = os.path.join(self.tmp, "no", "such", "dir", "s.sock")
         for url in ("unix:" + missing, "unix-dgram:" + missing):

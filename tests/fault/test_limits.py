@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fault_harness as fh  # noqa: E402
-from sockserv_harness import (CONCURRENT, IO_TIMEOUT, MODES, Case, children_of, connect,  # noqa: E402
+from sockserv_harness import (BIN, CONCURRENT, IO_TIMEOUT, MODES, Case, children_of, connect,  # noqa: E402
                               ipv6_available, port_is_free, run, unique)
 
 TCP = "tcp://127.0.0.1:0"
@@ -132,6 +132,96 @@ class ForkingChildren(Case):
             c.close()
         last.close()
         srv.stop()
+
+    def test_chat_members_past_the_library_default_join(self):
+        # The same in chat: each member is a process; the 41st and later join
+        # the room (each gets its own line back), and the first hears the last.
+        srv = self.server("chat", "--listen", TCP, "--mode", "forking", "--max-connections", "50",
+                          "--drain", "0.5")
+        members = []
+        for i in range(46):
+            c = self.connect(srv)
+            c.send(b"client %d\n" % i)
+            while not c.recv_line().endswith(b" client %d\n" % i):
+                pass
+            members.append(c)
+        while not members[0].recv_line().endswith(b" client 45\n"):
+            pass
+        for c in members:
+            c.close()
+        srv.stop()
+        self.assertEqual(fh.stopped_counters(srv)["accepted"], 46)
+
+
+class FileLimit(Case):
+    """--max-connections within the open-file limit: the default fits it, more is refused."""
+
+    LIMIT = 90  # the program's own few dozen, and a dozen chat members at two descriptors each
+
+    def limited(self):
+        """The program under `ulimit -n LIMIT`."""
+        path = os.path.join(self.tmp, "limited.sh")
+        with open(path, "w") as f:
+            f.write('#!/bin/sh\nulimit -n %d || exit 99\nexec "%s" "$@"\n' % (self.LIMIT, BIN))
+        os.chmod(path, 0o755)
+        return path
+
+    def test_more_than_the_limit_holds_is_refused(self):
+        for cmd in ("chat", "echo"):
+            with self.subTest(cmd=cmd):
+                self.assertUsageError(run([cmd, "--listen", TCP, "--max-connections", "200"], exe=self.limited()),
+                                      ["--max-connections '200'", "ulimit -n: %d" % self.LIMIT, "at most"])
+
+    def test_clients_past_the_default_wait_in_the_backlog(self):
+        # Every member past what the limit holds waits to be accepted, then
+        # joins once others left: none is accepted only to be dropped.
+        srv = self.server("chat", "--listen", TCP, "--mode", "threading", "--drain", "0.5", exe=self.limited())
+        members = {}
+        for i in range(20):
+            members[i] = self.connect(srv)
+            members[i].send(b"client %d\n" % i)
+        joined = chat_joined(members, IO_TIMEOUT)
+        self.assertTrue(0 < len(joined) < 20, "%d of 20 joined under ulimit -n %d" % (len(joined), self.LIMIT))
+        for i in joined:
+            leave(members.pop(i))
+        self.assertEqual(len(chat_joined(members, 10 * IO_TIMEOUT, want=len(members))), len(members),
+                         srv.describe())
+        for c in members.values():
+            leave(c)
+        srv.stop()
+        self.assertNotIn(b"Too many open files", srv.stderr(), srv.describe())
+        self.assertEqual(fh.stopped_counters(srv)["errors"], 0, srv.describe())
+
+
+def leave(member):
+    """'quit', then read what is left until the server closes: a clean end."""
+    member.send(b"quit\n")
+    member.recv_until_closed()
+
+
+def chat_joined(members, timeout, want=None):
+    """Which members got their own line ('client I') back: all that can within timeout
+    (or until `want` did). Read raw: a member's line may come in one piece with others'."""
+    sel = selectors.DefaultSelector()
+    for i, c in members.items():
+        sel.register(c.sock, selectors.EVENT_READ, i)
+    seen = {i: b"" for i in members}
+    joined = set()
+    deadline = time.monotonic() + timeout
+    while (want is None or len(joined) < want) and time.monotonic() < deadline and len(joined) < len(members):
+        for key, _ in sel.select(max(0.0, min(0.2, deadline - time.monotonic()))):
+            i = key.data
+            data = members[i].sock.recv(65536)
+            if not data:
+                raise AssertionError("member %d: the server closed its connection" % i)
+            seen[i] += data
+            if b" client %d\n" % i in seen[i]:
+                sel.unregister(members[i].sock)
+                joined.add(i)
+        if want is None and joined and not sel.select(0.5):
+            break  # the rest wait in the backlog
+    sel.close()
+    return joined
 
 
 def send_ignoring_reset(c, data):

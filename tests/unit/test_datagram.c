@@ -436,6 +436,61 @@ TEST_T(unread_replies_forking, 90) { hog_test(SS_FORKING); }
 TEST_T(unread_replies_pool, 90) { hog_test(SS_POOL); }
 TEST_T(unread_replies_event, 90) { hog_test(SS_EVENT); }
 
+/* A Unix datagram client that is bound but not connected to the server,
+ * sends requests and never reads: past the kernel's per-receiver queue
+ * limit (net.unix.max_dgram_qlen, 10 by default) a send to it would wait
+ * until it reads, however small its share of the send buffer. Each reply
+ * is tried once: the ones it cannot take are dropped and counted, no
+ * request stays in flight, and everyone else is served. */
+static void unconnected_hog_test(ss_strategy strategy)
+{
+    static const ss_handler h = { .handle = echo_count_handle };
+    start((ss_config){ .listen = h_url("unix-dgram:", "uh"), .handler = &h, .strategy = strategy });
+    socklen_t len = 0;
+    const struct sockaddr *sa = ss_server_address(srv, &len);
+    int hog = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un me = { .sun_family = AF_UNIX };
+    snprintf(me.sun_path, sizeof me.sun_path, "%s", h_path("hog-client"));
+    CHECK_EQ_INT(bind(hog, (const struct sockaddr *)&me, sizeof me), 0);
+    long qlen = 10;
+    char text[32];
+    if (h_read_file("/proc/sys/net/unix/max_dgram_qlen", text, sizeof text) > 0)
+        qlen = strtol(text, NULL, 10);
+    const int FLOOD = (int)qlen + 40;
+    for (int i = 0; i < FLOOD; i++)
+        CHECK_EQ_INT(sendto(hog, "unread", 6, 0, sa, len), 6);
+    CHECK_MSG(WAIT_FOR(atomic_load(&S->handled) == FLOOD, 30), "handled %d of %d", atomic_load(&S->handled), FLOOD);
+    /* No request waits for the hog to read its replies. */
+    CHECK_MSG(WAIT_FOR(h_stats(srv).active == 0, 10), "requests still in flight: %u", h_stats(srv).active);
+    ss_stats st = h_stats(srv);
+    CHECK_GT(st.dropped, 0);
+    CHECK_EQ_INT(st.errors, 0);
+    int c = h_connect(srv);
+    for (int i = 0; i < 20; i++) {
+        char msg[32];
+        snprintf(msg, sizeof msg, "reader line %d", i);
+        ask_retrying(c, msg);
+    }
+    close(c);
+    /* The hog finds at most a queue's worth waiting, and is served again. */
+    int got = 0;
+    char buf[64];
+    while (h_recv_timeout(hog, buf, sizeof buf, 0.2) > 0)
+        got++;
+    CHECK_GT(got, 0);
+    CHECK_LE(got, qlen + 1);
+    CHECK_EQ_INT(sendto(hog, "back", 4, 0, sa, len), 4);
+    CHECK_EQ_INT(h_recv_timeout(hog, buf, sizeof buf, 10), 4);
+    close(hog);
+    stop();
+}
+
+TEST_T(unread_replies_unconnected_sync, 60) { unconnected_hog_test(SS_SYNC); }
+TEST_T(unread_replies_unconnected_threading, 60) { unconnected_hog_test(SS_THREADING); }
+TEST_T(unread_replies_unconnected_forking, 60) { unconnected_hog_test(SS_FORKING); }
+TEST_T(unread_replies_unconnected_pool, 60) { unconnected_hog_test(SS_POOL); }
+TEST_T(unread_replies_unconnected_event, 60) { unconnected_hog_test(SS_EVENT); }
+
 /* A client that reads each reply before it asks again never loses one. */
 TEST_T(prompt_reader_never_dropped, 60)
 {

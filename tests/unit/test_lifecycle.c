@@ -322,8 +322,8 @@ static int de_handle(ss_request *req)
 {
     char line[100];
     ssize_t n = ss_readline(req, line, sizeof line);
-    if (n > 0 && strcmp(line, "fail\n") == 0)
-        return ss_request_fail(req, -EPROTO, "bad thing happened");
+    if (n > 0 && strncmp(line, "fail", 4) == 0) /* the reason quotes the client */
+        return ss_request_fail(req, -EPROTO, "bad thing happened:%s", line + 4);
     return n < 0 ? (int)n : (int)ss_write(req, line, (size_t)n) < 0 ? -EIO : 0;
 }
 
@@ -344,7 +344,7 @@ static void default_handle_error_test(ss_strategy strategy)
     struct sockaddr_in me = { 0 }; /* clang-analyzer 14 does not see getsockname fill it */
     socklen_t mlen = sizeof me;
     CHECK_EQ_INT(getsockname(c, (struct sockaddr *)&me, &mlen), 0);
-    h_send_str(c, "fail\n");
+    h_send_str(c, "fail \x1b]0;title\x07\x1b[2J\xc2\x9b\n");
     int r = ss_handle_request(srv);
     /* Other strategies run the request elsewhere: wait for its end (the
      * client's EOF, then the error counted) before taking stderr back. */
@@ -369,6 +369,14 @@ static void default_handle_error_test(ss_strategy strategy)
     CHECK_MSG(strstr(text, client) != NULL, "stderr line does not name the client %s: %s", client,
               text);
     CHECK_MSG(strstr(text, "bad thing happened") != NULL, "stderr line lacks the reason: %s", text);
+    /* What the client sent is in it, escaped: no byte of it drives a terminal. */
+    CHECK_MSG(strstr(text, ": \\x1b]0;title\\x07\\x1b[2J\\xc2\\x9b\\x0a\n") != NULL,
+              "the client's text is not escaped: %s", text);
+    for (const char *p = text; *p; p++)
+        CHECK_MSG(*p == '\n' || ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f),
+                  "raw byte 0x%02x on stderr", (unsigned char)*p);
+    /* Named after the program, not the library. */
+    CHECK_MSG(strncmp(text, "test_lifecycle: request from ", 29) == 0, "stderr line: %s", text);
 
     /* The server serves on. */
     h_serve s;

@@ -479,6 +479,25 @@ TEST(drain_cancels_write_forking) { drain_cancels(SS_FORKING, &blocked_writer); 
 TEST(drain_cancels_write_pool) { drain_cancels(SS_POOL, &blocked_writer); }
 TEST(drain_cancels_write_event) { drain_cancels(SS_EVENT, &blocked_writer); }
 
+/* A request cut short reports it from more than one hook (here the handler
+ * and finish, which tries to read again): it is still one cancelled
+ * request, not one per report. */
+static int reread_finish(ss_request *req)
+{
+    char line[64];
+    ssize_t n = ss_readline(req, line, sizeof line);
+    atomic_store(&S->finished, 1);
+    return n < 0 ? (int)n : 0;
+}
+
+static const ss_handler blocked_twice = { .handle = blocked_handle, .finish = reread_finish };
+
+TEST(drain_cancels_counted_once_sync) { drain_cancels(SS_SYNC, &blocked_twice); }
+TEST(drain_cancels_counted_once_threading) { drain_cancels(SS_THREADING, &blocked_twice); }
+TEST(drain_cancels_counted_once_forking) { drain_cancels(SS_FORKING, &blocked_twice); }
+TEST(drain_cancels_counted_once_pool) { drain_cancels(SS_POOL, &blocked_twice); }
+TEST(drain_cancels_counted_once_event) { drain_cancels(SS_EVENT, &blocked_twice); }
+
 static int long_sleep_handle(ss_request *req)
 {
     atomic_store(&S->started, 1);

@@ -363,6 +363,32 @@ TEST(client_chosen_names_escaped)
     ss_server_close(srv);
 }
 
+/* The same for a datagram client: its name is where the reply goes and
+ * what the request is said to come from. */
+TEST(client_chosen_names_escaped_dgram)
+{
+    static const ss_handler h = { .handle = peer_handle };
+    ss_server *srv = h_server_new(&(ss_config){ .listen = h_url("unix-dgram:", "peer.sock"), .handler = &h });
+    socklen_t len = 0;
+    const struct sockaddr *sa = ss_server_address(srv, &len);
+    static const char name[] = "evil\n127.0.0.1:5 \x1b[2Jforged";
+    int c = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    memcpy(a.sun_path + 1, name, sizeof name - 1);
+    CHECK_EQ_INT(bind(c, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + sizeof name)), 0);
+    CHECK_EQ_INT(sendto(c, "x", 1, 0, sa, len), 1);
+    CHECK_EQ_INT(ss_handle_request(srv), 0);
+    close(c);
+    CHECK_EQ_STR(peer_str, "@evil\\x0a127.0.0.1:5\\x20\\x1b[2Jforged");
+    CHECK_EQ_INT(chdir(h_tmpdir()), 0);
+    c = bind_at("unix:#1", SOCK_DGRAM, false);
+    CHECK_EQ_INT(sendto(c, "x", 1, 0, sa, len), 1);
+    CHECK_EQ_INT(ss_handle_request(srv), 0);
+    close(c);
+    CHECK_EQ_STR(peer_str, "./unix:#1");
+    ss_server_close(srv);
+}
+
 /* A named Unix client shows as its path. */
 TEST(named_peer)
 {

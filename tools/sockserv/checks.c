@@ -1,4 +1,5 @@
 /* checks.c: the checks that need the whole command line (and the sockets systemd passed): URLs, options that need a kind of listener, TLS, the PROXY protocol, --processes, --user; then the defaults that depend on them. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -7,23 +8,40 @@
 #include "option_table.h"
 #include "user.h"
 
-/* 10000 connections, fewer when the open-file limit is lower: each takes
- * a descriptor (two in chat: the room holds one; five in chat over TLS,
- * whose relay adds a socket pair and a wait set: see chat.c), and the
- * server keeps a few dozen for itself; shared by the listeners. */
-static int default_max_connections(enum cli_command cmd, bool tls, int workers, size_t listeners)
+/* How many clients a listener can serve at once within the open-file
+ * limit: each takes a descriptor (two in chat: the room holds one; five in
+ * chat over TLS, whose relay adds a socket pair and a wait set: see
+ * chat.c), and the server keeps a few dozen for itself; shared by the
+ * listeners. At least 1; LONG_MAX without a limit that matters. */
+static long fd_fit(enum cli_command cmd, bool tls, int workers, size_t listeners, rlim_t *cur)
 {
     struct rlimit rl;
-    long limit = DEFAULT_MAX_CONNECTIONS;
     /* Compared as rlim_t first: a limit past LONG_MAX is no limit here. */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)DEFAULT_MAX_CONNECTIONS * 4) {
-        long spare = (long)rl.rlim_cur - 64 - 2L * workers * (long)listeners;
-        long fit = cmd != CMD_CHAT ? spare : tls ? spare / 5 : spare / 2;
-        if (fit < limit)
-            limit = fit;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= (rlim_t)MAX_CONNECTIONS_LIMIT * 8)
+        return LONG_MAX;
+    *cur = rl.rlim_cur;
+    long spare = (long)rl.rlim_cur - 64 - 2L * workers * (long)listeners;
+    long fit = (cmd != CMD_CHAT ? spare : tls ? spare / 5 : spare / 2) / (long)listeners;
+    return fit > 0 ? fit : 1;
+}
+
+/* --max-connections: 10000 by default, fewer when the open-file limit is
+ * lower; a value given that the limit cannot hold is a usage error with the
+ * most it can. Returns -1 or the exit status. */
+static int check_max_connections(struct cli_opts *o, bool tls, size_t listeners)
+{
+    rlim_t cur = 0;
+    long fit = fd_fit(o->cmd, tls, o->workers, listeners, &cur);
+    if (o->max_connections == 0) {
+        long limit = DEFAULT_MAX_CONNECTIONS / (long)listeners;
+        o->max_connections = (int)(fit < limit ? fit : limit > 0 ? limit : 1);
+        return -1;
     }
-    limit /= (long)listeners;
-    return limit > 0 ? (int)limit : 1;
+    if (o->max_connections > fit)
+        return cli_usage_error("invalid --max-connections '%d': the open-file limit (ulimit -n: %llu) "
+                               "holds at most %ld clients a listener here; raise it or ask for fewer",
+                               o->max_connections, (unsigned long long)cur, fit);
+    return -1;
 }
 
 /* The TLS option given first, or NULL. */
@@ -181,7 +199,5 @@ int cli_check(struct cli_opts *o)
         o->max_line = o->cmd == CMD_CHAT ? CHAT_MAX_LINE : ECHO_MAX_LINE;
     size_t listeners = o->activated > 0 ? (size_t)o->activated : o->nlisten;
     bool tls = first_tls_url(o) || (o->activated > 0 && o->tls_cert);
-    if (o->max_connections == 0)
-        o->max_connections = default_max_connections(o->cmd, tls, o->workers, listeners);
-    return -1;
+    return check_max_connections(o, tls, listeners);
 }

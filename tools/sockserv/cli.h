@@ -45,7 +45,7 @@ struct cli_opts {
     size_t max_line;         /* longest text: a line without "\n" or "\r\n" */
     double drain;            /* seconds given to in-flight requests at stop */
     int workers;             /* pool and event: 0 = the library's default */
-    int max_connections;     /* 0 until set: then default_max_connections() */
+    int max_connections;     /* 0 until set: then check_max_connections() */
     double timeout;          /* request_timeout; 0 = none */
     unsigned socket_mode;    /* 0 = the umask's */
     ss_cidr *allow;          /* NULL = every client */
@@ -73,7 +73,7 @@ struct app {
 #define ECHO_MAX_LINE ((size_t)1 << 20)
 #define ECHO_MAX_LINE_LIMIT ((size_t)1 << 30)
 /* At most this many connections at once, fewer when the open-file limit
- * is lower (see default_max_connections in options.c). */
+ * is lower (see check_max_connections in checks.c). */
 #define DEFAULT_MAX_CONNECTIONS 10000
 #define DEFAULT_DRAIN 5.0
 /* The longest chat line by default, "\n" or "\r\n" excluded; a longer one

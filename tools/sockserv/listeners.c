@@ -77,7 +77,8 @@ static void make_config(const struct cli_opts *o, struct listener *l, bool tls, 
     };
 }
 
-/* "cannot listen on URL: reason", the reason as the OS says it, in lower case first;
+/* "cannot listen on URL: reason": the library's reason when it gave one (a
+ * host that does not resolve, and why), else the OS's, in lower case first;
  * for a TLS file, the library's reason naming the file and the option. */
 static void report_listen_error(const char *url, int err)
 {
@@ -86,6 +87,12 @@ static void report_listen_error(const char *url, int err)
 
     if (why && strncmp(why, "tls", 3) == 0) {
         cli_library_error("", why);
+        return;
+    }
+    if (why) {
+        char lead[600];
+        snprintf(lead, sizeof lead, "cannot listen on %s: ", url);
+        cli_library_error(lead, why);
         return;
     }
     snprintf(reason, sizeof reason, "%s", strerror(err));

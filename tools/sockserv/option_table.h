@@ -47,8 +47,9 @@
       ECHO_MAX_LINE, ECHO_MAX_LINE_LIMIT, CHAT_MAX_LINE, CHAT_MAX_LINE_LIMIT)                      \
     X(OPT_MAX_CONNECTIONS, "max-connections", 0, "N",                                              \
       "serve at most N clients at once, 1 to %d; more wait to be accepted (default %d, fewer "     \
-      "if the open-file limit is lower); in forking mode, also the most request processes "        \
-      "at once", MAX_CONNECTIONS_LIMIT, DEFAULT_MAX_CONNECTIONS)                                   \
+      "if the open-file limit is lower; more than the limit holds is refused); in forking "        \
+      "mode, also the most request processes at once; each --listen has its own N",               \
+      MAX_CONNECTIONS_LIMIT, DEFAULT_MAX_CONNECTIONS)                                              \
     X(OPT_TIMEOUT, "timeout", 0, "SECS",                                                           \
       "disconnect a client whose line (or datagram read) is not complete within SECS, or that "    \
       "takes no output for SECS (default 0: no limit; else at least %g)", MIN_SECONDS)             \
