@@ -41,16 +41,25 @@ PEER_PACKAGES = {"libuv": "libuv1-dev", "st": "libst-dev", "go": "golang-go", "s
 BEGIN = "<!-- bench:results:begin (written by bench/run.py: do not edit by hand) -->"
 END = "<!-- bench:results:end -->"
 SERVER_CPU, LOAD_CPU = 0, 1
+# The CPUs this script may use when it starts (before main() pins it to
+# LOAD_CPU): the unpinned workloads' servers and loadgen get all of them.
+ALL_CPUS = frozenset(os.sched_getaffinity(0))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- what runs
 
 class Workload:
-    def __init__(self, name, title, args, servers, setup_timeout=30.0, rss_per_conn=False):
+    def __init__(self, name, title, args, servers, setup_timeout=30.0, rss_per_conn=False, pinned=True,
+                 compare=()):
         self.name, self.title, self.args, self.servers = name, title, args, servers
         self.setup_timeout = setup_timeout
         self.rss_per_conn = rss_per_conn  # its table shows KiB per connection
+        # False: the server's processes and loadgen share every core, unpinned
+        # (a server of several processes needs more than one core).
+        self.pinned = pinned
+        # (a, b) pairs of servers whose ratios go under the table (no target).
+        self.compare = compare
         self.tls = "--tls" in args or "--tls-resume" in args
         # Connect per request over TLS: a handshake per request, the unit of its table.
         self.handshakes = self.tls and args[args.index("--mode") + 1] == "connect"
@@ -111,9 +120,29 @@ WORKLOADS = [
     Workload("tlsidle10k", "TLS, 10,000 connections open (64-byte ping-pong, then idle while sampled)",
              ["--tls", "--mode", "pingpong", "--connections", "10000", "--size", "64"],
              ["event", "go"], setup_timeout=120.0, rss_per_conn=True),
+    # Issue 12: several processes (--processes 2) against one, same mode, on
+    # both cores, unpinned: a two-process server needs both, and so does a
+    # one-process server with two loops or many threads; loadgen shares them.
+    # Judge on CPU per request first (what a request costs wherever it ran),
+    # requests/s second (loadgen takes its share of the same two cores).
+    # Ping-pong on 50 long-lived connections: the connections are spread
+    # once, at connect; connect per request: every request goes through
+    # accept, where the processes share (or not) one listening socket.
+    Workload("procs-pingpong50", "several processes: 50 connections, 64-byte ping-pong, unpinned",
+             ["--mode", "pingpong", "--connections", "50", "--size", "64"],
+             ["event-1proc", "event-2proc", "threading-1proc", "threading-2proc", "inherit-2proc",
+              "reuseport-2proc"], pinned=False,
+             compare=(("event-2proc", "event-1proc"), ("threading-2proc", "threading-1proc"),
+                      ("reuseport-2proc", "inherit-2proc"), ("event-2proc", "inherit-2proc"))),
+    Workload("procs-connect50", "several processes: new connection per request, 50 at a time, unpinned",
+             ["--mode", "connect", "--connections", "50", "--size", "64", "--src-addrs", "16"],
+             ["event-1proc", "event-2proc", "threading-1proc", "threading-2proc", "inherit-2proc",
+              "reuseport-2proc"], pinned=False,
+             compare=(("event-2proc", "event-1proc"), ("threading-2proc", "threading-1proc"),
+                      ("reuseport-2proc", "inherit-2proc"), ("event-2proc", "inherit-2proc"))),
 ]
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
-FORKING = ("forking", "py-forking", "c-fork")  # servers with child processes
+FORKING = ("forking", "py-forking", "c-fork")  # servers with child processes (and those with workers)
 # A run during which other work took more than this share of either core is
 # run again (at most --retries times); the last attempt counts.
 DISTURBED = 0.10
@@ -123,9 +152,12 @@ class Server:
     """How to start a server. kind: ours | peer | cpeer (built by this script) |
     extra (--extra); backend: for stunnel, the plain peer it fronts (argv)."""
 
-    def __init__(self, argv, kind, description, env=None, backend=None):
+    def __init__(self, argv, kind, description, env=None, backend=None, workers=False):
         self.argv, self.kind, self.description = argv, kind, description
         self.env, self.backend = env or {}, backend
+        # Worker processes (children of the one started): their CPU counts,
+        # and how it is shared between them is reported.
+        self.workers = workers
 
 
 def server_commands(build):
@@ -163,6 +195,24 @@ def server_commands(build):
         "py-forking": Server(py + ["forking", "0"], "peer",
                              "bench/peers/py_echo.py: Python %s socketserver.ForkingTCPServer"
                              % platform.python_version()),
+        # Issue 12: one process or two, same mode, on both cores (unpinned).
+        "event-1proc": Server([ss, "echo", "--mode", "event", "--workers", "2"] + listen, "ours",
+                              "sockserv echo --mode event --workers 2 (one process, two loops)"),
+        "event-2proc": Server([ss, "echo", "--mode", "event", "--workers", "1", "--processes", "2"] + listen,
+                              "ours", "sockserv echo --mode event --workers 1 --processes 2 (a supervisor and "
+                              "two worker processes of one loop each, sharing the inherited listener)",
+                              workers=True),
+        "threading-1proc": Server([ss, "echo", "--mode", "threading"] + listen, "ours",
+                                  "sockserv echo --mode threading (one process)"),
+        "threading-2proc": Server([ss, "echo", "--mode", "threading", "--processes", "2"] + listen, "ours",
+                                  "sockserv echo --mode threading --processes 2 (two worker processes)",
+                                  workers=True),
+        "inherit-2proc": Server([os.path.join(peers, "procs_echo"), "event", "2", "inherit"], "cpeer",
+                                "bench/peers/procs_echo.c: the library's event strategy (one loop) in two "
+                                "processes adopting one inherited listening socket", workers=True),
+        "reuseport-2proc": Server([os.path.join(peers, "procs_echo"), "event", "2", "reuseport"], "cpeer",
+                                  "bench/peers/procs_echo.c: the same, each process with a listening socket of "
+                                  "its own on the same port (SO_REUSEPORT)", workers=True),
     }
 
 
@@ -282,6 +332,10 @@ def build_c_peers(build, wanted):
         if r.returncode != 0:
             sys.stderr.write(r.stdout + r.stderr)
             missing[name] = "could not be built (%s)" % (r.stderr.strip().splitlines() or ["?"])[-1]
+    if wanted & {"inherit-2proc", "reuseport-2proc"}:
+        why = build_procs_peer(build, cc, flags)
+        if why:
+            missing["inherit-2proc"] = missing["reuseport-2proc"] = why
     if "go" in wanted:
         why = build_go_peer(build)
         if why:
@@ -289,6 +343,33 @@ def build_c_peers(build, wanted):
     if "stunnel" in wanted and not stunnel_program():
         missing["stunnel"] = "stunnel is not installed: apt-get install %s" % PEER_PACKAGES["stunnel"]
     return missing
+
+
+def build_procs_peer(build, cc, flags):
+    """Build bench/peers/procs_echo.c against the build's libsockserv.so (again
+    when the source or the library is newer); None, or why it cannot be."""
+    source = os.path.join(HERE, "peers", "procs_echo.c")
+    library = os.path.join(build, "libsockserv.so")
+    binary = os.path.join(build, "bench", "peers", "procs_echo")
+    if not os.path.exists(library):
+        return "%s is missing (run `make`)" % library
+    if os.path.exists(binary) and os.path.getmtime(binary) >= max(os.path.getmtime(source),
+                                                                   os.path.getmtime(library)):
+        return None
+    # Built under a name of its own, then renamed: two runs at once (the smoke
+    # test in parallel ctest runs) never see half a binary.
+    part = "%s.%d" % (binary, os.getpid())
+    cmd = [cc] + flags + ["-I", os.path.join(ROOT, "include"), "-o", part, source,
+                          "-L", build, "-lsockserv", "-Wl,-rpath," + build]
+    log("building the procs_echo peer: %s" % " ".join(shlex.quote(c) for c in cmd))
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout + r.stderr)
+        if os.path.exists(part):
+            os.unlink(part)
+        return "could not be built (%s)" % (r.stderr.strip().splitlines() or ["?"])[-1]
+    os.replace(part, binary)
+    return None
 
 
 def build_go_peer(build):
@@ -423,10 +504,10 @@ def descendants(pid):
 
 
 def core_ticks(cpu):
-    """(busy, softirq+irq) ticks of one CPU from /proc/stat."""
+    """(busy, softirq+irq) ticks of one CPU from /proc/stat (cpu None: of all of them)."""
     with open("/proc/stat") as f:
         for line in f:
-            if line.startswith("cpu%d " % cpu):
+            if line.startswith("cpu " if cpu is None else "cpu%d " % cpu):
                 v = [int(x) for x in line.split()[1:]]
                 # user nice system idle iowait irq softirq steal ...
                 return sum(v[:8]) - v[3] - v[4], v[5] + v[6]
@@ -481,6 +562,72 @@ def group_cpu(pids, children):
     return sum(cpu_seconds(p, children) for p in pids)
 
 
+def worker_ticks(pid):
+    """{child pid: its ticks, its threads' and its own descendants'}: the CPU of each
+    worker process of a server started as pid."""
+    out = {}
+    for k in children_pids(pid):
+        try:
+            own, reaped, _ = read_stat(k)
+            out[k] = own + reaped + sum(read_stat(d)[0] for d in descendants(k))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def children_pids(pid):
+    """The live children of pid (from /proc/PID/task/*/children when the kernel has it)."""
+    kids = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids += [int(x) for x in f.read().split()]
+        return kids
+    except OSError:
+        return [d for d in descendants(pid) if read_ppid(d) == pid]
+
+
+def read_ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        return int(s[s.rindex(")") + 2:].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def worker_shares(before, after):
+    """Each worker's share of the workers' CPU in the window, largest first
+    (workers that exist at both ends)."""
+    used = [after[k] - before[k] for k in after if k in before]
+    total = sum(used)
+    return sorted((u / total for u in used), reverse=True) if total > 0 else []
+
+
+# What bench/peers/procs_echo prints for each worker at exit (sockserv's
+# supervisor prints one stop line for all its workers: no per-worker count).
+WORKER_LINE = re.compile(r"^procs_echo: worker (\d+): accepted (\d+),", re.M)
+
+
+def accept_shares(stderr):
+    """Each worker's share of the connections accepted (from its exit line), largest first."""
+    counts = [int(m.group(2)) for m in WORKER_LINE.finditer(stderr)]
+    total = sum(counts)
+    return sorted((c / total for c in counts), reverse=True) if total > 0 and len(counts) > 1 else []
+
+
+def allowed_cpus(pid):
+    """The CPUs pid may run on, as /proc/PID/status lists them ("0-1"), or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("Cpus_allowed_list:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def group_memory(pids, children):
     """memory() of a server that is several processes, each figure added up."""
     parts = [memory(p, children) for p in pids]
@@ -513,7 +660,15 @@ class Sampler(threading.Thread):
 # ---------------------------------------------------------------- one run
 
 def pin(cpu, argv, pinned):
-    return (["taskset", "-c", str(cpu)] + argv) if pinned else argv
+    """argv on one CPU (pinned), or on every CPU this script was given at start:
+    a child inherits the script's affinity, and main() keeps the script on
+    LOAD_CPU, so an unpinned server or loadgen would otherwise share that one
+    core."""
+    if pinned:
+        return ["taskset", "-c", str(cpu)] + argv
+    if os.sched_getaffinity(0) != ALL_CPUS and shutil.which("taskset"):
+        return ["taskset", "-c", ",".join(str(c) for c in sorted(ALL_CPUS))] + argv
+    return argv
 
 
 def launch(argv, pinned, env=None):
@@ -656,8 +811,8 @@ def stop_server(proc):
 
 
 def run_once(args, workload, name, server, round_no):
-    pinned = args.pinned
-    kids = name in FORKING  # only then is /proc scanned for descendants
+    pinned = args.pinned and workload.pinned
+    kids = name in FORKING or server.workers  # only then is /proc scanned for descendants
     running = start_server(server, pinned, args.pki)
     pids = running.pids()
     lg = None
@@ -673,6 +828,8 @@ def run_once(args, workload, name, server, round_no):
         reader = LineReader(lg.stdout)
         deadline = time.monotonic() + workload.setup_timeout + args.warmup + args.duration + 60
         cpu0 = cpu1 = None
+        cpus = (None, None)
+        workers0 = workers1 = {}
         mem_end = (0, 0, 0, 0)
         result = None
         while True:
@@ -680,13 +837,18 @@ def run_once(args, workload, name, server, round_no):
             if line is None:
                 break
             if line.startswith("# window start"):
-                core0, lcore0 = core_ticks(SERVER_CPU), core_ticks(LOAD_CPU)
+                core0, lcore0, all0 = core_ticks(SERVER_CPU), core_ticks(LOAD_CPU), core_ticks(None)
                 me0 = time.process_time()
                 cpu0 = group_cpu(pids, kids)
+                cpus = (allowed_cpus(pids[0]), allowed_cpus(lg.pid))
+                if server.workers:
+                    workers0 = worker_ticks(pids[0])
                 sampler.start()
             elif line.startswith("# window end"):
                 cpu1 = group_cpu(pids, kids)
-                core1, lcore1 = core_ticks(SERVER_CPU), core_ticks(LOAD_CPU)
+                if server.workers:
+                    workers1 = worker_ticks(pids[0])
+                core1, lcore1, all1 = core_ticks(SERVER_CPU), core_ticks(LOAD_CPU), core_ticks(None)
                 me1 = time.process_time()
                 sampler.take()
                 mem_end = group_memory(pids, kids)
@@ -717,6 +879,10 @@ def run_once(args, workload, name, server, round_no):
     # CPU 1 runs loadgen and this script; anything else there is others' load.
     load_other = ((lcore1[0] - lcore0[0]) - (lcore1[1] - lcore0[1])) / CLK_TCK \
         - client_cpu - (me1 - me0)
+    # Unpinned: every core's busy time, and what of it was neither the
+    # server, loadgen, this script nor the network stack's softirq work.
+    all_busy = (all1[0] - all0[0]) / CLK_TCK
+    all_other = all_busy - (all1[1] - all0[1]) / CLK_TCK - (cpu1 - cpu0) - client_cpu - (me1 - me0)
     return {
         "workload": workload.name, "server": name, "round": round_no,
         "rps": result["rps"], "mbps": result["mb_per_s"], "requests": req,
@@ -742,7 +908,13 @@ def run_once(args, workload, name, server, round_no):
         "core_softirq_util": core_irq / secs if secs and pinned else None,
         "core_other_util": max(0.0, core_busy - core_irq - (cpu1 - cpu0)) / secs if secs and pinned else None,
         "load_core_other_util": max(0.0, load_other) / secs if secs and pinned else None,
+        "all_cores_us": all_busy / req * 1e6 if req and not pinned else None,
+        "all_other_util": max(0.0, all_other) / secs if secs and not pinned else None,
+        "worker_shares": worker_shares(workers0, workers1),
+        "accept_shares": accept_shares(server_err),
         "ready_line": running.ready,
+        # Where the server and loadgen were allowed to run (Cpus_allowed_list).
+        "server_cpus": cpus[0], "loadgen_cpus": cpus[1],
         "rss_idle_kib": rss_idle, "rss_end_kib": rss_end,
         "rss_peak_kib": max(sampler.rss, rss_end), "hwm_kib": mem_end[1],
         "threads": max(sampler.threads, mem_end[2]), "procs": max(sampler.procs, mem_end[3]),
@@ -751,6 +923,79 @@ def run_once(args, workload, name, server, round_no):
         "server_stderr_tail": server_err[-300:], "loadgen_stderr": lg_err[-300:],
         "exit_status": status,
     }
+
+
+QUEUED, QUEUED_TRIALS = 100, 5  # connections queued per trial, trials of each kind
+
+
+def queued_resets_note(q):
+    """The sentence under procs-connect50 about queued_resets()' trials."""
+    def part(counts):
+        return "%d of %d reset (trials: %s)" % (sum(counts), q["connections"] * len(counts),
+                                               ", ".join(str(c) for c in counts))
+    return ("A worker leaving (as at a reload) with %d connections queued and none accepted, %d trials: "
+            "SO_REUSEPORT, one of the two listening sockets closed: **%s**; one inherited socket, one "
+            "process's descriptor of it closed: %s (`queued_resets()` in bench/run.py; "
+            "net.ipv4.tcp_migrate_req was %s: with 1, Linux 5.14 and later move a closed SO_REUSEPORT "
+            "listener's queued connections to another listener of its group instead)."
+            % (q["connections"], len(q["reuseport"]), part(q["reuseport"]), part(q["inherit"]),
+               q.get("migrate_req", "?")))
+
+
+def migrate_req():
+    """net.ipv4.tcp_migrate_req of this network namespace ("0", "1"), or "absent" (before Linux 5.14)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_migrate_req") as f:
+            return f.read().strip()
+    except OSError:
+        return "absent"
+
+
+def queued_resets(reuseport, n=QUEUED):
+    """What a worker leaving does to the connections queued for it: two listening
+    sockets on one port with SO_REUSEPORT (or one socket and a duplicate of its
+    descriptor, as inherited by two workers), n connections made and a line sent
+    on each, none accepted, then one socket (or one descriptor) closed. Returns
+    how many of the n connections were reset."""
+    def listener(port=0):
+        s = socket.socket()
+        if reuseport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen(128)
+        return s
+    first = listener()
+    port = first.getsockname()[1]
+    second = listener(port) if reuseport else first.dup()
+    clients = []
+    try:
+        for i in range(n):
+            c = socket.socket()
+            clients.append(c)
+            c.bind(("127.0.0.%d" % (1 + i % 16), 0))  # 127.0.0.1..16, as --src-addrs 16
+            c.connect(("127.0.0.1", port))
+            c.sendall(b"x\n")
+        time.sleep(0.1)
+        second.close()  # the old worker's socket (or its descriptor) goes
+        time.sleep(0.1)
+        reset = 0
+        # A reset connection is readable (the error, or an end of file); one
+        # still queued is not: the other worker would accept it.
+        for c in select.select(clients, [], [], 0)[0]:
+            try:
+                c.setblocking(False)
+                if c.recv(16) == b"":
+                    reset += 1
+            except ConnectionResetError:
+                reset += 1
+            except BlockingIOError:
+                pass
+        return reset
+    finally:
+        for c in clients:
+            c.close()
+        first.close()
+        second.close()
 
 
 def machine_busy(seconds=0.5):
@@ -780,8 +1025,10 @@ def wait_for_quiet(args):
 
 
 def disturbance(r):
-    """The larger share of a core that other work took during the window."""
-    return max(r.get("core_other_util") or 0.0, r.get("load_core_other_util") or 0.0)
+    """The larger share of a core that other work took during the window (unpinned:
+    what other work took of all the cores, in cores)."""
+    return max(r.get("core_other_util") or 0.0, r.get("load_core_other_util") or 0.0,
+               r.get("all_other_util") or 0.0)
 
 
 def log_run(done, total, r):
@@ -791,11 +1038,19 @@ def log_run(done, total, r):
             fmt_int(r["hs_per_s"]), r["resumed_share"] * 100, r["cpu_hs_us"], r["client_cpu_hs_us"])
     if r["tls_negotiated"] is not None:
         tls += "  loadgen cpu %.0f%%" % (r["client_cpu_util"] * 100)
+    if r.get("all_cores_us") is not None:  # unpinned
+        where = "  all cores %.2f us/req, others %.0f%%" % (r["all_cores_us"], pct(r["all_other_util"]))
+        if r.get("worker_shares"):
+            where += "  worker CPU shares %s" % "/".join("%.0f%%" % (v * 100) for v in r["worker_shares"])
+        if r.get("accept_shares"):
+            where += "  accepted %s" % "/".join("%.0f%%" % (v * 100) for v in r["accept_shares"])
+    else:
+        where = "  core0 %s us/req  others %s/%s" % (fmt(r["core_us"], "%.2f"), fmt(pct(r["core_other_util"]), "%.0f%%"),
+                                                   fmt(pct(r["load_core_other_util"]), "%.0f%%"))
     log("[%d/%d] %-11s r%d %-12s %9s req/s %8.1f MB/s  p99 %7.0f us  cpu %6.2f us/req"
-        "  core0 %s us/req  rss %7.1f MiB  thr %5d  err %d  others %s/%s%s%s"
+        "  rss %7.1f MiB  thr %5d  err %d%s%s%s"
         % (done, total, r["workload"], r["round"], r["server"], fmt_int(r["rps"]), r["mbps"], r["p99_us"],
-           r["cpu_us"] or 0, fmt(r["core_us"], "%.2f"), r["rss_peak_kib"] / 1024, r["threads"], r["errors"],
-           fmt(pct(r["core_other_util"]), "%.0f%%"), fmt(pct(r["load_core_other_util"]), "%.0f%%"), tls,
+           r["cpu_us"] or 0, r["rss_peak_kib"] / 1024, r["threads"], r["errors"], where, tls,
            "  (server stderr: %s)" % r["server_stderr_tail"].splitlines()[-1]
            if r["server_stderr_lines"] else ""))
     if WORKLOAD_BY_NAME[r["workload"]].resume and (r["resumed_share"] or 0) < RESUMED_MIN:
@@ -821,7 +1076,13 @@ def summarize(runs):
              ("rps", "mbps", "p50_us", "p99_us", "p999_us", "cpu_us", "cpu_util", "client_cpu_util",
               "core_us", "core_softirq_util", "core_other_util", "load_core_other_util",
               "rss_peak_kib", "rss_end_kib", "rss_idle_kib", "rss_per_conn_kib", "client_cpu_us",
-              "hs_per_s", "resumed_share", "cpu_hs_us", "client_cpu_hs_us", "core_hs_us")}
+              "hs_per_s", "resumed_share", "cpu_hs_us", "client_cpu_hs_us", "core_hs_us",
+              "all_cores_us", "all_other_util")}
+        # How evenly the workers shared the load: the busiest one's share.
+        m["busiest_cpu_share"] = median([r["worker_shares"][0] if r.get("worker_shares") else None for r in rs])
+        m["busiest_accept_share"] = median([r["accept_shares"][0] if r.get("accept_shares") else None
+                                            for r in rs])
+        m["workers"] = max(len(r.get("worker_shares") or ()) for r in rs)
         m["negotiated"] = sorted({r["tls_negotiated"] for r in rs if r["tls_negotiated"]})
         m["threads"] = max(r["threads"] for r in rs)
         m["procs"] = max(r["procs"] for r in rs)
@@ -985,6 +1246,15 @@ def table_columns(w):
                 ("CPU 0 us/handshake", cell("core_hs_us", "%.1f")),
                 ("loadgen CPU us/handshake", cell("client_cpu_hs_us", "%.1f")),
                 ("loadgen CPU", loadgen_cpu), ("others' load", others)]
+    elif not w.pinned:
+        cols = [("requests/s", lambda v: fmt_int(v["rps"]))] + latency + [
+                ("server CPU us/req", cell("cpu_us", "%.2f")),
+                ("server CPU", cell("cpu_util", "%.0f%%", 100)),
+                ("loadgen CPU", loadgen_cpu),
+                ("all cores us/req", cell("all_cores_us", "%.2f")),
+                ("others' load", cell("all_other_util", "%.0f%%", 100)),
+                ("busiest worker: CPU", cell("busiest_cpu_share", "%.0f%%", 100)),
+                ("busiest worker: accepted", cell("busiest_accept_share", "%.0f%%", 100))]
     else:
         cols = [("requests/s", lambda v: fmt_int(v["rps"])), ("MB/s", cell("mbps", "%.1f"))] + latency + [
                 ("server CPU us/req", cell("cpu_us", "%.2f")),
@@ -1024,8 +1294,9 @@ def markdown(args, summary, rows, skipped, commands, tls_commands, started):
     lines.append("- %d round%s; each run: %.1f s warm-up, then a %.1f s measured window"
                  % (args.rounds, "" if args.rounds == 1 else "s", args.warmup, args.duration))
     if args.pinned:
-        lines.append("- Server pinned to CPU %d, load generator to CPU %d (`taskset -c`)"
-                     % (SERVER_CPU, LOAD_CPU))
+        lines.append("- Server pinned to CPU %d, load generator to CPU %d (`taskset -c`)%s"
+                     % (SERVER_CPU, LOAD_CPU, "; the procs-* workloads unpinned (see their tables)"
+                        if any(not w.pinned for w in args.workloads) else ""))
     else:
         lines.append("- **Not pinned** (taskset missing or --no-pin): figures are noisier")
     plain = {w.name for w in args.workloads if not w.tls}
@@ -1039,8 +1310,11 @@ def markdown(args, summary, rows, skipped, commands, tls_commands, started):
         lines += server_lines(tls_commands, tls_commands, summary, skipped, tls)
     for why, names in sorted(group_reasons(args.skipped_workloads).items()):
         lines.append("- **Skipped: %s: %s**" % (", ".join(names), why))
-    lines += ["", "### Targets (issues 3, 10 and 11)", "",
-              "| workload | target | measured (ratio of medians) | verdict |", "|---|---|---|---|"]
+    lines += ["", "### Targets (issues 3, 10 and 11)", ""]
+    if rows:
+        lines += ["| workload | target | measured (ratio of medians) | verdict |", "|---|---|---|---|"]
+    else:
+        lines.append("None for the workloads run.")
     for wl, text, measured, verdict, _ in rows:
         lines.append("| %s | %s | %s | %s |" % (wl, text, measured,
                                                  "**%s**" % verdict if verdict.startswith("missed") else verdict))
@@ -1059,6 +1333,12 @@ def markdown(args, summary, rows, skipped, commands, tls_commands, started):
             lines.append("| %s | %s |" % (s, " | ".join(f(v) for _, f in cols)))
         if w.tls:
             lines += [""] + tls_notes(w, names, summary)
+        if w.compare and compare_notes(w, summary):
+            lines += [""] + compare_notes(w, summary)
+        if not w.pinned:
+            lines += ["", UNPINNED_NOTE]
+        if w.name in args.queued_resets:
+            lines += ["", queued_resets_note(args.queued_resets[w.name])]
     lines += ["", "Medians over the rounds; errors, threads and processes: total or maximum over the rounds. "
               "Server CPU: user+sys of the server's process, threads and children per request; "
               "CPU 0: all the busy time of the server's core per request (the server plus the "
@@ -1068,6 +1348,38 @@ def markdown(args, summary, rows, skipped, commands, tls_commands, started):
               "runs were repeated." % (DISTURBED * 100, args.retries, args.repeated, args.nruns),
               "Raw per-run figures: `%s`." % os.path.relpath(args.json, ROOT), "", END]
     return "\n".join(lines)
+
+
+def compare_notes(w, summary):
+    """The ratios of the workload's compared pairs (medians, and the range over the rounds)."""
+    notes = []
+    for a, b in w.compare:
+        sa, sb = summary.get((w.name, a)), summary.get((w.name, b))
+        if not sa or not sb:
+            continue
+        parts = []
+        for metric, label in (("rps", "requests/s"), ("cpu_us", "server CPU/request"),
+                              ("all_cores_us", "all cores' busy time/request")):
+            va, vb = sa[metric], sb[metric]
+            if va is None or not vb:
+                continue
+            pr = [ra[metric] / sb["per_round"][rnd][metric] for rnd, ra in sa["per_round"].items()
+                  if rnd in sb["per_round"] and ra.get(metric) is not None and sb["per_round"][rnd].get(metric)]
+            rng = " (rounds %.2f-%.2f)" % (min(pr), max(pr)) if len(pr) > 1 else ""
+            parts.append("%s %.2fx%s" % (label, va / vb, rng))
+        if parts:
+            notes.append("- %s vs %s: %s." % (a, b, ", ".join(parts)))
+    if notes:
+        notes.insert(0, "Side by side, same rounds (ratio of medians; no target: issue 12 asks for the figures):")
+    return notes
+
+
+UNPINNED_NOTE = ("Unpinned: the server's processes and loadgen may run on every core (`taskset -c` with all "
+                 "of them). Server CPU: in cores (100% is one core). All cores us/req: the busy time of every "
+                 "core per request (server, loadgen, softirq, anything else); others' load: what of it was "
+                 "none of those, in cores. Busiest worker: the share of the workers' CPU (or, for procs_echo, "
+                 "of the connections accepted) that went to the busiest worker process: 50% is an even split "
+                 "of two.")
 
 
 def tls_notes(w, names, summary):
@@ -1279,6 +1591,13 @@ def bench(args, started, tmp):
                         log("    disturbed: %.0f%% of a core went to other work during the window: again"
                             % (disturbance(r) * 100))
                 runs.append(r)
+    args.queued_resets = {}
+    if any(w.name == "procs-connect50" for w, _, _ in plan):
+        q = {"connections": QUEUED, "reuseport": [queued_resets(True) for _ in range(QUEUED_TRIALS)],
+             "inherit": [queued_resets(False) for _ in range(QUEUED_TRIALS)], "migrate_req": migrate_req()}
+        args.queued_resets["procs-connect50"] = q
+        log("queued connections reset when a worker leaves (%d trials of %d): SO_REUSEPORT %s, inherited %s"
+            % (QUEUED_TRIALS, QUEUED, q["reuseport"], q["inherit"]))
     good = [r for r in runs if "failed" not in r]
     args.nruns = len(runs)
     args.repeated = sum(1 for r in good if r.get("attempt", 1) > 1)
@@ -1287,7 +1606,7 @@ def bench(args, started, tmp):
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"machine": machine(), "date": started.isoformat(), "command": args.command,
-                   "runs": runs, "skipped": skipped, "skipped_workloads": args.skipped_workloads}, f, indent=1)
+                   "queued_resets": args.queued_resets, "runs": runs, "skipped": skipped, "skipped_workloads": args.skipped_workloads}, f, indent=1)
     section = markdown(args, summary, rows, skipped, commands, tls_commands, started)
     log("")
     log("Targets:")

@@ -2,7 +2,8 @@
 """smoke.py: the bench smoke test (ctest bench.smoke): the bench tools work, in about a second per run.
 
 Runs bench/loadgen for about a second against `sockserv echo` in threading
-and event mode and against the raw epoll peer, in each load shape, and checks
+and event mode (in one process, and in two worker processes with
+--processes 2) and against the raw epoll peer, in each load shape, and checks
 every run reports requests and no error. Then checks that loadgen does catch
 a corrupted echo, that its TLS client works against `sockserv echo` over
 tls:// (ping-pong, then resumed handshakes: no thresholds; reported skipped
@@ -135,6 +136,42 @@ def tls_smoke(args, tmp):
     return True
 
 
+def table_cell(doc, workload, row, column):
+    """The text of a cell of run.py's markdown: workload's table, the row of a server, a column; or None."""
+    m = re.search(r"^### %s:.*?\n(\|.*?)(?:\n\n|\Z)" % re.escape(workload), doc, re.M | re.S)
+    if not m:
+        return None
+    lines = m.group(1).splitlines()
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == row and column in head:
+            return cells[head.index(column)]
+    return None
+
+
+def cpu_set(text):
+    """The CPUs of a /proc list such as "0-1,4"."""
+    cpus = set()
+    for part in (text or "").split(","):
+        if part:
+            lo, _, hi = part.partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def unpinned_cpus(results, workload):
+    """True if every run of workload in run.py's results had its server and loadgen allowed on
+    every CPU this test may use; else what was seen."""
+    want = os.sched_getaffinity(0)
+    with open(results) as f:
+        runs = [r for r in json.load(f)["runs"] if r["workload"] == workload and "failed" not in r]
+    seen = sorted({(r["server"], r.get("server_cpus"), r.get("loadgen_cpus")) for r in runs})
+    good = runs and all(cpu_set(r.get("server_cpus")) == want and cpu_set(r.get("loadgen_cpus")) == want
+                        for r in runs)
+    return True if good else "want CPUs %s, got (server, its CPUs, loadgen's): %s" % (sorted(want), seen)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--sockserv", required=True)
@@ -146,6 +183,11 @@ def main():
     servers = [
         ("sockserv threading", [args.sockserv, "echo", "--mode", "threading", "--listen", "tcp://127.0.0.1:0"]),
         ("sockserv event", [args.sockserv, "echo", "--mode", "event", "--listen", "tcp://127.0.0.1:0"]),
+        # What run.py's procs-* workloads run: a supervisor and two workers.
+        ("sockserv threading --processes 2", [args.sockserv, "echo", "--mode", "threading", "--processes", "2",
+                                              "--listen", "tcp://127.0.0.1:0"]),
+        ("sockserv event --processes 2", [args.sockserv, "echo", "--mode", "event", "--workers", "1",
+                                          "--processes", "2", "--listen", "tcp://127.0.0.1:0"]),
         ("raw epoll peer", [args.epoll_echo, "0"]),
     ]
     for name, argv in servers:
@@ -181,16 +223,28 @@ def main():
         out = os.path.join(tmp, "PERFORMANCE.md")
         argv = [sys.executable, os.path.join(HERE, "run.py"), "--build-dir", args.build_dir,
                 "--rounds", "1", "--duration", "0.5", "--warmup", "0.1",
-                "--only", "pingpong50,tlspingpong50" if tls else "pingpong50",
-                "--servers", "event,threading,epoll", "--no-pin", "--quiet-wait", "0", "--output", out,
+                "--only", "pingpong50,procs-connect50,tlspingpong50" if tls else "pingpong50,procs-connect50",
+                "--servers", "event,threading,epoll,event-2proc,reuseport-2proc", "--quiet-wait", "0",
+                "--output", out,
                 "--json", os.path.join(tmp, "results.json")]
         t0 = time.monotonic()
         r = subprocess.run(argv, capture_output=True, text=True, timeout=90)
         doc = open(out).read() if os.path.exists(out) else ""
         ok = r.returncode == 0 and "| event |" in doc and "| epoll |" in doc and "bench:results:end" in doc
+        # The --processes row and the SO_REUSEPORT peer, their workers' shares measured.
+        for row in ("event-2proc", "reuseport-2proc"):
+            share = table_cell(doc, "procs-connect50", row, "busiest worker: CPU")
+            ok = ok and share is not None and share.endswith("%")
+        ok = ok and "SO_REUSEPORT, one of the two listening sockets closed" in doc
+        # Pinned (the default: run.py keeps itself on CPU 1), the unpinned
+        # workloads' server and loadgen must still get every CPU, not run.py's one.
+        unpinned = ok and unpinned_cpus(os.path.join(tmp, "results.json"), "procs-connect50")
+        if ok:
+            check(unpinned is True, "bench/run.py's unpinned workloads run on every CPU (%s)"
+                  % ("yes" if unpinned is True else unpinned))
         if tls:
             ok = ok and "### tlspingpong50" in doc and "Negotiated by every server: TLSv1.3" in doc
-        check(ok, "bench/run.py runs and writes its table%s (%.1f s)"
+        check(ok, "bench/run.py runs and writes its tables (with the --processes 2 and SO_REUSEPORT rows%s) (%.1f s)"
               % (", a TLS workload's too" if tls else "", time.monotonic() - t0))
         if not ok:
             print(r.stdout[-3000:] + r.stderr[-3000:])
