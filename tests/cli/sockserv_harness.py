@@ -302,9 +302,31 @@ def children_of(pid):
     return kids
 
 
+def live_children(pid):
+    """The child processes of pid that have not ended (zombies left out)."""
+    return [k for k in children_of(pid) if alive(k)]
+
+
+def alive(pid):
+    """Whether process pid runs (exists and is not a zombie)."""
+    st = _stat(pid)
+    return st is not None and st[1] not in ("Z", "X")
+
+
 def still_running(pid, starttime):
     st = _stat(pid)
     return st is not None and st[2] == starttime and st[1] not in ("Z", "X")
+
+
+def close_tls(c):
+    """End as a well-behaved client does: close_notify (the server then sees the end of
+    input, not a truncation), then close."""
+    try:
+        c.sock.settimeout(IO_TIMEOUT)
+        c.sock.unwrap()
+    except (OSError, ValueError):
+        pass
+    c.sock.close()
 
 
 def fd_count(pid):

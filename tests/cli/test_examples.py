@@ -186,7 +186,16 @@ class Examples(Case):
             if ipv6_available():
                 self.assertEqual(ask(c, b"::1"), b"::1 ::1")
             c.send(b"\n")  # an empty line asks nothing: the next reply is for the next name
-            self.assertIn(b" 127.0.0.1", ask(c, b"localhost"), "localhost (/etc/hosts)")
+            # localhost as this machine's resolver has it (/etc/hosts; a bare chroot may have none).
+            try:
+                local = {a[4][0] for a in socket.getaddrinfo("localhost", None, socket.AF_INET)}
+            except socket.gaierror:
+                local = set()
+            answer = ask(c, b"localhost")
+            if local:
+                self.assertTrue(any(b" " + a.encode() in answer for a in local), (answer, local))
+            else:
+                self.assertIn(b"localhost ERROR ", answer, "localhost does not resolve here")
             if mode == "event":  # the lookups ran on a helper thread, started on first use
                 self.assertGreater(thread_count(srv.pid), threads_before, "no ss_run_blocking helper thread")
             d = self.connect(srv) if mode != "sync" else None  # sync: one client at a time

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sockserv_harness import (BIN, IO_TIMEOUT, SLOW, STOP_TIMEOUT, Case, Conn, connect, in_thread,  # noqa: E402
+from sockserv_harness import (BIN, alive, close_tls, live_children, IO_TIMEOUT, SLOW, STOP_TIMEOUT, Case, Conn, connect, in_thread,  # noqa: E402
                               require, run, self_signed_cert, wait_until)
 
 TCP = "tcp://127.0.0.1:0"
@@ -22,36 +22,9 @@ N = 3                # workers, unless a test says otherwise
 # ---------------------------------------------------------------- processes
 
 
-def _stat(pid):
-    """(ppid, state) of a process, or None if it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    rest = data[data.rindex(b")") + 2:].split()
-    return int(rest[1]), rest[0].decode()
-
-
-def children(parent):
-    """The live (not zombie) child processes of parent."""
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = _stat(int(name))
-            if st and st[0] == parent and st[1] not in ("Z", "X"):
-                pids.append(int(name))
-    return pids
-
-
 def workers(srv):
     """The supervisor's live children: its workers."""
-    return set(children(srv.pid))
-
-
-def alive(pid):
-    st = _stat(pid)
-    return st is not None and st[1] not in ("Z", "X")
+    return set(live_children(srv.pid))
 
 
 def socket_inodes(pid):
@@ -107,7 +80,7 @@ def serving_worker(srv, conn):
 
     def holder():
         for pid in workers(srv):
-            if any(inode in socket_inodes(p) for p in [pid] + children(pid)):
+            if any(inode in socket_inodes(p) for p in [pid] + live_children(pid)):
                 return pid
         return None
     pid = wait_until(holder, GRACE)
@@ -231,7 +204,7 @@ class Start(ProcCase):
                 self.assertEqual(r["threads"], 3, "a thread a connection: %s" % r)
             elif mode == "forking":
                 self.assertEqual(r["children"], 3, "a process a connection: %s" % r)
-                grandchildren = [p for w in kids for p in children(w)]
+                grandchildren = [p for w in kids for p in live_children(w)]
                 self.assertEqual(len(grandchildren), 3, "request processes of the workers")
             for c in held:
                 c.close()
@@ -560,14 +533,6 @@ class TlsCase(ProcCase):
         c.send(text + b"\n")
         self.assertEqual(c.recv_line(), text + b"\n")
 
-    @staticmethod
-    def close_tls(c):
-        try:
-            c.sock.settimeout(IO_TIMEOUT)
-            c.sock.unwrap()
-        except (OSError, ValueError):
-            pass
-        c.sock.close()
 
 
 class Tls(TlsCase):
@@ -575,7 +540,7 @@ class Tls(TlsCase):
         srv = self.tls_server("--processes", "2", "--mode", "event")
         c = self.tls_connect(srv)
         self.assertEqual(c.sock.getpeercert(binary_form=True), self.der(0))
-        self.close_tls(c)
+        close_tls(c)
         # A broken certificate: the new workers cannot start, the old ones serve on, and
         # stderr says so.
         old = workers(srv)
@@ -594,7 +559,7 @@ class Tls(TlsCase):
         c = self.tls_connect(srv)
         self.assertEqual(c.sock.getpeercert(binary_form=True), self.der(0))
         self.exchange(c, b"still served")
-        self.close_tls(c)
+        close_tls(c)
         # A new certificate: new workers, which read it.
         self.install(1)
         os.kill(srv.pid, signal.SIGHUP)
@@ -603,7 +568,7 @@ class Tls(TlsCase):
         c = self.tls_connect(srv)
         self.assertEqual(c.sock.getpeercert(binary_form=True), self.der(1))
         self.exchange(c, b"new certificate")
-        self.close_tls(c)
+        close_tls(c)
         counters = self.stop(srv)
         self.assertEqual((counters["completed"], counters["errors"], counters["tls_failed"]), (3, 0, 0))
         self.assertIn(b"--tls-cert", srv.stderr())
@@ -616,7 +581,7 @@ class Tls(TlsCase):
             self.assertFalse(first.sock.session_reused)
             session = first.sock.session
             gone = serving_worker(srv, first)
-            self.close_tls(first)
+            close_tls(first)
             # The worker that made the session dies: another one resumes it.
             os.kill(gone, signal.SIGKILL)
             self.wait_workers(srv, N, exclude=[gone])
@@ -626,7 +591,7 @@ class Tls(TlsCase):
                 self.assertTrue(c.sock.session_reused, "connection %d did not resume" % i)
                 self.exchange(c, b"again %d" % i)
                 served_by.add(serving_worker(srv, c))
-                self.close_tls(c)
+                close_tls(c)
             self.assertNotIn(gone, served_by)
             # Every worker replaced by a reload: the new ones resume it too.
             before = workers(srv)
@@ -638,7 +603,7 @@ class Tls(TlsCase):
                 self.assertTrue(c.sock.session_reused, "connection %d after the reload did not resume" % i)
                 self.exchange(c, b"after reload %d" % i)
                 self.assertNotIn(serving_worker(srv, c), before)
-                self.close_tls(c)
+                close_tls(c)
             counters = self.stop(srv)
             self.assertEqual((counters["errors"], counters["tls_failed"]), (0, 0))
         self.at_once(["event", "threading"], case)

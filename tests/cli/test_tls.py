@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fault"))
 import fault_harness as fh  # noqa: E402  (the stop line's counters, the failure lines)
-from sockserv_harness import (IO_TIMEOUT, MODES, SLOW, Case, Conn, connect, in_thread,  # noqa: E402
+from sockserv_harness import (IO_TIMEOUT, MODES, SLOW, Case, Conn, close_tls, connect, in_thread,  # noqa: E402
                               ipv6_available, require, run, wait_until)
 from test_chat import ChatCase  # noqa: E402  (members that join, rooms that settle)
 
@@ -219,15 +219,6 @@ def tls_connect(address, ctx=None, session=None, rcvbuf=None):
         raise
 
 
-def close_tls(c):
-    """End as a well-behaved client does: close_notify (the server then sees the end of
-    input, not a truncation), then close."""
-    try:
-        c.sock.settimeout(IO_TIMEOUT)
-        c.sock.unwrap()
-    except (OSError, ValueError):
-        pass
-    c.sock.close()
 
 
 def client_hello():
