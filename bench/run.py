@@ -207,10 +207,10 @@ def server_commands(build):
         "threading-2proc": Server([ss, "echo", "--mode", "threading", "--processes", "2"] + listen, "ours",
                                   "sockserv echo --mode threading --processes 2 (two worker processes)",
                                   workers=True),
-        "inherit-2proc": Server([os.path.join(peers, "procs_echo"), "event", "2", "inherit"], "cpeer",
+        "inherit-2proc": Server([os.path.join(peers, "procs_echo"), "event", "2", "inherit"], "peer",
                                 "bench/peers/procs_echo.c: the library's event strategy (one loop) in two "
                                 "processes adopting one inherited listening socket", workers=True),
-        "reuseport-2proc": Server([os.path.join(peers, "procs_echo"), "event", "2", "reuseport"], "cpeer",
+        "reuseport-2proc": Server([os.path.join(peers, "procs_echo"), "event", "2", "reuseport"], "peer",
                                   "bench/peers/procs_echo.c: the same, each process with a listening socket of "
                                   "its own on the same port (SO_REUSEPORT)", workers=True),
     }
@@ -332,10 +332,6 @@ def build_c_peers(build, wanted):
         if r.returncode != 0:
             sys.stderr.write(r.stdout + r.stderr)
             missing[name] = "could not be built (%s)" % (r.stderr.strip().splitlines() or ["?"])[-1]
-    if wanted & {"inherit-2proc", "reuseport-2proc"}:
-        why = build_procs_peer(build, cc, flags)
-        if why:
-            missing["inherit-2proc"] = missing["reuseport-2proc"] = why
     if "go" in wanted:
         why = build_go_peer(build)
         if why:
@@ -343,33 +339,6 @@ def build_c_peers(build, wanted):
     if "stunnel" in wanted and not stunnel_program():
         missing["stunnel"] = "stunnel is not installed: apt-get install %s" % PEER_PACKAGES["stunnel"]
     return missing
-
-
-def build_procs_peer(build, cc, flags):
-    """Build bench/peers/procs_echo.c against the build's libsockserv.so (again
-    when the source or the library is newer); None, or why it cannot be."""
-    source = os.path.join(HERE, "peers", "procs_echo.c")
-    library = os.path.join(build, "libsockserv.so")
-    binary = os.path.join(build, "bench", "peers", "procs_echo")
-    if not os.path.exists(library):
-        return "%s is missing (run `make`)" % library
-    if os.path.exists(binary) and os.path.getmtime(binary) >= max(os.path.getmtime(source),
-                                                                   os.path.getmtime(library)):
-        return None
-    # Built under a name of its own, then renamed: two runs at once (the smoke
-    # test in parallel ctest runs) never see half a binary.
-    part = "%s.%d" % (binary, os.getpid())
-    cmd = [cc] + flags + ["-I", os.path.join(ROOT, "include"), "-o", part, source,
-                          "-L", build, "-lsockserv", "-Wl,-rpath," + build]
-    log("building the procs_echo peer: %s" % " ".join(shlex.quote(c) for c in cmd))
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.stderr.write(r.stdout + r.stderr)
-        if os.path.exists(part):
-            os.unlink(part)
-        return "could not be built (%s)" % (r.stderr.strip().splitlines() or ["?"])[-1]
-    os.replace(part, binary)
-    return None
 
 
 def build_go_peer(build):

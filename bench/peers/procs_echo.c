@@ -9,8 +9,8 @@
  * tcp://127.0.0.1:PORT" once every worker serves; at SIGTERM or SIGINT each
  * worker drains (1 s) and prints one line on stderr,
  * "procs_echo: worker I: accepted A, completed C, errors E", from which
- * bench/run.py reads how evenly the connections were spread. Built by
- * bench/run.py against the build's libsockserv (the bench's "reuseport"
+ * bench/run.py reads how evenly the connections were spread. Built with
+ * the library by bench/CMakeLists.txt (the bench's "reuseport"
  * measurement, docs/PERFORMANCE.md); not part of the library's tests. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
