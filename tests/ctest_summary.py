@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 C_TOTALS = re.compile(r"^(\d+) passed, (\d+) skipped, (\d+) failed$", re.M)
 C_SKIP = re.compile(r"^skip \S+ \([0-9.]+s\): (.*)$", re.M)
 PY_TOTALS = re.compile(r"^(?:OK|FAILED) \((?:.*, )?skipped=(\d+)", re.M)
-PY_SKIP = re.compile(r"\.\.\. skipped '(.*)'$", re.M)
+PY_SKIP = re.compile(r"""\.\.\. skipped (?:'(.*)'|"(.*)")$""", re.M)  # repr(): double quotes when the reason has an apostrophe
 SKIPPED_LINE = re.compile(r"^SKIPPED: (.*)$", re.M)
 
 
@@ -36,7 +36,7 @@ def cases_skipped(output):
         return int(totals[-1][1]), list(dict.fromkeys(C_SKIP.findall(output)))
     totals = PY_TOTALS.findall(output)
     if totals:
-        return int(totals[-1]), list(dict.fromkeys(PY_SKIP.findall(output)))
+        return int(totals[-1]), list(dict.fromkeys(a or b for a, b in PY_SKIP.findall(output)))
     return 0, []
 
 
