@@ -97,10 +97,11 @@ static bool file_mentions(const char *path, const char *word)
     return found;
 }
 
-/* Building a context takes OpenSSL's own locks (its algorithm store): a
- * fork meanwhile (the forking strategy's, while a reload runs on another
- * thread) would leave the child with them held, stuck at its first
- * handshake. Every fork of the process waits for a build to end. */
+/* Building a context takes OpenSSL's own locks (its algorithm store), and
+ * so does freeing one (its ex_data, its store): a fork meanwhile (the
+ * forking strategy's, while a reload runs on another thread) would leave
+ * the child with them held, stuck at its first handshake. Every fork of
+ * the process waits for a build or a free to end. */
 static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -120,6 +121,16 @@ static void hold_forks(void)
 }
 
 static SSL_CTX *build_ctx(const ss_config *cfg, const ss__tls_ctx *t, int *err);
+
+/* A context let go of, out of any fork's way (connections still open hold
+ * references of their own). */
+static void release(SSL_CTX *ctx)
+{
+    pthread_once(&atfork_once, hold_forks);
+    pthread_mutex_lock(&build_lock);
+    SSL_CTX_free(ctx);
+    pthread_mutex_unlock(&build_lock);
+}
 
 /* A context from the files of cfg; NULL with the reason recorded. */
 static SSL_CTX *build(const ss_config *cfg, const ss__tls_ctx *t, int *err)
@@ -239,7 +250,7 @@ void ss__tls_free(ss__tls_ctx *t)
 {
     if (!t)
         return;
-    SSL_CTX_free(t->ctx); /* connections still open hold references of their own */
+    release(t->ctx);
     free(t->alpn);
     if (t->own_tickets)
         ss_tls_tickets_free(t->tickets);
@@ -257,7 +268,7 @@ int ss__tls_reload(ss__tls_ctx *t, const ss_config *cfg)
     SSL_CTX *old = t->ctx;
     t->ctx = fresh; /* the same ticket keys (build): sessions resume across the reload */
     pthread_mutex_unlock(&t->lock);
-    SSL_CTX_free(old);
+    release(old);
     return 0;
 }
 
