@@ -239,8 +239,13 @@ static void set_accepting(ss__loop *loop, bool on)
     if (on == loop->accept.on)
         return;
     if (on) {
-        /* Every loop waits on the one socket; EPOLLEXCLUSIVE wakes one. */
-        if (srv->fd < 0 || epoll_add(loop, srv->fd, EPOLLIN | EPOLLEXCLUSIVE, &tag_listener) < 0)
+        /* Every loop waits on the one socket; EPOLLEXCLUSIVE wakes one. Not
+         * on a socket made elsewhere, which other processes may serve too:
+         * the one woken may be a worker that is stopping (a reload), which
+         * then accepts nothing, and no other would be woken for that client
+         * until the next one came. */
+        uint32_t events = srv->adopted ? EPOLLIN : EPOLLIN | EPOLLEXCLUSIVE;
+        if (srv->fd < 0 || epoll_add(loop, srv->fd, events, &tag_listener) < 0)
             return;
     } else {
         epoll_ctl(loop->epfd, EPOLL_CTL_DEL, srv->fd, NULL);
