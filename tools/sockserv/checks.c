@@ -63,6 +63,10 @@ static const char *first_tls_url(const struct cli_opts *o)
     return NULL;
 }
 
+/* Why tls:// cannot be served here, and what to do. */
+#define NO_TLS "this sockserv was built without TLS: install OpenSSL 3's development files " \
+               "(apt-get install libssl-dev), then rebuild sockserv"
+
 /* Sockets passed by systemd: the TLS options make their TCP ones TLS, and
  * need both files. Returns -1 or the usage exit status. */
 static int check_tls_activated(const struct cli_opts *o)
@@ -72,9 +76,7 @@ static int check_tls_activated(const struct cli_opts *o)
     if (!given)
         return -1;
     if (!ss_tls_available())
-        return cli_usage_error("%s: this sockserv was built without TLS: install OpenSSL 3's "
-                               "development files (apt-get install libssl-dev), then rebuild "
-                               "sockserv", given);
+        return cli_usage_error("%s: " NO_TLS, given);
     if (!o->tls_cert || !o->tls_key)
         return cli_usage_error("%s needs %s: TCP sockets passed by systemd speak TLS with the "
                                "server's certificate (--tls-cert FILE) and its private key "
@@ -98,9 +100,7 @@ static int check_tls(const struct cli_opts *o)
         return -1;
     }
     if (!ss_tls_available())
-        return cli_usage_error("cannot listen on '%s': this sockserv was built without TLS: "
-                               "install OpenSSL 3's development files (apt-get install "
-                               "libssl-dev), then rebuild sockserv", url);
+        return cli_usage_error("cannot listen on '%s': " NO_TLS, url);
     if (!o->tls_cert || !o->tls_key)
         return cli_usage_error("'%s' needs %s: the server's certificate (--tls-cert FILE) and its "
                                "private key (--tls-key FILE), PEM files", url,
