@@ -124,6 +124,9 @@ typedef struct ss_handler {
     int (*finish)(ss_request *req);
 } ss_handler;
 
+/* The number of duration buckets in ss_stats. */
+#define SS_DURATION_BUCKETS 32
+
 /* Counters, read with ss_server_stats(). Every accepted request ends as
  * exactly one of refused, completed or cancelled, or fails before its
  * handler ran (setup failed, an oversized datagram...). */
@@ -149,7 +152,73 @@ typedef struct ss_stats {
                                 workers; event: the loops */
     unsigned children;       /* child processes not yet reaped (reaping happens
                                 in the serve loop and in ss_server_close) */
+    /* Bytes and durations: counted when a request ends (a forked child's
+     * too), so a request in flight is not in them yet; a request whose
+     * process was killed is in none of them. They stay 0 in a library
+     * built with SS_STATS=OFF (ss_stats_detailed() says which). */
+    uint64_t bytes_in;       /* bytes received from clients on their sockets:
+                                a stream's (a TLS connection's records, its
+                                handshake included; a PROXY header), each
+                                datagram taken */
+    uint64_t bytes_out;      /* bytes sent to clients on their sockets (TLS:
+                                records); a datagram reply once sent */
+    uint64_t duration_sum_us; /* the durations below summed, microseconds */
+    /* Requests by duration, from accept (or a datagram's receipt) to close,
+     * every request taken: refused, failed and cancelled ones too. Fixed
+     * log-scale buckets: duration[0] counts those under 1 us, duration[i]
+     * those from 2^(i-1) us to under 2^i us, the last one those from
+     * 2^(SS_DURATION_BUCKETS - 2) us (about 18 minutes) on; see
+     * ss_duration_bucket_bound(). */
+    uint64_t duration[SS_DURATION_BUCKETS];
 } ss_stats;
+
+/* The upper bound of ss_stats.duration[i] in seconds, excluded: 2^i us
+ * (1e-6, 2e-6, 4e-6, ...); INFINITY for the last bucket; NAN for an i past
+ * it. */
+SS_API double ss_duration_bucket_bound(unsigned i);
+/* Does this library count bytes_in, bytes_out and the duration histogram
+ * (built with SS_STATS=ON, the default)? The other counters always are. */
+SS_API bool ss_stats_detailed(void);
+
+/* ---- Logging -------------------------------------------------------------
+ * The library's messages, each with a level, a short stable event name and
+ * one line of text (no newline; every byte printable ASCII: text a client
+ * controls, such as a Unix peer name or a handler's reason that quotes the
+ * client, is escaped as \xNN before it gets here). Events:
+ *   error    handler_failed        a hook failed (handle_error's default line)
+ *   error    tls_handshake_failed  a TLS client failed the handshake
+ *   error    proxy_refused         no valid PROXY header, or an untrusted proxy
+ *   error    request_cancelled     a request cut short by a drain deadline
+ *   warning  accept_backoff        accept (recvmsg) failed in a way that repeats
+ *                                  (EMFILE, ENFILE, ENOBUFS, ENOMEM, ...):
+ *                                  accepting pauses 100 ms (at most one line
+ *                                  per pause)
+ *   info     accept_error          accept failed for one client (ECONNABORTED, ...)
+ *   info     drain                 a server stopped for good closes: the requests
+ *                                  in flight and the time left to the deadline
+ *   info     conn_open             a request was taken (its client)
+ *   info     conn_close            a request ended (its client, duration and
+ *                                  bytes in and out when ss_stats_detailed())
+ * The first four come from handle_error's default: a handle_error of your
+ * own replaces them (it is told of the failure instead). More events may be
+ * added; a callback should pass on names it does not know.
+ */
+typedef enum ss_log_level {
+    SS_LOG_ERROR = 1,
+    SS_LOG_WARNING,
+    SS_LOG_INFO,
+    SS_LOG_DEBUG
+} ss_log_level;
+
+/* "error", "warning", "info", "debug"; NULL for another value. */
+SS_API const char *ss_log_level_name(ss_log_level level);
+/* The default log: one line on stderr,
+ *   PROGRAM: MESSAGE              (errors)
+ *   PROGRAM: LEVEL: MESSAGE       (the others: "warning: ", "info: ", "debug: ")
+ * PROGRAM being program_invocation_short_name (the library may be part of
+ * any program). One write(2) per line. A log callback may call it to keep
+ * the line and do more. */
+SS_API void ss_log_stderr(ss_server *srv, ss_log_level level, ss_request *req, const char *event, const char *msg);
 
 /*
  * Server configuration. Fill it with designated initializers; every field
@@ -307,9 +376,21 @@ typedef struct ss_config { /* NOLINT(clang-analyzer-optin.performance.Padding): 
      * it sees the client the proxy names). */
     bool (*verify_request)(ss_server *srv, ss_request *req);
     /* A hook of the request failed with `err` (negative errno). Default: one
-     * line on stderr naming the client and the reason. Runs where the
-     * handler ran (its thread, or its child process). */
+     * message through `log` at SS_LOG_ERROR naming the client and the
+     * reason ("request from PEER failed: REASON"; event handler_failed,
+     * tls_handshake_failed, proxy_refused or request_cancelled). Runs where
+     * the handler ran (its thread, or its child process). */
     void (*handle_error)(ss_server *srv, ss_request *req, int err);
+    /* The library's messages at `log_level` or more severe (see "Logging"
+     * above); req is the request concerned, or NULL. Default:
+     * ss_log_stderr. Runs in whichever thread or process the event happened
+     * (a request's, a loop's, the serving thread): it must be thread-safe,
+     * and it must not call ss_ I/O functions on req. msg lives only for the
+     * call. */
+    void (*log)(ss_server *srv, ss_log_level level, ss_request *req, const char *event, const char *msg);
+    /* The least severe level logged; 0 = SS_LOG_WARNING (errors and
+     * warnings). SS_LOG_INFO adds a line per connection. */
+    ss_log_level log_level;
     /* ss_handle_request() waited `timeout` seconds without a request. */
     void (*handle_timeout)(ss_server *srv);
     /* Called once per loop iteration of ss_serve_forever(). */

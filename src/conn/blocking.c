@@ -82,6 +82,7 @@ static ssize_t blocking_recv(ss__conn *c, void *buf, size_t n, int64_t deadline)
     do
         got = recv(c->req->fd, buf, n, flags);
     while (got < 0 && errno == EINTR);
+    ss__count_in(c->req, got);
     return result(c->req, got, errno);
 }
 
@@ -100,6 +101,7 @@ static ssize_t blocking_send(ss__conn *c, const void *buf, size_t n, int64_t dea
     do
         w = send(c->req->fd, buf, n, flags);
     while (w < 0 && errno == EINTR);
+    ss__count_out(c->req, w);
     return w >= 0 ? w : result(c->req, w, errno);
 }
 

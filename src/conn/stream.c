@@ -40,6 +40,7 @@ static ssize_t stream_recv(ss__conn *c, void *buf, size_t n, int64_t deadline)
     if (got < 0)
         got = errno == EWOULDBLOCK ? -EAGAIN : -errno;
     st->drained = !st->shut && (got == -EAGAIN || (got > 0 && (size_t)got < n));
+    ss__count_in(c->req, got);
     return got;
 }
 
@@ -54,6 +55,7 @@ static ssize_t stream_send(ss__conn *c, const void *buf, size_t n, int64_t deadl
     while (w < 0 && errno == EINTR);
     if (w < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    ss__count_out(c->req, w);
     return w;
 }
 

@@ -38,6 +38,9 @@ typedef struct ss__shared {
     _Atomic int64_t drain_deadline;    /* CLOCK_MONOTONIC ns; 0 = none */
     _Atomic uint64_t accepted, refused, completed, errors, accept_errors, cancelled, dropped, tls_failed;
     _Atomic unsigned active;
+    /* Counted once per request, at its end (ss__request_done). */
+    _Atomic uint64_t bytes_in, bytes_out, duration_sum_us;
+    _Atomic uint64_t duration[SS_DURATION_BUCKETS];
 } ss__shared;
 
 struct ss_server {
@@ -91,6 +94,9 @@ struct ss_request {
     bool ran;                          /* setup succeeded, handle and finish ran */
     bool cancelled;                    /* reported -ECANCELED (counted once) */
     uint64_t seq;
+    int64_t opened;                    /* ss__now() when taken (SS_STATS) */
+    uint64_t bytes_in, bytes_out;      /* on its socket (ss__count_in/out) */
+    const char *err_event;             /* the log event of the next report */
     struct sockaddr_storage peer;
     socklen_t peerlen;
     char *peer_str;                    /* made on first use */
@@ -109,6 +115,43 @@ struct ss_request {
     char *wbuf;
     size_t wcap, wlen;
 };
+
+/* Bytes a request moved on its socket: counted by whoever calls recv and
+ * send on it (the connections that own a socket, the datagram transport,
+ * the PROXY header reader), added to the server's counters at its end.
+ * Compiled out with SS_STATS=OFF. */
+#ifndef SS_STATS
+#define SS_STATS 1
+#endif
+static inline void ss__count_in(ss_request *req, ssize_t n)
+{
+#if SS_STATS
+    if (n > 0)
+        req->bytes_in += (uint64_t)n;
+#else
+    (void)req, (void)n;
+#endif
+}
+static inline void ss__count_out(ss_request *req, ssize_t n)
+{
+#if SS_STATS
+    if (n > 0)
+        req->bytes_out += (uint64_t)n;
+#else
+    (void)req, (void)n;
+#endif
+}
+
+/* log (src/core/log.c): a message for cfg.log when level is logged (the
+ * text made only then), escaped to printable ASCII. */
+static inline bool ss__logs(const ss_server *srv, ss_log_level level)
+{
+    return level <= srv->cfg.log_level;
+}
+void ss__log(ss_server *srv, ss_log_level level, ss_request *req, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* The duration histogram's bucket for ns nanoseconds. */
+unsigned ss__duration_bucket(int64_t ns);
 
 /* requests (src/core/request.c) */
 /* A request on fd with a connection of that type, over one of type lower

@@ -177,14 +177,15 @@ int ss__proxy_parse(const unsigned char *buf, size_t n, ss__proxy_hdr *hdr, cons
 
 /* Consume exactly n bytes of the header (they are there: the caller
  * peeked them). */
-static int take(int fd, unsigned char *buf, size_t n)
+static int take(ss_request *req, unsigned char *buf, size_t n)
 {
     while (n > 0) {
-        ssize_t got = recv(fd, buf, n, MSG_DONTWAIT);
+        ssize_t got = recv(req->fd, buf, n, MSG_DONTWAIT);
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0)
             return got < 0 ? -errno : -ECONNRESET;
+        ss__count_in(req, got);
         buf += got;
         n -= (size_t)got;
     }
@@ -241,7 +242,7 @@ int ss__proxy_read(ss_request *req)
             limit = total < sizeof buf ? total : sizeof buf;
         }
         size_t upto = limit < seen ? limit : seen;
-        int rc = take(req->fd, buf + have, upto - have);
+        int rc = take(req, buf + have, upto - have);
         if (rc < 0)
             return ss_request_fail(req, rc, "PROXY protocol: %s", ss_strerror(rc));
         have = upto;
@@ -252,6 +253,7 @@ int ss__proxy_read(ss_request *req)
         unsigned char skip[512];
         ssize_t n = recv(req->fd, skip, total - have < sizeof skip ? total - have : sizeof skip, MSG_DONTWAIT);
         if (n > 0) {
+            ss__count_in(req, n);
             have += (size_t)n;
             continue;
         }

@@ -34,6 +34,9 @@ ss_request *ss__request_new(ss_server *srv, int fd, const ss__conn_type *conn, c
         req->conn.lower = &b->lower;
     }
     req->seq = atomic_fetch_add_explicit(&srv->seq, 1, memory_order_relaxed) + 1;
+#if SS_STATS
+    req->opened = ss__now();
+#endif
     atomic_fetch_add_explicit(&srv->refs, 1, memory_order_relaxed);
     int rc = conn->open(&req->conn);
     if (rc < 0) {
@@ -59,32 +62,33 @@ void ss__request_free(ss_request *req)
     ss__server_release(srv);
 }
 
-/* One line on stderr, named after the program (the library may be part of
- * any program). The reason may hold what a client sent (a handler's
- * ss_request_fail text): escaped, so it stays one line of plain text. */
+/* One message through the log (by default a line on stderr named after
+ * the program). The reason may hold what a client sent (a handler's
+ * ss_request_fail text): ss__log escapes it, so it stays one line of
+ * plain text. */
 static void default_handle_error(ss_server *srv, ss_request *req, int err)
 {
-    (void)srv;
     const char *why = req->errmsg ? req->errmsg : ss_strerror(err);
-    char text[512];
-    ss__escape(why, strlen(why), text, sizeof text, SS__ESC_TEXT);
-    fprintf(stderr, "%s: request from %s failed: %s\n", program_invocation_short_name,
-            ss_request_peer_str(req), text);
+    const char *event = req->err_event ? req->err_event : err == -ECANCELED ? "request_cancelled" : "handler_failed";
+    ss__log(srv, SS_LOG_ERROR, req, event, "request from %s failed: %s", ss_request_peer_str(req), why);
 }
 
-static void tell(ss_request *req, int err)
+/* Tell handle_error; event names the failure for its default. */
+static void tell(ss_request *req, int err, const char *event)
 {
     ss_server *srv = req->srv;
     req->failed = true;
+    req->err_event = event;
     if (srv->cfg.handle_error)
         srv->cfg.handle_error(srv, req, err);
     else
         default_handle_error(srv, req, err);
+    req->err_event = NULL;
 }
 
 /* Pass a failure to the handle_error hook. A request cut short by a drain
  * counts once as cancelled, however many of its hooks report it. */
-void ss__report(ss_request *req, int err)
+static void report(ss_request *req, int err, const char *event)
 {
     ss_server *srv = req->srv;
     atomic_fetch_add_explicit(&srv->sh->errors, 1, memory_order_relaxed);
@@ -92,7 +96,12 @@ void ss__report(ss_request *req, int err)
         req->cancelled = true;
         atomic_fetch_add_explicit(&srv->sh->cancelled, 1, memory_order_relaxed);
     }
-    tell(req, err);
+    tell(req, err, event);
+}
+
+void ss__report(ss_request *req, int err)
+{
+    report(req, err, NULL);
 }
 
 /* A client refused where its handler would run (proxy_protocol): no PROXY
@@ -109,7 +118,7 @@ static bool refused(ss_request *req)
         return false;
     atomic_fetch_add_explicit(&srv->sh->refused, 1, memory_order_relaxed);
     if (rc < 0)
-        tell(req, rc); /* why the header was not taken (verify_request's own refusals are silent) */
+        tell(req, rc, "proxy_refused"); /* why the header was not taken (verify_request's own refusals are silent) */
     req->early_err = -EACCES; /* nothing to send */
     return true;
 }
@@ -127,7 +136,7 @@ void ss__finish_request(ss_request *req)
         return;
     if ((rc = req->conn.type->start(&req->conn)) != 0) { /* the TLS handshake */
         if (rc < 0)
-            ss__report(req, rc);
+            report(req, rc, rc == -ECANCELED ? NULL : "tls_handshake_failed");
         else
             req->early_err = -ENOTCONN; /* the client left before a byte: nothing to send */
         return;
@@ -141,6 +150,30 @@ void ss__finish_request(ss_request *req)
     if (h->finish && (rc = h->finish(req)) < 0)
         ss__report(req, rc);
     req->ran = true;
+}
+
+/* A request ended: its bytes and duration into the server's counters,
+ * and a conn_close line when info is logged. */
+static void count_request(ss_request *req)
+{
+    ss_server *srv = req->srv;
+#if SS_STATS
+    ss__shared *sh = srv->sh;
+    int64_t ns = ss__now() - req->opened;
+    if (req->bytes_in)
+        atomic_fetch_add_explicit(&sh->bytes_in, req->bytes_in, memory_order_relaxed);
+    if (req->bytes_out)
+        atomic_fetch_add_explicit(&sh->bytes_out, req->bytes_out, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sh->duration_sum_us, (uint64_t)(ns > 0 ? ns : 0) / 1000, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sh->duration[ss__duration_bucket(ns)], 1, memory_order_relaxed);
+    if (ss__logs(srv, SS_LOG_INFO))
+        ss__log(srv, SS_LOG_INFO, req, "conn_close", "request from %s done in %.3f ms, %llu bytes in, %llu out",
+                ss_request_peer_str(req), (double)ns / 1e6, (unsigned long long)req->bytes_in,
+                (unsigned long long)req->bytes_out);
+#else
+    if (ss__logs(srv, SS_LOG_INFO))
+        ss__log(srv, SS_LOG_INFO, req, "conn_close", "request from %s done", ss_request_peer_str(req));
+#endif
 }
 
 /* After the handler: send what is pending (the buffered output, then what
@@ -161,6 +194,7 @@ void ss__request_done(ss_request *req)
         atomic_fetch_add_explicit(&srv->sh->completed, 1, memory_order_relaxed);
     srv->st->before_close(req);
     req->conn.type->close(&req->conn);
+    count_request(req);
     ss__slot_release(srv);
     ss__request_free(req);
 }

@@ -80,6 +80,8 @@ static int check_config(const ss_config *cfg)
         (rc = check_size(cfg->max_packet_size, "max_packet_size")) < 0 ||
         (rc = check_size(cfg->stack_size, "stack_size")) < 0)
         return rc;
+    if (cfg->log_level < 0 || cfg->log_level > SS_LOG_DEBUG)
+        return ss__fail(-EINVAL, "log_level: SS_LOG_ERROR to SS_LOG_DEBUG, or 0 (got %d)", (int)cfg->log_level);
     if (cfg->socket_mode > 0777)
         return ss__fail(-EINVAL, "socket_mode: permission bits 0 to 0777 (got 0%o)", cfg->socket_mode);
     return 0;
@@ -136,6 +138,8 @@ static int server_init(ss_server *srv, const ss_config *cfg)
         srv->cfg.max_packet_size = SS__DEFAULT_PACKET;
     if (srv->cfg.rbufsize == 0)
         srv->cfg.rbufsize = SS__DEFAULT_RBUFSIZE;
+    if (srv->cfg.log_level == 0)
+        srv->cfg.log_level = SS_LOG_WARNING;
     srv->limit = (unsigned)cfg->max_connections; /* a strategy's init may lower it */
     srv->sh = mmap(NULL, sizeof *srv->sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (srv->sh == MAP_FAILED) {
@@ -285,6 +289,17 @@ void ss__slot_release(ss_server *srv)
     }
 }
 
+/* Pause accepting after an error that would repeat at once (several
+ * loops may see it together: one of them logs the pause). */
+static void accept_pause(ss_server *srv, int err)
+{
+    int64_t now = ss__now();
+    int64_t old = atomic_exchange(&srv->accept_paused_until, now + SS__ACCEPT_PAUSE_NS);
+    if (old <= now)
+        ss__log(srv, SS_LOG_WARNING, NULL, "accept_backoff", "accept failed: %s; accepting pauses for %d ms",
+                ss_strerror(err), SS__ACCEPT_PAUSE_NS / 1000000);
+}
+
 /* Take one request and pass it to the strategy: get_request ->
  * verify_request -> process_request. Returns 0, -EBUSY when max_connections
  * are in flight (nothing is accepted), or get_request's error. */
@@ -305,10 +320,14 @@ int ss__handle_one(ss_server *srv)
             return rc;
         atomic_fetch_add_explicit(&srv->sh->accept_errors, 1, memory_order_relaxed);
         if (accept_error_is_persistent(rc))
-            atomic_store(&srv->accept_paused_until, ss__now() + SS__ACCEPT_PAUSE_NS);
+            accept_pause(srv, rc);
+        else
+            ss__log(srv, SS_LOG_INFO, NULL, "accept_error", "accept failed: %s", ss_strerror(rc));
         return rc;
     }
     atomic_fetch_add_explicit(&srv->sh->accepted, 1, memory_order_relaxed);
+    if (ss__logs(srv, SS_LOG_INFO))
+        ss__log(srv, SS_LOG_INFO, req, "conn_open", "new request from %s", ss_request_peer_str(req));
     /* With proxy_protocol the client is known once the header is read:
      * verify_request runs then, where the handler runs (request.c). */
     if (srv->cfg.verify_request && !srv->cfg.proxy_protocol && !srv->cfg.verify_request(srv, req)) {
@@ -424,11 +443,25 @@ void ss_shutdown(ss_server *srv)
     ss_server_stop(srv, -1);
 }
 
+/* Closing a server stopped for good (a drain): what is left to finish.
+ * Said here rather than in ss_server_stop, which must stay
+ * async-signal-safe. */
+static void log_drain(ss_server *srv)
+{
+    int64_t dl = srv->sh ? atomic_load(&srv->sh->drain_deadline) : 0;
+    if (dl == 0 || !ss__logs(srv, SS_LOG_INFO))
+        return;
+    int64_t left = dl - ss__now();
+    ss__log(srv, SS_LOG_INFO, NULL, "drain", "closing %s: %u requests in flight, %.3f s left to finish",
+            ss_server_url(srv), atomic_load(&srv->sh->active), left > 0 ? (double)left / 1e9 : 0.0);
+}
+
 void ss_server_close(ss_server *srv)
 {
     if (!srv)
         return;
     ss__signals_forget(srv);
+    log_drain(srv);
     if (srv->st_ready)
         srv->st->release_listener(srv);
     /* A listener closes now (stop accepting); a datagram socket is also
@@ -486,6 +519,11 @@ void ss_server_stats(const ss_server *srv, ss_stats *out)
     out->dropped = atomic_load(&sh->dropped);
     out->tls_failed = atomic_load(&sh->tls_failed);
     out->active = atomic_load(&sh->active);
+    out->bytes_in = atomic_load_explicit(&sh->bytes_in, memory_order_relaxed);
+    out->bytes_out = atomic_load_explicit(&sh->bytes_out, memory_order_relaxed);
+    out->duration_sum_us = atomic_load_explicit(&sh->duration_sum_us, memory_order_relaxed);
+    for (unsigned i = 0; i < SS_DURATION_BUCKETS; i++)
+        out->duration[i] = atomic_load_explicit(&sh->duration[i], memory_order_relaxed);
     if (srv->st_ready)
         srv->st->stats(srv, out);
 }

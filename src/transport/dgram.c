@@ -28,6 +28,7 @@ static int dgram_get_request(ss_server *srv, ss_request **out)
         return -err;
     }
     req->peerlen = ss__peer_len(&req->peer, msg.msg_namelen);
+    ss__count_in(req, n); /* its whole length, a truncated one's too */
     req->rlen = (size_t)n > max ? max : (size_t)n;
     if (req->rlen < max / 2) { /* a small packet holds no more than it needs */
         char *fit = realloc(req->rbuf, req->rlen ? req->rlen : 1);
@@ -51,8 +52,10 @@ static int send_now(ss_request *req, const void *buf, size_t len)
     for (;;) {
         ssize_t n = sendto(req->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT,
                            (const struct sockaddr *)&req->peer, req->peerlen);
-        if (n >= 0)
+        if (n >= 0) {
+            ss__count_out(req, n);
             return 0;
+        }
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)

@@ -218,8 +218,8 @@ def function_name(prototype):
 
 
 def field_name(decl):
-    """A struct field's name, a function pointer's included."""
-    return (re.search(r"\(\*(\w+)\)", decl) or re.search(r"(\w+)$", decl)).group(1)
+    """A struct field's name, a function pointer's and an array's included."""
+    return (re.search(r"\(\*(\w+)\)", decl) or re.search(r"(\w+)(?:\[\w*\])?$", decl)).group(1)
 
 
 class Header:
