@@ -359,3 +359,46 @@ TEST(cidr_ranges)
     ss_cidr_free(c);
     ss_cidr_free(NULL);
 }
+
+/* The header's bytes are the connection's: counted in bytes_in with the
+ * rest, v2 TLVs skipped unread too. */
+TEST_S(header_bytes_counted)
+{
+    ss_stats final;
+    memset(&final, 0xff, sizeof final); /* written by the close */
+    start((ss_config){.final_stats = &final});
+    const char *msg = "PROXY TCP4 192.0.2.1 198.51.100.2 5555 80\r\nhello\n";
+    const char *answer = "192.0.2.1:5555 127.0.0.1 hello\n";
+    expect(msg, strlen(msg), 0, answer);
+    unsigned char v2msg[1024];
+    unsigned char in4[12] = {192, 0, 2, 7, 10, 0, 0, 1, 0x1F, 0x90, 0x00, 0x50};
+    size_t all = then(v2msg, v2(v2msg, 1, 0x11, in4, sizeof in4, 600), "tlv\n");
+    const char *answer2 = "192.0.2.7:8080 127.0.0.1 tlv\n";
+    expect(v2msg, all, 0, answer2);
+    stop();
+    CHECK_EQ_INT(final.accepted, 2);
+    CHECK_EQ_INT(final.bytes_in, ss_stats_detailed() ? strlen(msg) + all : 0);
+    CHECK_EQ_INT(final.bytes_out, ss_stats_detailed() ? strlen(answer) + strlen(answer2) : 0);
+}
+
+/* A refusal is logged as proxy_refused (by handle_error's default). */
+static _Atomic int *refusals;
+/* cppcheck-suppress constParameter ; the signature is cfg.log's */
+static void count_refusal(ss_server *s, ss_log_level level, ss_request *req, const char *event, const char *msg)
+{
+    (void)s;
+    if (level == SS_LOG_ERROR && req && strcmp(event, "proxy_refused") == 0 && strstr(msg, "is not a trusted proxy"))
+        atomic_fetch_add(refusals, 1);
+}
+
+TEST_S(refusal_logged)
+{
+    refusals = h_shared_alloc(sizeof *refusals);
+    start((ss_config){.proxy_trusted = "10.0.0.0/8", .log = count_refusal});
+    int fd = h_connect(srv);
+    h_send_str(fd, "PROXY TCP4 192.0.2.1 198.51.100.2 5555 80\r\nhello\n");
+    CHECK(h_wait_eof(fd, 10));
+    close(fd);
+    stop();
+    CHECK_EQ_INT(atomic_load(refusals), 1);
+}

@@ -171,6 +171,8 @@ typedef struct tls_shared {
     atomic_int handled, errors, last_err;
     char reason[256], version[32], cipher[64], alpn[32], subject[256], fingerprint[80];
     atomic_int is_tls;
+    atomic_int logged;             /* log_event's messages */
+    char event[64], message[256];  /* the last one */
 } tls_shared;
 
 static tls_shared *S;
@@ -223,7 +225,7 @@ static void start(ss_config cfg)
     cfg.handler = cfg.handler ? cfg.handler : &echo;
     cfg.tls_cert = cfg.tls_cert ? cfg.tls_cert : cert_pem;
     cfg.tls_key = cfg.tls_key ? cfg.tls_key : key_pem;
-    cfg.handle_error = record_error;
+    cfg.handle_error = cfg.log ? NULL : record_error; /* a case with a log sees handle_error's default */
     srv = h_server_new(&cfg);
     h_serve_start(&sv, srv, 0.01);
 }
@@ -287,7 +289,17 @@ static void echo_test(ss_strategy strategy)
     tls_close(&c, false);
     CHECK(WAIT_FOR(h_stats(srv).active == 0, 10));
     CHECK_EQ_INT(atomic_load(&S->errors), 0);
-    CHECK_EQ_INT(h_stats(srv).completed, 1);
+    ss_stats st = h_stats(srv);
+    CHECK_EQ_INT(st.completed, 1);
+    /* Counted on the socket: records, the handshake too, so more than the
+     * text each way. */
+    size_t text = strlen("hello over tls\n") + strlen("second line\n") + big + 1;
+    if (ss_stats_detailed()) {
+        CHECK_GT(st.bytes_in, text);
+        CHECK_GT(st.bytes_out, text);
+    } else {
+        CHECK_EQ_INT(st.bytes_in + st.bytes_out, 0);
+    }
     stop();
 }
 
@@ -355,6 +367,41 @@ TEST(mutual_tls_no_certificate_forking) { refused(SS_FORKING, true, NULL, 0, NUL
 TEST(plaintext_http) { refused(SS_SYNC, false, NULL, 0, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "plaintext HTTP"); }
 TEST(plaintext_line) { refused(SS_EVENT, false, NULL, 0, "hello there, no TLS\n", "not a TLS client"); }
 TEST(tls11_only_client) { refused(SS_THREADING, false, NULL, TLS1_1_VERSION, NULL, "no shared protocol version"); }
+
+/* With handle_error's default, a failed handshake is logged as
+ * tls_handshake_failed, with its reason, at error level. */
+/* cppcheck-suppress constParameter ; the signature is cfg.log's */
+static void log_event(ss_server *s, ss_log_level level, ss_request *req, const char *event, const char *msg)
+{
+    (void)s;
+    CHECK(level == SS_LOG_ERROR && req != NULL);
+    copy(S->event, sizeof S->event, event);
+    copy(S->message, sizeof S->message, msg);
+    atomic_fetch_add(&S->logged, 1);
+}
+
+static void handshake_logged(ss_strategy strategy)
+{
+    begin();
+    start((ss_config){.strategy = strategy, .log = log_event});
+    int fd = h_connect(srv);
+    h_send_str(fd, "hello there, no TLS\n");
+    CHECK(h_wait_eof(fd, 10));
+    close(fd);
+    CHECK(WAIT_FOR(h_stats(srv).active == 0, 10));
+    CHECK_EQ_INT(atomic_load(&S->logged), 1);
+    CHECK_EQ_STR(S->event, "tls_handshake_failed");
+    CHECK_MSG(strncmp(S->message, "request from 127.0.0.1:", 23) == 0 && strstr(S->message, "not a TLS client"),
+              "message: %s", S->message);
+    CHECK_EQ_INT(h_stats(srv).tls_failed, 1);
+    stop();
+}
+
+TEST(handshake_failure_logged) { handshake_logged(SS_SYNC); }
+TEST(handshake_failure_logged_threading) { handshake_logged(SS_THREADING); }
+TEST(handshake_failure_logged_forking) { handshake_logged(SS_FORKING); }
+TEST(handshake_failure_logged_pool) { handshake_logged(SS_POOL); }
+TEST(handshake_failure_logged_event) { handshake_logged(SS_EVENT); }
 
 /* A client that connects and says nothing, or half a ClientHello, is
  * dropped at the handshake's limit (not before), in every strategy. */
