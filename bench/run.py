@@ -14,7 +14,8 @@ peer): all of them count. The TLS workloads use a certificate made for the
 run with the openssl command, and are skipped (loudly) without TLS in
 loadgen or without that command. The medians over the rounds and their
 ratios to the peers, checked against the targets of issues 3, 10 and 11, go
-into docs/PERFORMANCE.md between the markers.
+into docs/PERFORMANCE.md between the markers, and bench/plot.py draws them
+as SVG charts in docs/perf/ (with matplotlib; skipped, with a note, without it).
 """
 import argparse
 import datetime
@@ -1409,6 +1410,9 @@ def parse_args(argv):
     p.add_argument("--output", default=os.path.join(ROOT, "docs", "PERFORMANCE.md"),
                    help="the markdown file whose marked section is replaced")
     p.add_argument("--no-write", action="store_true", help="print the table, do not touch --output")
+    p.add_argument("--no-plot", action="store_true",
+                   help="do not draw the charts (SVG files in perf/ beside --output, drawn by bench/plot.py "
+                        "with matplotlib; --no-write draws none either)")
     p.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     p.add_argument("--retries", type=int, default=2,
                    help="run again a run that other work disturbed (more than %d percent of a core), "
@@ -1591,12 +1595,28 @@ def bench(args, started, tmp):
     else:
         write_doc(args.output, section)
         log("wrote %s" % os.path.relpath(args.output, os.getcwd()))
+    drawn = args.no_write or args.no_plot or draw_charts(args)
     failed = [r for r in runs if "failed" in r]
     errors = sum(r["errors"] for r in good)
     if failed or errors:
         log("%d run(s) failed, %d loadgen error(s)" % (len(failed), errors))
         return 1
-    return 0
+    return 0 if drawn else 1
+
+
+def draw_charts(args):
+    """The charts of the results just written (bench/plot.py), in perf/ beside --output.
+    False if drawing failed; a missing matplotlib is no failure (plot.py says so on stderr)."""
+    import plot  # bench/plot.py; here, not at the top: it imports this file
+    outdir = os.path.join(os.path.dirname(os.path.abspath(args.output)), "perf")
+    try:
+        written = plot.plot(args.json, outdir)
+    except Exception as e:  # the results are written: say what went wrong, exit 1
+        sys.stderr.write("run.py: the charts could not be drawn: %s\n" % e)
+        return False
+    for path in written or ():
+        log("drew %s" % os.path.relpath(path, os.getcwd()))
+    return True
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ when the build has no TLS or the openssl command is missing), and that
 bench/run.py works end to end (without pinning, on servers that need no
 extra package, writing nothing). Needs only what the build needs plus
 python3: no taskset, no libuv, no State Threads, no Go, no stunnel.
+bench/plot.py's charts of that run are checked when matplotlib is there
+(valid SVG naming the servers, the same bytes when drawn again), and the
+note saying why they are not drawn when it is not; that note is checked
+in any case with matplotlib hidden.
 """
 import argparse
 import json
@@ -21,10 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import run  # noqa: E402 -- bench/run.py, for the certificate and loadgen's TLS check.
+import plot  # noqa: E402 -- bench/plot.py, for whether matplotlib is there.
 
 FAILURES = []
 PASSED = []
@@ -172,6 +178,75 @@ def unpinned_cpus(results, workload):
     return True if good else "want CPUs %s, got (server, its CPUs, loadgen's): %s" % (sorted(want), seen)
 
 
+# The charts of the run above and the servers each must name (those of --servers that the workload has).
+CHARTS = {"pingpong50.svg": ("event", "threading", "epoll"),
+          "procs-connect50.svg": ("event-2proc", "reuseport-2proc"),
+          "tlspingpong50.svg": ("event", "threading"),
+          "headline.svg": ("sockserv event", "raw epoll (C)")}
+
+
+def svg_texts(path):
+    """The text of every element of an SVG file, or None if it is not one (not XML, or not <svg>)."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    if root.tag != "{http://www.w3.org/2000/svg}svg":
+        return None
+    return {(e.text or "").strip() for e in root.iter()}
+
+
+def file_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def charts_smoke(tmp, r, tls):
+    """bench/run.py's run in tmp (its CompletedProcess r) drew its charts in tmp/perf, or said why not."""
+    perf = os.path.join(tmp, "perf")
+    note = plot.INSTALL
+    if plot.matplotlib_python() is None:
+        check(note in r.stderr and not os.path.exists(perf),
+              "without matplotlib, bench/run.py draws no chart and says so on stderr (%s)"
+              % (r.stderr.strip().splitlines() or ["nothing on stderr"])[-1])
+        skip("the charts themselves: matplotlib is missing (%s)" % note)
+    else:
+        for name, servers in sorted(CHARTS.items()):
+            if name.startswith("tls") and not tls:
+                continue
+            path = os.path.join(perf, name)
+            texts = svg_texts(path)
+            if texts is None:
+                why = "not an SVG file" if os.path.exists(path) else "no such file"
+            else:
+                why = ", ".join(s for s in servers if s not in texts)
+                why = why and why + " not named"
+            check(not why, "bench/run.py drew perf/%s, a valid SVG naming %s%s"
+                  % (name, ", ".join(servers), ": " + why if why else ""))
+        # Drawn again from the same results (plot.py on its own): the same bytes.
+        again = os.path.join(tmp, "again")
+        p = subprocess.run([sys.executable, os.path.join(HERE, "plot.py"), os.path.join(tmp, "results.json"),
+                            again], capture_output=True, text=True, timeout=60)
+        drawn = sorted(os.listdir(perf)) if os.path.isdir(perf) else []
+        same = p.returncode == 0 and drawn and drawn == sorted(os.listdir(again)) and all(
+            file_bytes(os.path.join(perf, f)) == file_bytes(os.path.join(again, f)) for f in drawn)
+        check(same, "bench/plot.py on its own draws the same bytes again (%s)%s"
+              % (", ".join(drawn), "" if same else ": " + p.stderr[-500:]))
+    # matplotlib hidden (a package of that name that fails to import, first
+    # on the path of this interpreter and Debian's): no chart, the note, exit 1.
+    hide = os.path.join(tmp, "hide", "matplotlib")
+    os.makedirs(hide)
+    with open(os.path.join(hide, "__init__.py"), "w") as f:
+        f.write('raise ImportError("hidden by bench/smoke.py")\n')
+    out = os.path.join(tmp, "hidden")
+    p = subprocess.run([sys.executable, os.path.join(HERE, "plot.py"), os.path.join(tmp, "results.json"), out],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=os.path.dirname(hide)))
+    check(p.returncode == 1 and note in p.stderr and not os.path.exists(out),
+          "with matplotlib hidden, bench/plot.py draws nothing, exits 1 and says why (%s)"
+          % (p.stderr.strip().splitlines() or ["nothing on stderr"])[-1])
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--sockserv", required=True)
@@ -248,6 +323,8 @@ def main():
               % (", a TLS workload's too" if tls else "", time.monotonic() - t0))
         if not ok:
             print(r.stdout[-3000:] + r.stderr[-3000:])
+        if os.path.exists(os.path.join(tmp, "results.json")):
+            charts_smoke(tmp, r, tls)
 
     print("%d passed, %d failed, %d skipped" % (len(PASSED), len(FAILURES), len(SKIPPED)))
     return 1 if FAILURES else 0

@@ -153,7 +153,8 @@ typedef struct ss_stats {
     unsigned children;       /* child processes not yet reaped (reaping happens
                                 in the serve loop and in ss_server_close) */
     /* Bytes and durations: counted when a request ends (a forked child's
-     * too), so a request in flight is not in them yet; a request whose
+     * too), before it counts as completed (a reader that sees it completed
+     * sees them), so a request in flight is not in them yet; a request whose
      * process was killed is in none of them. They stay 0 in a library
      * built with SS_STATS=OFF (ss_stats_detailed() says which). */
     uint64_t bytes_in;       /* bytes received from clients on their sockets:
@@ -550,6 +551,17 @@ SS_API const char *ss_request_peer_str(const ss_request *req);
 SS_API const struct sockaddr *ss_request_proxy(const ss_request *req, socklen_t *len);
 /* True for datagram requests. */
 SS_API bool ss_request_is_datagram(const ss_request *req);
+/* The request's figures so far: bytes received and sent on its socket
+ * (as ss_stats counts them), and seconds since it was taken. False, with
+ * each set to 0, in a library built with SS_STATS=OFF. Any pointer may be
+ * NULL. */
+SS_API bool ss_request_counts(const ss_request *req, uint64_t *bytes_in, uint64_t *bytes_out, double *seconds);
+/* Count bytes the handler moved on the request's socket without the
+ * library's calls (sendfile, splice, the descriptor handed to another
+ * thread or process to write): they join the request's figures and the
+ * server's bytes_in/bytes_out when it ends. From the request's hooks only;
+ * nothing in a library built with SS_STATS=OFF. */
+SS_API void ss_request_count_bytes(ss_request *req, uint64_t bytes_in, uint64_t bytes_out);
 /* Per-request user state, NULL until set. The handler owns what it stores. */
 SS_API void *ss_request_data(const ss_request *req);
 SS_API void ss_request_set_data(ss_request *req, void *data);

@@ -190,11 +190,13 @@ void ss__request_done(ss_request *req)
         if (rc < 0)
             ss__report(req, rc);
     }
-    if (req->ran && !req->cancelled)
-        atomic_fetch_add_explicit(&srv->sh->completed, 1, memory_order_relaxed);
     srv->st->before_close(req);
     req->conn.type->close(&req->conn);
     count_request(req);
+    /* After its bytes and duration: a reader that sees it completed sees
+     * them too (release; ss_server_stats reads it first, acquiring). */
+    if (req->ran && !req->cancelled)
+        atomic_fetch_add_explicit(&srv->sh->completed, 1, memory_order_release);
     ss__slot_release(srv);
     ss__request_free(req);
 }
@@ -239,6 +241,41 @@ const char *ss_request_peer_str(const ss_request *req)
 bool ss_request_is_datagram(const ss_request *req)
 {
     return req->conn.type->datagram;
+}
+
+bool ss_request_counts(const ss_request *req, uint64_t *bytes_in, uint64_t *bytes_out, double *seconds)
+{
+#if SS_STATS
+    int64_t ns = ss__now() - req->opened;
+    if (bytes_in)
+        *bytes_in = req->bytes_in;
+    if (bytes_out)
+        *bytes_out = req->bytes_out;
+    if (seconds)
+        *seconds = ns > 0 ? (double)ns / 1e9 : 0.0;
+    return true;
+#else
+    (void)req;
+    if (bytes_in)
+        *bytes_in = 0;
+    if (bytes_out)
+        *bytes_out = 0;
+    if (seconds)
+        *seconds = 0.0;
+    return false;
+#endif
+}
+
+void ss_request_count_bytes(ss_request *req, uint64_t bytes_in, uint64_t bytes_out)
+{
+#if SS_STATS
+    if (__builtin_add_overflow(req->bytes_in, bytes_in, &req->bytes_in))
+        req->bytes_in = UINT64_MAX;
+    if (__builtin_add_overflow(req->bytes_out, bytes_out, &req->bytes_out))
+        req->bytes_out = UINT64_MAX;
+#else
+    (void)req, (void)bytes_in, (void)bytes_out;
+#endif
 }
 
 void *ss_request_data(const ss_request *req)

@@ -107,6 +107,66 @@ TEST_S(stream_bytes_and_durations)
     CHECK_GE(st.duration_sum_us, 3 * 20000);
 }
 
+/* Echo one line, flush it, wait 20 ms, then tell the client the request's
+ * figures: "IN OUT MILLISECONDS DETAILED\n" (written after they were read). */
+static int counts_reply(ss_request *req)
+{
+    char line[64];
+    uint64_t in = 1, out = 1;
+    double seconds = -1;
+    ssize_t n = ss_readline(req, line, sizeof line);
+    if (n <= 0)
+        return n < 0 ? (int)n : 0;
+    if (ss_write(req, line, (size_t)n) < 0 || ss_flush(req) < 0)
+        return -EIO;
+    int rc = ss_sleep(req, 0.02);
+    if (rc < 0)
+        return rc;
+    ss_request_count_bytes(req, 1, 2); /* moved without the library: counted all the same */
+    bool detailed = ss_request_counts(req, &in, &out, &seconds);
+    bool nulls_ok = ss_request_counts(req, NULL, NULL, NULL) == detailed;
+    ss_writef(req, "%llu %llu %.0f %d\n", (unsigned long long)in, (unsigned long long)out,
+              nulls_ok ? seconds * 1e3 : -1.0, detailed);
+    return 0;
+}
+static const ss_handler counts_reply_handler = {.handle = counts_reply};
+
+/* ss_request_counts in a handler, every strategy: its bytes so far on the
+ * socket with those ss_request_count_bytes added, its age; all 0 without
+ * SS_STATS. The server's counters have them at the end. */
+TEST_S(request_counts_in_the_handler)
+{
+    h_serve serve;
+    ss_server *srv = start((ss_config){.listen = "tcp://127.0.0.1:0", .handler = &counts_reply_handler}, &serve);
+    int fd = h_connect(srv);
+    char buf[128];
+    h_send_str(fd, "hello\n");
+    CHECK_EQ_INT(h_recv_line(fd, buf, sizeof buf, 10), 6);
+    ssize_t reply = h_recv_line(fd, buf, sizeof buf, 10);
+    CHECK(reply > 0);
+    char *p = buf;
+    unsigned long long in = strtoull(p, &p, 10), out = strtoull(p, &p, 10);
+    double ms = strtod(p, &p);
+    int detailed = (int)strtol(p, &p, 10);
+    CHECK(*p == '\n');
+    CHECK_EQ_INT(detailed, ss_stats_detailed());
+    CHECK(h_wait_eof(fd, 10));
+    close(fd);
+    ss_stats st = stop_and_close(srv, &serve);
+    if (detailed) {
+        CHECK_EQ_INT(in, 6 + 1);
+        CHECK_EQ_INT(out, 6 + 2);
+        CHECK(ms >= 20 && ms < 60000);
+        CHECK_EQ_INT(st.bytes_in, 6 + 1);
+        CHECK_EQ_INT(st.bytes_out, 6 + 2 + reply);
+    } else {
+        CHECK_EQ_INT(in, 0);
+        CHECK_EQ_INT(out, 0);
+        CHECK(ms == 0);
+        CHECK_EQ_INT(st.bytes_in, 0);
+    }
+}
+
 /* Datagrams: each one taken counts its length in, each reply sent out. */
 TEST_S(datagram_bytes_and_durations)
 {

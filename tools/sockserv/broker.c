@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "chat_line.h"
+#include "logging.h"
 #include "room_internal.h"
 
 #define MAX_EVENTS 64
@@ -75,21 +76,23 @@ static void drop(struct room *room, struct member *m, int how)
 
 static void kick(struct room *room, struct member *m, const char *why)
 {
-    fprintf(stderr, "sockserv: chat: disconnecting %s: %s\n", m->peer, why);
+    log_printf(LOG_WARNING, "chat_disconnect", "chat: disconnecting %s: %s", m->peer, why);
     drop(room, m, SHUT_RDWR);
 }
 
-/* Done with a member that left: tell its handler, free it after this round. */
+/* Done with a member that left: tell its handler the bytes written to its
+ * client's connection (none for a TLS member: its relay writes them), free
+ * it after this round. */
 static void retire(struct room *room, struct member *m)
 {
-    uint64_t one = 1;
+    uint64_t sent = m->conn < 0 ? m->out.sent : 0;
 
     drop(room, m, -1);
     if (m->ack >= 0) {
         /* Explicitly: forked children may hold copies of the fd, which
          * would keep a closed fd's registration alive. */
         epoll_ctl(room->ep, EPOLL_CTL_DEL, m->ack, NULL);
-        if (send(m->ack, &one, sizeof one, MSG_NOSIGNAL) < 0) {
+        if (send(m->ack, &sent, sizeof sent, MSG_NOSIGNAL) < 0) {
             /* The handler is gone, or was told already: nothing to do. */
         }
     }
@@ -169,10 +172,10 @@ static void on_join(struct room *room, uint64_t id, const char *peer, size_t len
     char *name = NULL;
 
     if ((nfds != 2 && nfds != 3) || find_member(room, id)) {
-        fprintf(stderr, "sockserv: chat: cannot take %.*s: %s\n", (int)len, peer,
-                nfds < 2 ? "its connection did not come through (out of fds?)"
-                : nfds > 3 ? "it sent too many descriptors"
-                           : "it joined twice");
+        log_printf(LOG_ERROR, "chat_refused", "chat: cannot take %.*s: %s", (int)len, peer,
+            nfds < 2 ? "its connection did not come through (out of fds?)"
+            : nfds > 3 ? "it sent too many descriptors"
+                       : "it joined twice");
         goto refuse;
     }
     m = calloc(1, sizeof *m);
@@ -188,7 +191,7 @@ static void on_join(struct room *room, uint64_t id, const char *peer, size_t len
         }
     }
     if (!m || !name || room->nmembers == room->capmembers) {
-        fprintf(stderr, "sockserv: chat: cannot take %.*s: out of memory\n", (int)len, peer);
+        log_printf(LOG_ERROR, "chat_refused", "chat: cannot take %.*s: out of memory", (int)len, peer);
         goto refuse;
     }
     m->id = id;
@@ -199,7 +202,7 @@ static void on_join(struct room *room, uint64_t id, const char *peer, size_t len
     /* The handler's end closing before a LEAVE: its process died. */
     struct epoll_event ev = { .events = EPOLLRDHUP, .data.u64 = (uintptr_t)m | ACK_TAG };
     if (epoll_ctl(room->ep, EPOLL_CTL_ADD, m->ack, &ev) < 0) {
-        fprintf(stderr, "sockserv: chat: cannot take %.*s: %s\n", (int)len, peer, strerror(errno));
+        log_printf(LOG_ERROR, "chat_refused", "chat: cannot take %.*s: %s", (int)len, peer, strerror(errno));
         goto refuse;
     }
     pthread_mutex_lock(&room->lock);
@@ -276,7 +279,7 @@ static void member_gone(struct room *room, struct member *m)
     if (m->leaving) {
         unlink_leaving(room, m);
     } else if (find_member(room, m->id) == m) {
-        fprintf(stderr, "sockserv: chat: disconnecting %s: its handler ended\n", m->peer);
+        log_printf(LOG_WARNING, "chat_disconnect", "chat: disconnecting %s: its handler ended", m->peer);
         unlink_member(room, m);
         drop(room, m, SHUT_RDWR);
     } else {

@@ -218,8 +218,10 @@ static void wait_broker(ss_request *req, int ack)
     uint64_t count;
 
     for (;;) {
-        if (read(ack, &count, sizeof count) == (ssize_t)sizeof count)
+        if (read(ack, &count, sizeof count) == (ssize_t)sizeof count) {
+            ss_request_count_bytes(req, 0, count); /* the room's lines it wrote */
             return;
+        }
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN)

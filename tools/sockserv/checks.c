@@ -1,4 +1,4 @@
-/* checks.c: the checks that need the whole command line (and the sockets systemd passed): URLs, options that need a kind of listener, TLS, the PROXY protocol, --processes, --user; then the defaults that depend on them. */
+/* checks.c: the checks that need the whole command line (and the sockets systemd passed): URLs, options that need a kind of listener, TLS, the PROXY protocol, --processes, --user, --metrics; then the defaults that depend on them. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -181,12 +181,27 @@ static int take_activation(struct cli_opts *o)
     return -1;
 }
 
+/* --metrics: a well-formed tcp:// URL. Returns -1 or the usage exit status. */
+static int check_metrics(const char *url)
+{
+    const char *why = ss_url_error(url);
+
+    if (why)
+        return cli_usage_error("invalid --metrics URL '%s': %s", url, why);
+    if (strncmp(url, "tcp://", 6) != 0)
+        return cli_usage_error("invalid --metrics URL '%s': expected tcp://HOST:PORT (HTTP, no "
+                               "TLS), e.g. tcp://127.0.0.1:9100", url);
+    return -1;
+}
+
 int cli_check(struct cli_opts *o)
 {
     int rc;
 
     if ((rc = take_activation(o)) >= 0 || (rc = check_listeners(o)) >= 0 ||
         (rc = check_tls(o)) >= 0)
+        return rc;
+    if (o->metrics && (rc = check_metrics(o->metrics)) >= 0)
         return rc;
     if (o->trusted_proxies && !o->proxy_protocol)
         return cli_usage_error("--trusted-proxies applies with --proxy-protocol only");

@@ -25,6 +25,9 @@ enum cli_command { CMD_NONE = 0, CMD_ECHO, CMD_CHAT };
 #define MAX_LISTENERS 64
 #define MAX_PROCESSES 64
 
+/* --log-format. */
+enum log_format { LOG_TEXT = 0, LOG_JSON };
+
 /* --user, resolved when the command line is checked. */
 struct cli_user {
     const char *spec;        /* NAME[:GROUP] as given; NULL: no --user */
@@ -57,6 +60,9 @@ struct cli_opts {
     const char *trusted_proxies; /* its sources, as given (NULL: loopback) */
     struct cli_user user;    /* --user */
     int processes;           /* worker processes under a supervisor; 0: none */
+    const char *metrics;     /* --metrics URL, NULL: none */
+    enum log_format log_format;
+    ss_log_level log_level;  /* the least severe level printed */
 };
 
 /* What the handlers find through ss_server_userdata(): one per listener. */
@@ -76,6 +82,9 @@ struct app {
  * is lower (see check_max_connections in checks.c). */
 #define DEFAULT_MAX_CONNECTIONS 10000
 #define DEFAULT_DRAIN 5.0
+/* Printed on stderr by default: errors, warnings and the program's own
+ * notices (reload, stop); --quiet: errors only; --verbose: info too. */
+#define DEFAULT_LOG_LEVEL SS_LOG_WARNING
 /* The longest chat line by default, "\n" or "\r\n" excluded; a longer one
  * disconnects its client. */
 #define CHAT_MAX_LINE ((size_t)64 << 10)
@@ -133,8 +142,11 @@ struct console;
 bool console_wanted(void);
 /* Start reading lines from stdin in a thread; NULL (with a message) when the
  * thread cannot start. `quit` calls quit(arg) (which stops the servers with
- * the drain, `drain` seconds, named in the console's message). */
-struct console *console_start(struct room *room, void (*quit)(void *arg), void *arg, double drain);
+ * the drain, `drain` seconds, named in the console's message); `stats`
+ * prints the counters summed over ls's listeners on stdout. */
+struct listeners;
+struct console *console_start(struct room *room, const struct listeners *ls,
+                              void (*quit)(void *arg), void *arg, double drain);
 /* Stop the console thread, wait for it and free it. NULL is a no-op. */
 void console_stop(struct console *con);
 

@@ -1,4 +1,4 @@
-/* console.c: the chat's admin console on a terminal: 'quit' stops, other lines list clients. */
+/* console.c: the chat's admin console on a terminal: 'quit' stops, 'stats' prints the counters, other lines list clients. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "counters.h"
+#include "listeners.h"
+#include "logging.h"
 #include "room.h"
 #include "thread.h"
 
@@ -18,6 +21,7 @@ struct console {
     void (*quit)(void *arg); /* stops the servers */
     void *arg;
     struct room *room;
+    const struct listeners *ls; /* their counters: `stats` */
     double drain;
     int wake;                /* eventfd: console_stop() wants the thread gone */
     pthread_t thread;
@@ -43,13 +47,20 @@ static void run_command(struct console *con, char *line, bool overlong)
     const char *cmd = trim(line);
 
     if (!overlong && strcmp(cmd, "quit") == 0) {
-        fprintf(stderr, "sockserv: console: stopping (requests get up to %g s to finish)\n",
+        cli_log(LOG_NOTICE, "console", "console: stopping (requests get up to %g s to finish)",
                 con->drain);
         con->quit(con->arg);
         return;
     }
     if (!overlong && *cmd == '\0')
         return;
+    if (!overlong && strcmp(cmd, "stats") == 0) {
+        ss_stats sum;
+        listeners_stats(con->ls, &sum);
+        counters_print_table(stdout, &sum);
+        fflush(stdout);
+        return;
+    }
     char *list = room_list(con->room);
     if (list) {
         fputs(list, stdout);
@@ -111,15 +122,16 @@ static void *console_main(void *arg)
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n < 0)
-            fprintf(stderr, "sockserv: console: closed: cannot read the terminal (%s); the "
-                            "server runs on\n", strerror(errno));
+            cli_log(LOG_WARNING, "console", "console: closed: cannot read the terminal (%s); the "
+                    "server runs on", strerror(errno));
         if (n <= 0)
             return NULL;                /* end of input: the server runs on */
         take_input(con, buf, (size_t)n);
     }
 }
 
-struct console *console_start(struct room *room, void (*quit)(void *arg), void *arg, double drain)
+struct console *console_start(struct room *room, const struct listeners *ls,
+                              void (*quit)(void *arg), void *arg, double drain)
 {
     struct console *con = calloc(1, sizeof *con);
     int rc;
@@ -131,6 +143,7 @@ struct console *console_start(struct room *room, void (*quit)(void *arg), void *
     con->quit = quit;
     con->arg = arg;
     con->room = room;
+    con->ls = ls;
     con->drain = drain;
     con->wake = eventfd(0, EFD_CLOEXEC);
     if (con->wake < 0) {
@@ -145,7 +158,9 @@ struct console *console_start(struct room *room, void (*quit)(void *arg), void *
         free(con);
         return NULL;
     }
-    fputs("sockserv: console: 'quit' stops the server; any other line lists the clients\n", stderr);
+    log_printf(LOG_NOTICE, "console",
+               "console: 'quit' stops the server, 'stats' prints the counters; any other line lists "
+               "the clients");
     return con;
 }
 

@@ -9,6 +9,7 @@
 
 #include "counters.h"
 #include "listeners.h"
+#include "logging.h"
 #include "signals.h"
 #include "user.h"
 
@@ -72,6 +73,8 @@ static void make_config(const struct cli_opts *o, struct listener *l, bool tls, 
         .proxy_protocol = proxy && o->proxy_protocol,
         .proxy_trusted = proxy ? o->trusted_proxies : NULL,
         .final_stats = &l->final,
+        .log = log_library,
+        .log_level = o->log_level,
         .verify_request = o->allow ? verify_client : NULL,
         .service_actions = signals_service, /* what SIGHUP asked for */
     };

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "logging.h"
 #include "option_table.h"
 
 /* Write msg to f with every byte that is not printable ASCII, and every
@@ -19,25 +20,25 @@ static void put_escaped(FILE *f, const char *msg)
     }
 }
 
-/* "sockserv: MESSAGE\n", the message escaped, then the hint if any: put
- * together in memory and written at once, so that lines of other threads
- * and processes never cut into it. */
-static void report(const char *hint, const char *fmt, va_list ap)
+/* The message escaped, to log_emit: written at once, so that lines of
+ * other threads and processes never cut into it. */
+static void report(enum log_level level, const char *event, const char *hint, const char *fmt,
+                   va_list ap)
 {
-    char *msg = NULL, *line = NULL;
+    char *msg = NULL, *text = NULL;
     size_t len = 0;
 
+    if (!log_wanted(level))
+        return;
     if (vasprintf(&msg, fmt, ap) < 0)
         msg = NULL;
-    FILE *m = open_memstream(&line, &len);
+    FILE *m = open_memstream(&text, &len);
     if (m) {
-        fputs("sockserv: ", m);
         put_escaped(m, msg ? msg : fmt); /* out of memory: the bare format */
-        fprintf(m, "\n%s", hint ? hint : "");
         if (fclose(m) == 0)
-            fwrite(line, 1, len, stderr);
+            log_emit(level, event, text, NULL, hint);
     }
-    free(line);
+    free(text);
     free(msg);
 }
 
@@ -46,7 +47,16 @@ void cli_error(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    report(NULL, fmt, ap);
+    report(LOG_ERROR, "error", NULL, fmt, ap);
+    va_end(ap);
+}
+
+void cli_log(enum log_level level, const char *event, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    report(level, event, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -74,7 +84,7 @@ int cli_usage_error(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    report("Try 'sockserv --help'.\n", fmt, ap);
+    report(LOG_ERROR, "usage", "Try 'sockserv --help'.\n", fmt, ap);
     va_end(ap);
     return EXIT_USAGE;
 }

@@ -81,6 +81,16 @@
     X(OPT_TRUSTED_PROXIES, "trusted-proxies", 0, "CIDR[,CIDR...]",                                 \
       "with --proxy-protocol: the proxies' addresses (default %s); a header from any other "       \
       "source is refused", DEFAULT_TRUSTED_PROXIES)                                                \
+    X(OPT_METRICS, "metrics", 0, "URL",                                                           \
+      "also answer HTTP GET /metrics on URL (tcp://HOST:PORT) with the counters in Prometheus's "  \
+      "text format (with --processes: summed over the workers); any other path gets 404")         \
+    X(OPT_LOG_FORMAT, "log-format", 0, "FORMAT",                                                   \
+      "the messages on stderr: text (default: 'sockserv: ...' lines) or json (one object a line: " \
+      "time, level, event, msg, and the listener, client and figures the event has)")             \
+    X(OPT_QUIET, "quiet", 'q', NULL, "print errors only on stderr (not with --verbose)")           \
+    X(OPT_VERBOSE, "verbose", 'v', NULL,                                                           \
+      "also print a line for each connection: opened (its client), closed (its duration and "      \
+      "bytes in and out)")                                                                         \
     X(OPT_HELP, "help", 'h', NULL, "print this help and exit")                                     \
     X(OPT_VERSION, "version", 0, NULL, "print the version and exit")
 

@@ -247,6 +247,25 @@ static int apply_option(enum opt_id id, const char *value, struct cli_opts *o)
         return -1;
     case OPT_TRUSTED_PROXIES:
         return apply_trusted(value, o);
+    case OPT_METRICS:
+        o->metrics = value;
+        return -1;
+    case OPT_LOG_FORMAT:
+        if (strcmp(value, "text") == 0)
+            o->log_format = LOG_TEXT;
+        else if (strcmp(value, "json") == 0)
+            o->log_format = LOG_JSON;
+        else
+            return cli_usage_error("invalid --log-format '%s': use text or json", value);
+        return -1;
+    case OPT_QUIET:
+    case OPT_VERBOSE: {
+        ss_log_level level = id == OPT_QUIET ? SS_LOG_ERROR : SS_LOG_INFO;
+        if (o->log_level != DEFAULT_LOG_LEVEL && o->log_level != level)
+            return cli_usage_error("--quiet and --verbose cannot go together");
+        o->log_level = level;
+        return -1;
+    }
     case NOPTIONS:
         break;
     }
@@ -349,7 +368,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o)
     int rc = -1;
 
     *o = (struct cli_opts){ .cmd = CMD_NONE, .listen = { DEFAULT_LISTEN }, .nlisten = 1,
-                            .strategy = DEFAULT_MODE, .drain = DEFAULT_DRAIN };
+                            .strategy = DEFAULT_MODE, .drain = DEFAULT_DRAIN,
+                            .log_level = DEFAULT_LOG_LEVEL };
     getopt_tables(longopts, shortopts, sizeof shortopts);
     opterr = 0;
     optind = 0; /* glibc: start afresh, at argv[1] */

@@ -10,8 +10,9 @@
 /* A buffer bigger than this is given back once the queue drains. */
 #define OUTQ_KEEP (64 << 10)
 
-/* Send as much of data as the kernel takes now; returns the count or -errno. */
-static ssize_t send_some(int fd, const char *data, size_t n)
+/* Send as much of data as the kernel takes now (counted in q->sent);
+ * returns the count or -errno. */
+static ssize_t send_some(struct outq *q, int fd, const char *data, size_t n)
 {
     size_t done = 0;
 
@@ -26,6 +27,7 @@ static ssize_t send_some(int fd, const char *data, size_t n)
         }
         done += (size_t)w;
     }
+    q->sent += done;
     return (ssize_t)done;
 }
 
@@ -68,7 +70,7 @@ int outq_flush(struct outq *q, int fd)
 {
     if (outq_pending(q) == 0)
         return 0;
-    ssize_t w = send_some(fd, q->buf + q->off, outq_pending(q));
+    ssize_t w = send_some(q, fd, q->buf + q->off, outq_pending(q));
     if (w < 0)
         return (int)w;
     q->off += (size_t)w;
@@ -85,7 +87,7 @@ int outq_write(struct outq *q, int fd, const char *data, size_t n)
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        ssize_t w = send_some(fd, data, n);
+        ssize_t w = send_some(q, fd, data, n);
         if (w < 0)
             return (int)w;
         data += w;
@@ -100,5 +102,5 @@ int outq_write(struct outq *q, int fd, const char *data, size_t n)
 void outq_free(struct outq *q)
 {
     free(q->buf);
-    *q = (struct outq){ 0 };
+    *q = (struct outq){ .sent = q->sent };
 }

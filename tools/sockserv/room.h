@@ -55,7 +55,8 @@ uint64_t room_new_id(struct room *room);
  * of `out` instead (a TLS member's relay: relay.h); `peer` to name the
  * member; and a copy of `ack`, one end of a Unix socket pair
  * (SOCK_SEQPACKET) whose other end the handler keeps: the broker writes 8
- * bytes to it once it is done with the member after room_leave() (the
+ * bytes to it once it is done with the member after room_leave(), the
+ * count of bytes it wrote to `conn` (a uint64_t; 0 with `out`) (the
  * connection must stay open until then), and drops the member when the
  * handler's end closes without a LEAVE (its process died: kill -9 of a
  * forked child). Returns 0 or -errno. */
@@ -66,7 +67,7 @@ int room_join(struct room *room, ss_request *req, uint64_t id, int conn, int out
  * or -errno (-EMSGSIZE past max_text). */
 int room_say(struct room *room, ss_request *req, uint64_t id, const char *text, size_t len);
 /* Leave the room: no more lines go to the member; what is queued for it is
- * sent (for at most ROOM_LEAVE_SECS), then its `ack` eventfd is signalled.
+ * sent (for at most ROOM_LEAVE_SECS), then its `ack` is written to.
  * Returns 0 or -errno. */
 int room_leave(struct room *room, ss_request *req, uint64_t id);
 

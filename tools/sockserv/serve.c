@@ -7,6 +7,7 @@
 
 #include "channel.h"
 #include "counters.h"
+#include "metrics.h"
 #include "room.h"
 #include "serve.h"
 #include "signals.h"
@@ -106,15 +107,26 @@ static void serve_all(struct serving *sv)
             pthread_join(sv->threads[i], NULL);
 }
 
-int serve_listeners(struct listeners *ls, const struct cli_opts *o, struct room *room, int chan)
+int serve_collect(void *arg, ss_stats *sum)
+{
+    listeners_stats(arg, sum);
+    return 0;
+}
+
+int serve_listeners(struct listeners *ls, const struct cli_opts *o, struct room *room, int chan,
+                    struct metrics *metrics)
 {
     struct serving sv = { .ls = ls, .drain = o->drain, .chan = chan };
     struct console *con = NULL;
     ss_stats sum;
     int rc = signals_start(ls, o->drain, chan);
 
-    if (rc < 0) {
+    if (rc < 0)
         cli_error("cannot start: %s", ss_strerror(rc));
+    else if ((rc = metrics_start(metrics)) < 0)
+        signals_stop();
+    if (rc < 0) {
+        metrics_close(metrics);
         listeners_close(ls, NULL);
         room_stop(room);
         return EXIT_NOLISTEN;
@@ -124,10 +136,11 @@ int serve_listeners(struct listeners *ls, const struct cli_opts *o, struct room 
     else
         channel_send(chan, CHANNEL_READY, NULL);
     if (room && console_wanted())
-        con = console_start(room, quit_all, &sv, o->drain);
+        con = console_start(room, ls, quit_all, &sv, o->drain);
     serve_all(&sv);
     console_stop(con);
     signals_stop();
+    metrics_close(metrics); /* before the listeners it reads */
     listeners_close(ls, &sum);
     room_stop(room);
     if (chan < 0)

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "counters.h"
 #include "listeners.h"
+#include "logging.h"
 #include "signals.h"
 #include "thread.h"
 
@@ -114,9 +115,10 @@ static void reload(ss_server *srv)
         cli_library_error(lead, why ? why : "unknown reason");
         return;
     }
-    cli_error("SIGHUP: reloaded --tls-cert '%s', --tls-key '%s'%s%s%s: new connections use them%s",
-              cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca ? ", --tls-client-ca '" : "",
-              cfg->tls_client_ca ? cfg->tls_client_ca : "", cfg->tls_client_ca ? "'" : "", where);
+    cli_log(LOG_NOTICE, "tls_reload",
+            "SIGHUP: reloaded --tls-cert '%s', --tls-key '%s'%s%s%s: new connections use them%s",
+            cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca ? ", --tls-client-ca '" : "",
+            cfg->tls_client_ca ? cfg->tls_client_ca : "", cfg->tls_client_ca ? "'" : "", where);
 }
 
 void signals_service(ss_server *srv)
@@ -162,7 +164,8 @@ static void *helper_main(void *arg)
         } else if (sig == SIGUSR1)
             report();
         else if (sig == SIGHUP && !worker && !listeners_have_tls(helper.ls))
-            cli_error("SIGHUP: nothing to reload (only a tls:// server has files to read again)");
+            cli_log(LOG_WARNING, "reload",
+                    "SIGHUP: nothing to reload (only a tls:// server has files to read again)");
         else if (sig == SIGHUP && !worker)
             atomic_fetch_add(&reloads_asked, 1);
     }

@@ -15,6 +15,9 @@
 #include "clock.h"
 #include "counters.h"
 #include "listeners.h"
+#include "logging.h"
+#include "metrics.h"
+#include "scrape.h"
 #include "supervisor.h"
 #include "user.h"
 #include "worker.h"
@@ -25,7 +28,8 @@
 #define RESTART_FIRST 0.1
 #define RESTART_MAX 30.0
 #define RESTART_STABLE 10.0
-/* How long SIGUSR1 waits for the workers' counters. */
+/* How long SIGUSR1 (or a scrape of --metrics) waits for the workers'
+ * counters; a scrape waits SCRAPE_WAIT in all (scrape.h). */
 #define REPORT_WAIT 1.0
 /* Past the drain, a worker still running at a stop gets SIGKILL. */
 #define RESTART_KILL_GRACE 5.0
@@ -47,7 +51,7 @@ struct worker {
     enum worker_state state;
     double started;          /* monotonic_secs() at the fork */
     bool asked;              /* a report asked and not yet answered */
-    bool reported;           /* `report` holds its counters */
+    bool reported;           /* `report` holds its last counters (of any round) */
     bool final;              /* its final counters were added to sup->done */
     bool quiet;              /* said CHANNEL_STOPPING: it accepts no more */
     ss_stats report;
@@ -76,8 +80,12 @@ struct sup {
     bool refusing;           /* stopping, the listeners shut down */
     int status;              /* the exit status */
     double kill_at;          /* stopping: SIGKILL what is left then */
-    double report_by;        /* SIGUSR1: print by then; 0: none asked */
-    ss_stats done;           /* the final counters of the workers that ended */
+    double report_by;        /* a round of reports: its end by then; 0: none */
+    bool print_report;       /* the round's sum goes to stderr (SIGUSR1) */
+    bool publish_report;     /* the round's sum goes to the scrapes waiting */
+    struct scrape *scrape;   /* --metrics: the scrapes' requests; else NULL */
+    struct metrics *metrics; /* --metrics' server; else NULL */
+    ss_stats done;           /* the workers that ended: see retire() */
 };
 
 /* "exited with status 1", "was killed by signal 9 (Killed)". */
@@ -100,6 +108,34 @@ static size_t alive(const struct sup *s)
     return n;
 }
 
+/* The counters known now: the retired workers', the live ones' last. */
+static void sum_now(const struct sup *s, ss_stats *sum)
+{
+    *sum = s->done;
+    for (size_t i = 0; i < MAX_ALIVE; i++)
+        if (s->w[i].pid != 0 && s->w[i].reported && !s->w[i].final)
+            counters_add(sum, &s->w[i].report);
+}
+
+/* Before a fork: the metrics server paused (watch() starts it again), so
+ * that the supervisor forks with no other thread; the scrapes waiting get
+ * the counters known now. A fork while another thread runs leaves the
+ * child the locks that thread held: glibc's malloc and stdio prepare for
+ * that, GCC's sanitizers do not (a worker hung in ASan's allocator, and
+ * TSan refuses threads in such a child). */
+static void pause_metrics(struct sup *s)
+{
+    ss_stats sum;
+
+    if (!s->metrics)
+        return;
+    sum_now(s, &sum);
+    scrape_publish(s->scrape, &sum);
+    scrape_hold(s->scrape, true);
+    metrics_pause(s->metrics);
+    scrape_hold(s->scrape, false);
+}
+
 /* Fork a worker for `slot` of generation `gen`. 0, or -errno (reported). */
 static int spawn(struct sup *s, int slot, unsigned gen)
 {
@@ -118,6 +154,7 @@ static int spawn(struct sup *s, int slot, unsigned gen)
         return rc;
     }
     pid_t self = getpid();
+    pause_metrics(s);
     fflush(NULL); /* or the child would write the supervisor's buffered output again */
     pid_t pid = fork();
     if (pid < 0) {
@@ -130,6 +167,8 @@ static int spawn(struct sup *s, int slot, unsigned gen)
     if (pid == 0) {
         close(fds[0]);
         close(s->sigfd);
+        if (s->scrape) /* the metrics listener: closed at the fork (metrics.c) */
+            close(scrape_fd(s->scrape));
         for (size_t i = 0; i < MAX_ALIVE; i++)
             if (s->w[i].pid != 0 && s->w[i].chan >= 0)
                 close(s->w[i].chan);
@@ -213,9 +252,10 @@ static void complete_reload(struct sup *s)
     s->gen = s->new_gen;
     s->new_gen = 0;
     memset(s->slots, 0, sizeof s->slots);
-    cli_error("SIGHUP: reloaded: %d new worker%s serve%s; the previous ones finish their requests "
-              "(up to --drain %g s) and exit", s->o->processes, s->o->processes > 1 ? "s" : "",
-              s->o->processes > 1 ? "" : "s", s->o->drain);
+    cli_log(LOG_NOTICE, "reload",
+            "SIGHUP: reloaded: %d new worker%s serve%s; the previous ones finish their requests "
+            "(up to --drain %g s) and exit", s->o->processes, s->o->processes > 1 ? "s" : "",
+            s->o->processes > 1 ? "" : "s", s->o->drain);
 }
 
 static void on_ready(struct sup *s, struct worker *w)
@@ -231,32 +271,63 @@ static void on_ready(struct sup *s, struct worker *w)
     }
 }
 
-/* The counters asked by SIGUSR1, once every worker asked answered (or
- * the wait is over): those of the workers that ended, plus the others'. */
+/*
+ * The counters of every worker the supervisor ever had, for SIGUSR1, for
+ * the scrapes of --metrics and for the stop line. They must never go
+ * backwards (Prometheus takes a counter that drops for a restart of the
+ * process and counts it all again), whatever happens to the workers:
+ * - a worker that ends is "retired": its final counters (CHANNEL_FINAL)
+ *   are added to s->done, or, when it died without sending them (SIGKILL,
+ *   a crash), the last ones it reported; what it did since is lost, but
+ *   nothing already published is taken back;
+ * - a live worker counts with its last report, of this round or, if it
+ *   did not answer in time, an earlier one;
+ * - the gauges (active, threads, children) are the live workers' alone:
+ *   retire() zeroes those of a worker that ended.
+ */
+static void retire(struct sup *s, const ss_stats *last)
+{
+    ss_stats st = *last;
+
+    st.active = st.threads = st.children = 0;
+    counters_add(&s->done, &st);
+}
+
+/* A round's sum, once every worker asked answered (or the wait is over):
+ * printed (SIGUSR1), published to the scrapes waiting, or both. */
 static void maybe_report(struct sup *s, bool timed_out)
 {
-    ss_stats sum = s->done;
+    ss_stats sum;
 
     if (s->report_by == 0)
         return;
     for (size_t i = 0; i < MAX_ALIVE; i++)
         if (s->w[i].pid != 0 && s->w[i].asked && !timed_out)
             return;
-    for (size_t i = 0; i < MAX_ALIVE; i++)
-        if (s->w[i].pid != 0 && s->w[i].reported && !s->w[i].final)
-            counters_add(&sum, &s->w[i].report);
-    counters_print_json(&sum);
+    sum_now(s, &sum);
+    if (s->print_report)
+        counters_print_json(&sum);
+    if (s->publish_report)
+        scrape_publish(s->scrape, &sum);
     s->report_by = 0;
+    s->print_report = s->publish_report = false;
 }
 
-static void ask_report(struct sup *s)
+/* A round: every worker that serves asked for its counters (SIGUSR1);
+ * `print` for SIGUSR1's line, else for the scrapes. One under way
+ * serves both. */
+static void ask_report(struct sup *s, bool print)
 {
+    if (print)
+        s->print_report = true;
+    else
+        s->publish_report = true;
     if (s->report_by != 0)
         return; /* one is under way */
     s->report_by = monotonic_secs() + REPORT_WAIT;
     for (size_t i = 0; i < MAX_ALIVE; i++) {
         struct worker *w = &s->w[i];
-        w->reported = w->asked = false;
+        w->asked = false;
         if (w->pid != 0 && w->state != W_STARTING && kill(w->pid, SIGUSR1) == 0)
             w->asked = true;
     }
@@ -280,7 +351,7 @@ static void read_channel(struct sup *s, struct worker *w)
             w->reported = true;
             w->asked = false;
         } else if (msg.type == CHANNEL_FINAL && !w->final) {
-            counters_add(&s->done, &msg.stats);
+            retire(s, &msg.stats);
             w->final = true;
         } else if (msg.type == CHANNEL_STOPPING) {
             w->quiet = true;
@@ -303,13 +374,14 @@ static void restart(struct sup *s, const struct worker *w, const char *how, doub
     if (sl->deaths < UINT_MAX)
         sl->deaths++;
     if (delay == 0) {
-        cli_error("worker %d %s after %.1f s; restarting it", (int)w->pid, how, ran);
+        cli_log(LOG_WARNING, "worker_exit", "worker %d %s after %.1f s; restarting it", (int)w->pid,
+                how, ran);
         if (spawn(s, w->slot, s->gen) == 0)
             return;
         delay = RESTART_FIRST;
     } else {
-        cli_error("worker %d %s after %.1f s; restarting it in %g s", (int)w->pid, how, ran,
-                  delay);
+        cli_log(LOG_WARNING, "worker_exit", "worker %d %s after %.1f s; restarting it in %g s",
+                (int)w->pid, how, ran, delay);
     }
     sl->pending = true;
     sl->restart_at = monotonic_secs() + delay;
@@ -324,6 +396,8 @@ static void worker_ended(struct sup *s, struct worker *w, int wstatus)
     read_channel(s, w); /* its last messages, its final counters among them */
     if (w->chan >= 0)
         close(w->chan);
+    if (!w->final && w->reported) /* killed: what it last said it did */
+        retire(s, &w->report);
     struct worker was = *w;
     *w = (struct worker){ .chan = -1 };
     describe_end(wstatus, how, sizeof how);
@@ -370,7 +444,7 @@ static void take_signals(struct sup *s)
             start_reload(s);
             break;
         case SIGUSR1:
-            ask_report(s);
+            ask_report(s, true);
             break;
         case SIGCHLD:
             reap(s);
@@ -456,14 +530,22 @@ static void pending_reload(struct sup *s)
 /* Watch the workers until every one ended after a stop. */
 static void watch(struct sup *s)
 {
-    struct pollfd p[1 + MAX_ALIVE];
-    struct worker *of[1 + MAX_ALIVE];
+    struct pollfd p[2 + MAX_ALIVE];
+    struct worker *of[2 + MAX_ALIVE];
 
     while (!(s->stopping && alive(s) == 0)) {
         pending_reload(s);
         int timeout = run_timers(s);
-        nfds_t n = 1;
+        /* The metrics server serves from once the first workers are
+         * forked, and again after each fork paused it (pause_metrics);
+         * scrapes meanwhile wait in the listener's backlog. */
+        if (!s->stopping && metrics_start(s->metrics) < 0) {
+            s->status = EXIT_NOLISTEN;
+            begin_stop(s);
+        }
+        nfds_t n = 2;
         p[0] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
+        p[1] = (struct pollfd){ .fd = s->scrape ? scrape_fd(s->scrape) : -1, .events = POLLIN };
         for (size_t i = 0; i < MAX_ALIVE; i++)
             if (s->w[i].pid != 0 && s->w[i].chan >= 0) {
                 of[n] = &s->w[i];
@@ -477,11 +559,13 @@ static void watch(struct sup *s)
         }
         /* The channels first: a worker's last messages come before its end
          * is taken from the signals (its SIGCHLD). */
-        for (nfds_t i = 1; i < n; i++)
+        for (nfds_t i = 2; i < n; i++)
             if (p[i].revents && of[i]->pid != 0)
                 read_channel(s, of[i]);
         if (p[0].revents)
             take_signals(s);
+        if (p[1].revents && scrape_take(s->scrape))
+            ask_report(s, false);
         maybe_report(s, false);
         maybe_refuse(s);
     }
@@ -508,12 +592,27 @@ static int open_signals(struct sup *s)
     return -1;
 }
 
-/* The listeners, the user, the ticket keys, the signals: -1 or the exit status. */
+/* --metrics: its scrapes' way to the loop, its listener (bound before
+ * --user). -1 or the exit status. */
+static int open_metrics(struct sup *s)
+{
+    if (!s->o->metrics)
+        return -1;
+    s->scrape = scrape_new();
+    if (!s->scrape) {
+        cli_error("cannot listen on --metrics %s: %s", s->o->metrics, strerror(errno));
+        return EXIT_NOLISTEN;
+    }
+    return metrics_open(&s->metrics, s->o, scrape_collect, s->scrape);
+}
+
+/* The listeners, --metrics, the user, the ticket keys, the signals: -1
+ * or the exit status. */
 static int prepare(struct sup *s)
 {
     int rc = listeners_open(s->ls, s->o, false);
 
-    if (rc >= 0)
+    if (rc >= 0 || (rc = open_metrics(s)) >= 0)
         return rc;
     if (s->o->user.spec && (rc = user_switch(&s->o->user)) >= 0)
         return rc;
@@ -548,6 +647,10 @@ int supervisor_run(const struct cli_opts *o)
         watch(s);
         rc = s->status;
     }
+    if (s->scrape)
+        scrape_hold(s->scrape, true);
+    metrics_close(s->metrics);
+    scrape_free(s->scrape);
     listeners_close(s->ls, NULL);
     ss_tls_tickets_free(s->tickets);
     if (s->sigfd >= 0)

@@ -5,9 +5,10 @@
 #include "cli.h"
 
 /*
- * Bind the listeners (or take the sockets systemd passed), switch to
- * --user, make the TLS ticket keys every worker shares, fork o->processes
- * workers (worker.h), print the ready lines once every one serves, then
+ * Bind the listeners (or take the sockets systemd passed) and --metrics,
+ * switch to --user, make the TLS ticket keys every worker shares, fork
+ * o->processes workers (worker.h), print the ready lines once every one
+ * serves, then
  * watch them until SIGINT or SIGTERM:
  * - a worker that dies is restarted, at once the first time, then after
  *   a delay that doubles from RESTART_FIRST up to RESTART_MAX seconds
@@ -20,7 +21,11 @@
  *   open in the supervisor). If a new one cannot start, the new ones are
  *   stopped and the previous ones serve on; one line says either way;
  * - SIGUSR1: each worker's counters, asked through SIGUSR1 and summed with
- *   those of the workers that ended, printed as one JSON line;
+ *   those of the workers that ended, printed as one JSON line; with
+ *   --metrics, every scrape gets such a sum the same way (the supervisor
+ *   serves it: metrics.h, scrape.h). The sums never go backwards: a
+ *   worker that ended counts with its final counters, or, killed, its
+ *   last reported ones;
  * - SIGINT, SIGTERM: SIGTERM to every worker (each drains with --drain;
  *   one still running RESTART_KILL_GRACE seconds past it gets SIGKILL);
  *   once none accepts any more, the listeners shut down (new clients are

@@ -43,7 +43,7 @@ void worker_run(const struct cli_opts *o, const struct listeners *sup, ss_tls_ti
     if (status < 0 && (status = serve_open_room(ls, o, &room)) >= 0)
         listeners_close(ls, NULL);
     if (status < 0)
-        status = serve_listeners(ls, o, room, chan);
+        status = serve_listeners(ls, o, room, chan, NULL);
     free(ls);
     close(chan);
     exit(status);
