@@ -70,6 +70,11 @@ class Workload:
         return int(self.args[self.args.index("--connections") + 1])
 
 
+# Issue 13: the counters' cost. The program built again with -DSS_STATS=OFF
+# (no bytes, no durations: build_uncounted), side by side with the default.
+UNCOUNTED = ["event-uncounted", "threading-uncounted"]
+COUNTING = (("event", "event-uncounted"), ("threading", "threading-uncounted"))
+
 # Source addresses for connect-per-request: a client opening ~30,000
 # connections a second to one address:port spends its time searching the
 # 28,000 ephemeral ports (all in TIME_WAIT) for a free 4-tuple; spreading over
@@ -77,14 +82,16 @@ class Workload:
 WORKLOADS = [
     Workload("pingpong50", "50 connections, 64-byte lines, ping-pong",
              ["--mode", "pingpong", "--connections", "50", "--size", "64"],
-             ["event", "threading", "epoll", "libuv", "st", "py-threading"]),
+             ["event", "threading", "epoll", "libuv", "st", "py-threading"] + UNCOUNTED,
+             compare=COUNTING),
     Workload("pingpong10k", "10,000 concurrent connections, 64-byte ping-pong",
              ["--mode", "pingpong", "--connections", "10000", "--size", "64"],
              ["event", "epoll", "libuv", "st"], setup_timeout=60.0, rss_per_conn=True),
     Workload("connect50", "new connection per request (connect, one line, close), 50 at a time",
              ["--mode", "connect", "--connections", "50", "--size", "64", "--src-addrs", "16"],
              ["event", "threading", "forking", "pool", "epoll", "libuv", "st",
-              "py-threading", "py-forking"]),
+              "py-threading", "py-forking"] + UNCOUNTED,
+             compare=COUNTING),
     Workload("msg16k", "10 connections, 16 KiB messages, ping-pong",
              ["--mode", "pingpong", "--connections", "10", "--size", "16384"],
              ["event", "threading", "epoll", "libuv", "st"]),
@@ -164,6 +171,7 @@ class Server:
 def server_commands(build):
     """name -> Server, for the plain (tcp://) workloads."""
     ss = os.path.join(build, "sockserv")
+    uncounted = os.path.join(build, "bench", "uncounted", "sockserv")
     listen = ["--listen", "tcp://127.0.0.1:0"]
     peers = os.path.join(build, "bench", "peers")
     py = [sys.executable, os.path.join(HERE, "peers", "py_echo.py")]
@@ -172,6 +180,10 @@ def server_commands(build):
                         "sockserv echo --mode event --workers 1 (one loop: the server has one core)"),
         "threading": Server([ss, "echo", "--mode", "threading"] + listen, "ours",
                             "sockserv echo --mode threading"),
+        "event-uncounted": Server([uncounted, "echo", "--mode", "event", "--workers", "1"] + listen, "ours",
+                                  "as event, built with -DSS_STATS=OFF (bytes and durations not counted)"),
+        "threading-uncounted": Server([uncounted, "echo", "--mode", "threading"] + listen, "ours",
+                                      "as threading, built with -DSS_STATS=OFF"),
         "forking": Server([ss, "echo", "--mode", "forking"] + listen, "ours",
                           "sockserv echo --mode forking (a child per connection, at most --max-connections)"),
         "pool": Server([ss, "echo", "--mode", "pool"] + listen, "ours",
@@ -282,6 +294,15 @@ TARGETS = [
     ("tlsconnect50", "ratio", "event", "go", "cpu_hs_us", "<=", 1.0, "TLS event CPU/full handshake <= Go"),
     ("tlsmsg16k", "ratio", "event", "go", "mbps", ">=", 0.95, "TLS event MB/s >= 0.95x Go"),
     ("tlsidle10k", "abs", "event", None, "rss_per_conn_kib", "<=", 16.0, "TLS event RSS <= 16 KiB per connection"),
+    # Issue 13: what the counters (bytes, the duration histogram) cost.
+    ("pingpong50", "ratio", "event", "event-uncounted", "cpu_us", "<=", 1.02,
+     "counters on: event CPU/request <= 1.02x off"),
+    ("pingpong50", "ratio", "threading", "threading-uncounted", "cpu_us", "<=", 1.02,
+     "counters on: threading CPU/request <= 1.02x off"),
+    ("connect50", "ratio", "event", "event-uncounted", "cpu_us", "<=", 1.02,
+     "counters on: event CPU/request <= 1.02x off"),
+    ("connect50", "ratio", "threading", "threading-uncounted", "cpu_us", "<=", 1.02,
+     "counters on: threading CPU/request <= 1.02x off"),
     # Not a target of the issue: the check that resumed handshakes were measured.
     ("tlsresume50", "all", None, None, "resumed_share", ">=", RESUMED_MIN,
      "every server resumed >= 99% of the handshakes"),
@@ -333,6 +354,10 @@ def build_c_peers(build, wanted):
         if r.returncode != 0:
             sys.stderr.write(r.stdout + r.stderr)
             missing[name] = "could not be built (%s)" % (r.stderr.strip().splitlines() or ["?"])[-1]
+    if wanted & set(UNCOUNTED):
+        why = build_uncounted(build)
+        if why:
+            missing.update({name: why for name in UNCOUNTED})
     if "go" in wanted:
         why = build_go_peer(build)
         if why:
@@ -340,6 +365,31 @@ def build_c_peers(build, wanted):
     if "stunnel" in wanted and not stunnel_program():
         missing["stunnel"] = "stunnel is not installed: apt-get install %s" % PEER_PACKAGES["stunnel"]
     return missing
+
+
+def build_uncounted(build):
+    """The program again, with -DSS_STATS=OFF and the build's type and C
+    flags, in BUILD/bench/uncounted (again when a source is newer: cmake
+    knows); None, or why it cannot be."""
+    out = os.path.join(build, "bench", "uncounted")
+    cache = {}
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            for line in f:
+                m = re.match(r"(CMAKE_BUILD_TYPE|CMAKE_C_FLAGS):STRING=(.*)$", line.rstrip("\n"))
+                if m:
+                    cache[m.group(1)] = m.group(2)
+    except OSError as e:
+        return "no CMake build in %s (%s)" % (build, e)
+    configure = ["cmake", "-S", ROOT, "-B", out, "-DSS_STATS=OFF",
+                 "-DCMAKE_BUILD_TYPE=" + cache.get("CMAKE_BUILD_TYPE", ""),
+                 "-DCMAKE_C_FLAGS=" + cache.get("CMAKE_C_FLAGS", "")]
+    for cmd in (configure, ["cmake", "--build", out, "--target", "sockserv_cli", "-j", str(os.cpu_count() or 1)]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.stderr.write(r.stdout + r.stderr)
+            return "the -DSS_STATS=OFF build failed (%s)" % " ".join(cmd[:3])
+    return None
 
 
 def build_go_peer(build):
@@ -1340,7 +1390,7 @@ def compare_notes(w, summary):
         if parts:
             notes.append("- %s vs %s: %s." % (a, b, ", ".join(parts)))
     if notes:
-        notes.insert(0, "Side by side, same rounds (ratio of medians; no target: issue 12 asks for the figures):")
+        notes.insert(0, "Side by side, same rounds (ratio of medians):")
     return notes
 
 

@@ -25,7 +25,7 @@ build=${1:?usage: run.sh BUILD_DIR [SECONDS] | run.sh --check}
 seconds=${2:-60}
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 failed=""
-for t in url reader chat_line datagram proxy tls; do
+for t in url reader chat_line datagram proxy http tls; do
     exe="$build/tests/fuzz/fuzz_$t"
     if [ "$t" = tls ] && [ ! -x "$exe" ]; then
         echo "== fuzz_tls: skipped: the library was built without TLS (OpenSSL 3): apt-get install libssl-dev"
@@ -38,6 +38,7 @@ for t in url reader chat_line datagram proxy tls; do
     case $t in
     url) extra="-max_len=512 -dict=$here/url.dict" ;;
     proxy) extra="-max_len=1024" ;;
+    http) extra="-max_len=32768 -dict=$here/http.dict" ;;
     tls) extra="-max_len=32768 -dict=$here/tls.dict" ;;
     *) extra="-max_len=32768" ;;
     esac

@@ -13,7 +13,7 @@ against another server only fail their handshake (the replay still passes,
 the fuzzer just starts from less). Without that program the TLS seeds are
 left as they are.
 
-Input layout of reader, chat_line and datagram: byte 0 = n, then n control
+Input layout of reader, chat_line, datagram and http: byte 0 = n, then n control
 bytes, then the payload (see fuzz.h and each target). Control bytes used as a
 size (ctl.c): 0-63 -> 1..64, 64-127 -> up to ~3.8 KiB, 128-191 -> the read
 buffer size -32..+31, 192-255 -> 1..8 times it. Read calls (script.c):
@@ -172,6 +172,57 @@ def proxy_seeds():
     return {**{"ok-%02d" % i: v for i, v in enumerate(good)}, **{"bad-%02d" % i: v for i, v in enumerate(bad)}}
 
 
+def http_seeds():
+    """Requests to the --metrics listener (fuzz_http.c): ctl = [the head's size
+    limit as a size (0xA0: 8192, metrics.c's), the body's length / 7 (0xFF: the
+    deadline already passed), rbufsize, then a fault byte and a chunk size at
+    each wait], then what the client sends."""
+    base = [0xA0, 10, 4, 0, 5]  # 8192, a body of 70 bytes, rbufsize 64, chunks of a few bytes
+    host = b"Host: 127.0.0.1:9100\r\n"
+    get = b"GET /metrics HTTP/1.1\r\n" + host + b"User-Agent: Prometheus/2.0\r\nAccept: */*\r\n\r\n"
+    seeds = {
+        "empty": b"",
+        "get": framed(base, get),
+        "get-one-byte-chunks": framed([0xA0, 3, 0, 0, 0], get),
+        "head": framed(base, b"HEAD /metrics HTTP/1.1\r\nhOsT: x\r\n\r\n"),
+        "absolute-form": framed(base, b"GET hTTp://127.0.0.1:9100/metrics?x=1 HTTP/1.1\r\n" + host + b"\r\n"),
+        "absolute-no-path": framed(base, b"GET http://metrics HTTP/1.1\r\n" + host + b"\r\n"),
+        "query-fragment": framed(base, b"GET /metrics?name[]=up&x=%20#frag HTTP/1.1\r\nHost:\r\n\r\n"),
+        "http10-no-host": framed(base, b"GET /metrics HTTP/1.0\r\n\r\n"),
+        "http11-no-host": framed(base, b"GET /metrics HTTP/1.1\r\nX-Host: a\r\n\r\n"),
+        "two-hosts": framed(base, b"GET /metrics HTTP/1.0\r\nHost: a\r\nHOST: b\r\n\r\n"),
+        "http19": framed(base, b"HEAD /metrics HTTP/1.9\r\n" + host + b"\r\n"),
+        "other-path": framed(base, b"HEAD /metricsx HTTP/1.1\r\n" + host + b"\r\n"),
+        "bad-method": framed(base, b"POST /metrics HTTP/1.1\r\n" + host + b"Content-Length: 3\r\n\r\nabc"),
+        "bad-method-chars": framed(base, b"G(T /metrics HTTP/1.1\r\n" + host + b"\r\n"),
+        "bad-version": framed(base, b"GET /metrics HTTP/2.0\r\n" + host + b"\r\n"),
+        "bad-version-form": framed(base, b"GET /metrics http/1.10\r\n" + host + b"\r\n"),
+        "asterisk": framed(base, b"OPTIONS * HTTP/1.1\r\n" + host + b"\r\n"),
+        "double-space": framed(base, b"GET  /metrics HTTP/1.1\r\n" + host + b"\r\n"),
+        "no-colon": framed(base, b"GET /metrics HTTP/1.1\r\n" + host + b"NoColonHere\r\n\r\n"),
+        "space-before-colon": framed(base, b"GET /metrics HTTP/1.1\r\nHost : a\r\n\r\n"),
+        "obs-fold": framed(base, b"GET /metrics HTTP/1.1\r\n" + host + b"X: a\r\n\tb\r\n\r\n"),
+        "nul": framed(base, b"GET /metrics HTTP/1.1\r\nHost: a\x00b\r\n\r\n"),
+        "controls": framed(base, b"GET /metrics HTTP/1.1\r\n" + host + b"X: \x1b[2J\x7f\r\n\r\n"),
+        "obs-text": framed(base, b"GET /metrics HTTP/1.1\r\n" + host + b"X: caf\xc3\xa9\t\xff\r\n\r\n"),
+        "bare-cr": framed(base, b"GET /metrics HTTP/1.1\rHost: a\r\n\r\r\n\r\n"),
+        "lf-only": framed(base, b"GET /metrics HTTP/1.1\nHost: a\n\n"),
+        "lf-crlf-end": framed(base, b"GET /metrics HTTP/1.1\r\nHost: a\n\r\n"),
+        "pipelined": framed(base, get + b"GET /metrics HTTP/1.1\r\nHost: b\r\n\r\n" + b"z" * 300),
+        "truncated": framed(base, b"GET /metrics HTTP/1.1\r\nHost: a\r\n"),
+        "oversized": framed(base, b"GET /metrics HTTP/1.1\r\n" + host + b"X-Pad: " + b"p" * 9000 + b"\r\n\r\n"),
+        # A limit of 64 bytes (ctl 63): a head of exactly 64, and one of 65.
+        "limit-exact": framed([63, 1, 5], b"GET /metrics HTTP/1.1\r\nHost: a\r\nX: " + b"e" * 25 + b"\r\n\r\n"),
+        "limit-over": framed([63, 1, 5], b"GET /metrics HTTP/1.1\r\nHost: a\r\nX: " + b"e" * 26 + b"\r\n\r\n"),
+        "timeout": framed([0xA0, 2, 4, 0, 9, 0xFE, 9], get),
+        "cancel": framed([0xA0, 2, 4, 0, 9, 0xFF, 9], get),
+        "deadline-passed": framed([0xA0, 0xFF, 6], get),
+        "big-body-linger-fault": framed([0xA0, 0xFE, 5, 0, 0xC0, 0xFE], get + b"y" * 5000),
+    }
+    assert len(seeds["limit-exact"]) - 4 == 64 and len(seeds["limit-over"]) - 4 == 65
+    return seeds
+
+
 def tls_seeds(build):
     recorder = os.path.join(build, "tests", "fuzz", "fuzz_tls_seeds")
     if not os.access(recorder, os.X_OK):
@@ -188,7 +239,7 @@ def main():
     build = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "build")
     for target, seeds in (("url", url_seeds()), ("reader", reader_seeds()),
                           ("chat_line", chat_seeds()), ("datagram", datagram_seeds()),
-                          ("proxy", proxy_seeds())):
+                          ("proxy", proxy_seeds()), ("http", http_seeds())):
         for name, data in seeds.items():
             d = os.path.join(HERE, "repro" if name in PENDING.get(target, ()) else "corpus", target)
             os.makedirs(d, exist_ok=True)
