@@ -36,8 +36,7 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 INSTALL = "apt-get install python3-matplotlib"
 
 # sockserv's own servers (the rest are peers, or --extra servers).
-OURS = {"event", "threading", "forking", "pool", "event-1proc", "event-2proc", "threading-1proc",
-        "threading-2proc"}
+OURS = {name for name, server in run.server_commands("").items() if server.kind == "ours"}
 OURS_COLOR, PEER_COLOR = "#1f6fb4", "#a0a0a0"
 # p50, p99, p99.9: light to dark.
 PERCENTILES = (("p50_us", "p50", "#9ecae1"), ("p99_us", "p99", "#4292c6"), ("p999_us", "p99.9", "#08306b"))

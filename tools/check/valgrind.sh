@@ -47,6 +47,8 @@ command -v "$valgrind" >/dev/null || { echo "valgrind.sh: $valgrind not found (a
 #                      by the reload and forking cases)
 #   test_proxy, test_adopt: PROXY headers in every strategy, address ranges; sockets
 #                      made elsewhere, socket activation
+#   test_observe       bytes, durations and the log in every strategy; less the EMFILE
+#                      back-off cases (as test_limits)
 default_unit='
 test_server -
 test_stream_io -
@@ -63,6 +65,7 @@ test_limits ^(emfile_|.*_memory_flat$)
 test_tls ^(first_reply_|reload_while_forking$)
 test_proxy -
 test_adopt -
+test_observe ^log_accept_backoff
 '
 # Black-box tests of the program (tests/cli), the binary under valgrind.
 default_cli='
@@ -73,6 +76,7 @@ test_listeners.py Several.test_echo_on_every_listener_every_mode Several.test_ch
 test_proxy_cli.py Proxy.test_echo_after_the_header Proxy.test_refused_headers_counted_and_reported Proxy.test_header_before_tls
 test_processes.py Start.test_ready_once_when_every_worker_serves Reload.test_held_connection_stays_with_its_old_worker Counters.test_sigusr1_sums_the_workers
 test_metrics.py Counts.test_traffic_counted_exactly_in_every_mode Http.test_answers_to_other_requests Http.test_oversized_request Processes.test_supervisor_sums_workers_and_never_goes_back
+test_logs.py JsonFormat.test_verbose_json_in_every_mode JsonFormat.test_client_chosen_names_stay_inside_their_string Levels.test_quiet_prints_errors_only Console.test_console_stats
 '
 unit=${VG_UNIT:-$default_unit}
 cli=${VG_CLI:-$default_cli}
