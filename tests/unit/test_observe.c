@@ -253,6 +253,14 @@ static int count_lines(const char *text)
     return n;
 }
 
+/* The server's requests in flight now. */
+static unsigned active_now(ss_server *srv)
+{
+    ss_stats st;
+    ss_server_stats(srv, &st);
+    return st.active;
+}
+
 /* Read a line, then fail with a reason that quotes the client's control bytes. */
 static int fail_handle(ss_request *req)
 {
@@ -284,6 +292,8 @@ TEST_S(log_events_at_info)
     close(fd);
     char text[8192];
     CHECK(WAIT_FOR(h_read_file(path, text, sizeof text) > 0 && find_line(text, "info conn_close"), 10));
+    /* Logged just before its slot is given back: the drain below must find none. */
+    CHECK(WAIT_FOR(active_now(srv) == 0, 10));
     ss_server_stop(srv, 5);
     CHECK_EQ_INT(h_serve_join(&serve, 10), 0);
     ss_server_close(srv);
