@@ -6,7 +6,7 @@
 # about half a minute there, against two and a half minutes for the whole suite.
 set(SS_SLOW_TESTS
   unit.test_event unit.test_shutdown unit.test_stream_io
-  cli.test_chat cli.test_echo cli.test_examples cli.test_metrics cli.test_processes cli.test_ready cli.test_signals cli.test_tls
+  cli.test_chat cli.test_echo cli.test_examples cli.test_metrics cli.test_processes cli.test_ready cli.test_room cli.test_signals cli.test_tls
   fault.test_fds fault.test_limits fault.test_slowloris fault.test_volume
   bench.smoke)
 

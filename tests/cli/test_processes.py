@@ -1,4 +1,4 @@
-"""test_processes.py: `--processes N`: a supervisor and N worker processes serving the same inherited listeners in --mode (event, threading, forking); the ready line once every worker serves; a killed worker restarted at once, then with a growing backoff; SIGTERM/SIGINT drain every worker and the stop line sums them; SIGUSR1 sums their counters; SIGHUP replaces the workers with no connection refused or reset under load, a held connection kept by its old worker, TLS files read again (a broken one keeps the old workers) and TLS sessions resumed by any worker; chat only with one process; the operator's mistakes (exit 2) and workers that cannot start (exit 1)."""
+"""test_processes.py: `--processes N`: a supervisor and N worker processes serving the same inherited listeners in --mode (event, threading, forking); the ready line once every worker serves; a killed worker restarted at once, then with a growing backoff; SIGTERM/SIGINT drain every worker and the stop line sums them; SIGUSR1 sums their counters; SIGHUP replaces the workers with no connection refused or reset under load, a held connection kept by its old worker, TLS files read again (a broken one keeps the old workers) and TLS sessions resumed by any worker; chat with one process, or more only with --room; the operator's mistakes (exit 2) and workers that cannot start (exit 1)."""
 import json
 import os
 import re
@@ -624,6 +624,7 @@ class Chat(ProcCase):
             self.assertIn("chat", first)
             self.assertIn("between processes", first)
             self.assertIn("--processes 1", first)
+            self.assertIn("--room", first)  # the way to share it (tests/cli/test_room.py)
 
     def test_chat_with_one_process(self):
         srv = self.server("chat", "--listen", TCP, "--processes", "1", "--drain", "0.5")

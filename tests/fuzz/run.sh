@@ -25,7 +25,7 @@ build=${1:?usage: run.sh BUILD_DIR [SECONDS] | run.sh --check}
 seconds=${2:-60}
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 failed=""
-for t in url reader chat_line datagram proxy http tls; do
+for t in url reader chat_line datagram proxy http tls room; do
     exe="$build/tests/fuzz/fuzz_$t"
     if [ "$t" = tls ] && [ ! -x "$exe" ]; then
         echo "== fuzz_tls: skipped: the library was built without TLS (OpenSSL 3): apt-get install libssl-dev"

@@ -10,6 +10,7 @@
 
 #include "chat_line.h"
 #include "logging.h"
+#include "redis_room.h"
 #include "room_internal.h"
 
 #define MAX_EVENTS 64
@@ -33,7 +34,8 @@ static struct member *find_member(const struct room *room, uint64_t id)
 }
 
 /* epoll tags: a member's connection is tagged with the member itself, its
- * ack pair with the member's address plus this bit. */
+ * ack pair with the member's address plus this bit; a connection to Redis
+ * with ROOM_REDIS_TAG (redis_room.h); the handlers' socket with 0. */
 #define ACK_TAG ((uintptr_t)1)
 
 /* Start or stop waiting for the member's connection to take more output. */
@@ -220,11 +222,28 @@ refuse:
     free(name);
 }
 
-/* Relay a member's text to every member as "PEER TEXT\n": PEER is the
- * server's name for the sender (no blank, no control byte), and TEXT comes
- * cleaned (chat_line_clean), so no member can make a line look like
- * another's or drive the others' terminals. room->line has room for the
- * longest peer and a text of max_text grown CHAT_CLEAN_GROWTH times. */
+/* Relay a text to every member as "PEER TEXT\n": PEER is the server's
+ * name for the sender (no blank, no control byte; checked again for a
+ * line from Redis: redis_room.c), and TEXT comes cleaned
+ * (chat_line_clean), so no member can make a line look like another's or
+ * drive the others' terminals. room->line has room for the longest peer
+ * and a text of max_text grown CHAT_CLEAN_GROWTH times. */
+void room_deliver(struct room *room, const char *peer, size_t plen, const char *text, size_t len)
+{
+    if (plen > ROOM_MAX_PEER || len > room->max_text)
+        return;
+    memcpy(room->line, peer, plen);
+    room->line[plen] = ' ';
+    size_t n = plen + 1 + chat_line_clean(text, len, room->line + plen + 1);
+    room->line[n++] = '\n';
+    for (size_t i = 0; i < room->nmembers; i++)
+        if (room->members[i]->fd >= 0)
+            deliver(room, room->members[i], room->line, n);
+}
+
+/* A member's line: through the channel while the room is shared (it comes
+ * back to us there, in the channel's order), else straight to the members
+ * here. */
 static void on_say(struct room *room, uint64_t id, const char *text, size_t len)
 {
     const struct member *from = find_member(room, id);
@@ -232,13 +251,9 @@ static void on_say(struct room *room, uint64_t id, const char *text, size_t len)
     if (!from || len > room->max_text)
         return;
     size_t plen = strlen(from->peer); /* at most ROOM_MAX_PEER */
-    memcpy(room->line, from->peer, plen);
-    room->line[plen] = ' ';
-    size_t n = plen + 1 + chat_line_clean(text, len, room->line + plen + 1);
-    room->line[n++] = '\n';
-    for (size_t i = 0; i < room->nmembers; i++)
-        if (room->members[i]->fd >= 0)
-            deliver(room, room->members[i], room->line, n);
+    if (room->redis && redis_room_publish(room->redis, from->peer, plen, text, len) != ROOM_LOCAL)
+        return;
+    room_deliver(room, from->peer, plen, text, len);
 }
 
 static void unlink_member(struct room *room, const struct member *m)
@@ -409,7 +424,7 @@ void room_free_members(struct room *room)
 static void broker_loop(struct room *room)
 {
     struct epoll_event events[MAX_EVENTS];
-    int timeout = -1;
+    int timeout = room->redis ? redis_room_tick(room->redis) : -1;
 
     for (;;) {
         pthread_mutex_unlock(&room->busy);
@@ -423,6 +438,10 @@ static void broker_loop(struct room *room)
         }
         for (int i = 0; i < n; i++) {
             uintptr_t tag = (uintptr_t)events[i].data.u64;
+            if (redis_room_tagged(tag)) {
+                redis_room_ready(room->redis, tag, events[i].events);
+                continue;
+            }
             if (tag & ACK_TAG) {
                 member_gone(room, (struct member *)(tag & ~ACK_TAG)); /* NOLINT(performance-no-int-to-ptr): a tagged pointer in epoll data */
                 continue;
@@ -440,6 +459,11 @@ static void broker_loop(struct room *room)
             }
         }
         timeout = expire_leaving(room);
+        if (room->redis) {
+            int redis = redis_room_tick(room->redis);
+            if (redis >= 0 && (timeout < 0 || redis < timeout))
+                timeout = redis;
+        }
         free_list(&room->dead);
     }
 }

@@ -1,4 +1,4 @@
-/* checks.c: the checks that need the whole command line (and the sockets systemd passed): URLs, options that need a kind of listener, TLS, the PROXY protocol, --processes, --user, --metrics; then the defaults that depend on them. */
+/* checks.c: the checks that need the whole command line (and the sockets systemd passed): URLs, options that need a kind of listener, TLS, the PROXY protocol, --processes and --room, --user, --metrics; then the defaults that depend on them. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,6 +6,7 @@
 
 #include "activation.h"
 #include "option_table.h"
+#include "redis_room.h"
 #include "user.h"
 
 /* How many clients a listener can serve at once within the open-file
@@ -181,6 +182,31 @@ static int take_activation(struct cli_opts *o)
     return -1;
 }
 
+/* Why --room cannot be served here, and what to do. */
+#define NO_REDIS "this sockserv was built without Redis support: install hiredis's development " \
+                 "files (apt-get install libhiredis-dev), then rebuild sockserv"
+
+/* --room: chat, hiredis built in, a well-formed URL; without it, chat in
+ * one process. Returns -1 or the usage exit status. */
+static int check_room(struct cli_opts *o)
+{
+    const char *why;
+
+    if (!o->room) {
+        if (o->cmd == CMD_CHAT && o->processes > 1)
+            return cli_usage_error("chat shares its room between processes only through Redis: "
+                                   "add --room redis://HOST:PORT, or use --processes 1");
+        return -1;
+    }
+    if (o->cmd != CMD_CHAT)
+        return cli_usage_error("--room applies to chat only");
+    if (!redis_room_available())
+        return cli_usage_error("--room: " NO_REDIS);
+    if (room_url_parse(o->room, &o->room_url, &why) < 0)
+        return cli_usage_error("invalid --room URL '%s': %s", o->room, why);
+    return -1;
+}
+
 /* --metrics: a well-formed tcp:// URL. Returns -1 or the usage exit status. */
 static int check_metrics(const char *url)
 {
@@ -205,9 +231,8 @@ int cli_check(struct cli_opts *o)
         return rc;
     if (o->trusted_proxies && !o->proxy_protocol)
         return cli_usage_error("--trusted-proxies applies with --proxy-protocol only");
-    if (o->cmd == CMD_CHAT && o->processes > 1)
-        return cli_usage_error("chat cannot share its room between processes yet: use "
-                               "--processes 1 or leave it out");
+    if ((rc = check_room(o)) >= 0)
+        return rc;
     if (o->user.spec && (rc = user_resolve(&o->user)) >= 0)
         return rc;
     if (o->max_line == 0)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "room_url.h"
 #include "sockserv.h"
 
 struct room;
@@ -60,6 +61,9 @@ struct cli_opts {
     const char *trusted_proxies; /* its sources, as given (NULL: loopback) */
     struct cli_user user;    /* --user */
     int processes;           /* worker processes under a supervisor; 0: none */
+    const char *room;        /* --room as given, NULL: none */
+    struct room_url room_url; /* --room parsed (checks.c), resolved by each
+                                 process that starts a room */
     const char *metrics;     /* --metrics URL, NULL: none */
     enum log_format log_format;
     ss_log_level log_level;  /* the least severe level printed */

@@ -154,6 +154,9 @@ void cli_print_help(void)
            "  worker that dies is restarted at once, then after 0.1 s, 0.2 s, 0.4 s...\n"
            "  up to 30 s while it keeps dying within 10 s of its start; each restart is\n"
            "  one line on stderr. TLS sessions resume on any worker and across reloads.\n"
+           "  Chat with --room redis://HOST:PORT[/CHANNEL]: one room for every process on\n"
+           "  the Redis channel (needed for chat with --processes above 1); while Redis\n"
+           "  cannot be reached, each process's members are a room of their own.\n"
            "\n"
            "Once every listener is bound, prints one line a listener on stdout, in\n"
            "order: 'listening on URL' (the bound address: port resolved, IPv6 in\n"
@@ -192,9 +195,11 @@ void cli_print_help(void)
            "  1  cannot listen (address in use, permission denied, no such directory...),\n"
            "     or a TLS file cannot be used (missing, not PEM, a key that does not match\n"
            "     the certificate, an encrypted key), or --user cannot be switched to (not\n"
-           "     root), or a worker of --processes cannot start\n"
+           "     root), or a worker of --processes cannot start, or --room's host cannot\n"
+           "     be looked up\n"
            "  2  bad usage (unknown command or option, malformed URL, bad mode or number,\n"
            "     an option that does not apply to the URL, tls:// without TLS built in,\n"
            "     an unknown --user or group, --listen with sockets passed by systemd,\n"
-           "     malformed LISTEN_PID, LISTEN_FDS or LISTEN_FDNAMES)\n");
+           "     malformed LISTEN_PID, LISTEN_FDS or LISTEN_FDNAMES, --room without\n"
+           "     hiredis built in, chat with --processes above 1 and without --room)\n");
 }

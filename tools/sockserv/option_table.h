@@ -19,7 +19,7 @@
  * entry is X(id, long name, short name or 0, the value's name or NULL for
  * an option without one, the description: a printf format and its
  * arguments, one paragraph that --help wraps). Every option applies to
- * both commands.
+ * both commands but --room (chat only).
  */
 #define OPTION_LIST(X)                                                                             \
     X(OPT_LISTEN, "listen", 0, "URL",                                                              \
@@ -69,7 +69,13 @@
     X(OPT_PROCESSES, "processes", 0, "N",                                                          \
       "serve with N worker processes, 1 to %d, each in --mode, under a supervisor that makes the " \
       "listeners, restarts a worker that dies and replaces them all at SIGHUP without refusing a " \
-      "connection (default: one process, no supervisor); chat: 1 only", MAX_PROCESSES)            \
+      "connection (default: one process, no supervisor); chat: above 1 with --room only",         \
+      MAX_PROCESSES)                                                                               \
+    X(OPT_ROOM, "room", 0, "URL",                                                                  \
+      "chat only: share the room through a Redis pub/sub channel, URL redis://HOST:PORT[/CHANNEL] "\
+      "(default channel %s; a host name is looked up once, at start): every member of every "      \
+      "process on the channel sees every line, in one order; while Redis cannot be reached the "   \
+      "room serves this process's members alone, and reconnects", ROOM_DEFAULT_CHANNEL)           \
     X(OPT_USER, "user", 0, "NAME[:GROUP]",                                                         \
       "once every listener is bound (a port below 1024 too), serve as user NAME and group GROUP "  \
       "(default: NAME's group), with no supplementary group; a Unix socket file made is "          \

@@ -239,6 +239,9 @@ static int apply_option(enum opt_id id, const char *value, struct cli_opts *o)
         return apply_seconds("--drain", value, &o->drain);
     case OPT_PROCESSES:
         return apply_count("--processes", value, MAX_PROCESSES, &o->processes);
+    case OPT_ROOM:
+        o->room = value;
+        return -1;
     case OPT_USER:
         o->user.spec = value;
         return -1;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "chat_line.h"
+#include "redis_room.h"
 #include "room_internal.h"
 #include "thread.h"
 
@@ -64,14 +65,25 @@ static void after_fork(void)
         pthread_mutex_unlock(&room->busy);
 }
 
+/* A forked child never uses the room's connections to Redis: closing its
+ * copies lets Redis see them end when the broker closes its own. */
+static void after_fork_child(void)
+{
+    struct room *room = atomic_load(&forking_room);
+    if (room)
+        redis_room_forget(room->redis);
+    after_fork();
+}
+
 static void install_atfork(void)
 {
-    pthread_atfork(before_fork, after_fork, after_fork);
+    pthread_atfork(before_fork, after_fork, after_fork_child);
 }
 
 static void room_free(struct room *room)
 {
     room_free_members(room);
+    redis_room_free(room->redis); /* leaves the epoll set: before it closes */
     if (room->ep >= 0)
         close(room->ep);
     if (room->rx >= 0)
@@ -86,7 +98,7 @@ static void room_free(struct room *room)
     free(room);
 }
 
-struct room *room_start(size_t max_text, size_t backlog)
+struct room *room_start(size_t max_text, size_t backlog, const struct room_url *shared)
 {
     struct room *room = calloc(1, sizeof *room);
     int sv[2], rc;
@@ -122,6 +134,10 @@ struct room *room_start(size_t max_text, size_t backlog)
     }
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
     if (epoll_ctl(room->ep, EPOLL_CTL_ADD, room->rx, &ev) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (shared && !(room->redis = redis_room_new(shared, room, room->ep, max_text))) {
         rc = -errno;
         goto fail;
     }
@@ -170,6 +186,18 @@ char *room_list(struct room *room)
         }
         snprintf(out + used, size - used, "%zu client%s connected\n", count,
                  count == 1 ? "" : "s");
+    }
+    if (out && room->redis) {
+        /* The console's words: shared or not, right now. */
+        const char *state = redis_room_shared(room->redis)
+                                ? "shared through"
+                                : "not shared right now (members of this process only), "
+                                  "reconnecting to";
+        char *all = NULL;
+        if (asprintf(&all, "%sroom %s %s\n", out, state, redis_room_name(room->redis)) < 0)
+            all = NULL;
+        free(out);
+        out = all;
     }
     pthread_mutex_unlock(&room->lock);
     return out;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "room_url.h"
 #include "sockserv.h"
 
 /*
@@ -28,12 +29,16 @@ struct room;
 #define ROOM_SEND_SECS 10.0
 
 /* Create the room and start its broker thread. `max_text` is the longest
- * line room_say() takes; `backlog` the most bytes queued for one member.
+ * line room_say() takes; `backlog` the most bytes queued for one member;
+ * `shared` (--room, resolved: room_url_resolve; NULL: none) the Redis
+ * channel the room is shared through with other processes (redis_room.h),
+ * which the broker connects to once it runs (the room is local until then,
+ * and whenever Redis cannot be reached).
  * Returns NULL with errno set: EMSGSIZE when a line of max_text bytes does
  * not fit the backlog once formatted (its text may grow 3 times, see
  * chat_line_clean) or does not fit one datagram of the socket buffer the
  * system grants (net.core.wmem_max). */
-struct room *room_start(size_t max_text, size_t backlog);
+struct room *room_start(size_t max_text, size_t backlog, const struct room_url *shared);
 /* Stop the broker, wait for it, close every member's copy of its connection
  * and free the room. NULL is a no-op. Call only once no handler runs. */
 void room_stop(struct room *room);
@@ -71,8 +76,9 @@ int room_say(struct room *room, ss_request *req, uint64_t id, const char *text, 
  * Returns 0 or -errno. */
 int room_leave(struct room *room, ss_request *req, uint64_t id);
 
-/* The connected members' peer strings, one a line, then a count line, in a
- * malloc'd string the caller frees; NULL with errno set when out of memory. */
+/* The connected members' peer strings, one a line, then a count line and,
+ * with --room, whether the room is shared right now, in a malloc'd string
+ * the caller frees; NULL with errno set when out of memory. */
 char *room_list(struct room *room);
 
 #endif

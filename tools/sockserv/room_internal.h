@@ -78,11 +78,20 @@ struct room {
     size_t rxcap;
     char *line;              /* one formatted "PEER TEXT\n", TEXT cleaned */
     size_t linecap;
+
+    struct redis_room *redis; /* --room: the channel shared with other
+                                 processes (redis_room.h); NULL: this
+                                 process's room only */
 };
 
 /* broker.c: the broker thread's body. */
 void *room_broker(void *arg);
 /* broker.c: free every member (the broker has stopped). */
 void room_free_members(struct room *room);
+/* broker.c: a line to every member here as "PEER TEXT\n", TEXT cleaned
+ * (chat_line_clean); plen <= ROOM_MAX_PEER, len <= max_text (a larger one
+ * is dropped). The broker calls it for its own members' lines while the
+ * room is not shared, and redis_room.c for each line the channel carries. */
+void room_deliver(struct room *room, const char *peer, size_t plen, const char *text, size_t len);
 
 #endif

@@ -22,7 +22,13 @@ int serve_open_room(struct listeners *ls, const struct cli_opts *o, struct room 
     *room = NULL;
     if (o->cmd != CMD_CHAT)
         return -1;
-    *room = room_start(o->max_line, CHAT_BACKLOG);
+    struct room_url url = o->room_url;
+    const char *why;
+    if (o->room && room_url_resolve(&url, &why) < 0) {
+        cli_error("--room: cannot find the address of '%s': %s", url.host, why);
+        return EXIT_NOLISTEN;
+    }
+    *room = room_start(o->max_line, CHAT_BACKLOG, o->room ? &url : NULL);
     if (!*room && errno == EMSGSIZE) {
         cli_error("cannot start the chat room: a line of %zu bytes does not fit the socket "
                   "buffer the system grants (net.core.wmem_max); use a lower --max-line",

@@ -1,0 +1,529 @@
+"""test_room.py: `sockserv chat --room redis://...`: one room over several processes through a Redis pub/sub channel (a redis-server of the test's own): every member sees every line once, in one order, with its sender's prefix; a member that never reads is cut off alone; Redis killed and restarted: local delivery goes on, shared delivery resumes, no fd grows; --processes 2; two processes behind one HAProxy frontend; what another client publishes on the channel never reaches a member raw; usage errors.
+
+Without a sockserv built with hiredis, or without redis-server, the tests that
+need them report themselves skipped with the install command (exit 77 when
+nothing ran).
+"""
+import os
+import pty
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sockserv_harness as harness  # noqa: E402
+from sockserv_harness import SLOW, Case, require, run, unique, wait_until  # noqa: E402
+
+TCP = "tcp://127.0.0.1:0"
+REDIS_SERVER = shutil.which("redis-server") or next(
+    (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.access(p, os.X_OK)), None)
+REPLACEMENT = "\ufffd".encode()
+
+
+def program_has_redis():
+    """False when sockserv says it was built without Redis support (before parsing the URL)."""
+    code, _, err = run(["chat", "--room", "bogus"])
+    return not (code == 2 and "without Redis" in err)
+
+
+HAS_REDIS = program_has_redis()
+NO_REDIS_BUILD = ("sockserv was built without hiredis (chat --room)",
+                  "apt-get install libhiredis-dev, then rebuild sockserv")
+NO_REDIS_SERVER = ("redis-server is not installed: these tests run a Redis of their own",
+                   "apt-get install redis-server")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def resp(*args):
+    """A Redis command in RESP."""
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+class Redis:
+    """A redis-server on a free loopback port, in the foreground, killed at cleanup; commands
+    through a raw socket speaking RESP (no client library needed)."""
+
+    def __init__(self, case):
+        self.case = case
+        self.port = free_port()
+        self.log = os.path.join(case.tmp, "redis-%d.log" % self.port)
+        self.proc = None
+        self.start()
+        case.addCleanup(self.kill)
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--logfile", self.log],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=harness._die_with_parent)
+        if not wait_until(lambda: self.proc.poll() is not None or self.ping(), 10 * SLOW) or \
+                self.proc.poll() is not None:
+            raise AssertionError("redis-server did not start on port %d:\n%s" % (self.port, self.describe()))
+
+    def describe(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def command(self, *args, timeout=5):
+        """One command: its reply, parsed enough for these tests (integers, strings, arrays)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(resp(*args))
+            f = s.makefile("rb")
+            return self._reply(f)
+
+    def _reply(self, f):
+        line = f.readline()
+        kind, rest = line[:1], line[1:-2]
+        if kind == b":":
+            return int(rest)
+        if kind in (b"+", b"-"):
+            return rest.decode()
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else f.read(n + 2)[:-2]
+        if kind == b"*":
+            return [self._reply(f) for _ in range(int(rest))]
+        raise AssertionError("unexpected reply from Redis: %r" % line)
+
+    def ping(self):
+        try:
+            return self.command("PING", timeout=1) == "PONG"
+        except OSError:
+            return False
+
+    def subscribers(self, channel="sockserv:chat"):
+        try:
+            return self.command("PUBSUB", "NUMSUB", channel)[1]
+        except OSError:
+            return -1
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+class Member:
+    def __init__(self, conn, prefix):
+        self.conn = conn
+        self.prefix = prefix
+
+    def say(self, text):
+        self.conn.send(text + b"\n")
+
+    def line(self, timeout=10 * SLOW):
+        return self.conn.recv_line(timeout)
+
+    def skip_to(self, text, timeout=10 * SLOW):
+        """Lines up to the one ending in ' TEXT': (the lines before it, that line)."""
+        before = []
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.line(max(0.1, deadline - time.monotonic()))
+            if line.endswith(b" " + text + b"\n"):
+                return before, line
+            before.append(line)
+
+
+class RoomCase(Case):
+    def setUp(self):
+        super().setUp()
+        require(HAS_REDIS, *NO_REDIS_BUILD)
+        require(REDIS_SERVER, *NO_REDIS_SERVER)
+
+    def chat(self, room, *args):
+        return self.server("chat", "--listen", TCP, "--room", room, "--drain", "0.5", *args)
+
+    def shared_count(self, srv):
+        """How many times the process said its room is shared (again)."""
+        return srv.stderr().count(b"room shared")
+
+    def wait_shared(self, redis, servers, notices=1, timeout=10 * SLOW):
+        """Every server's room is shared: each subscribed (Redis counts them) and each said so
+        `notices` times in all."""
+        ok = wait_until(lambda: redis.subscribers() >= len(servers) and
+                        all(self.shared_count(s) >= notices for s in servers), timeout)
+        if not ok:
+            self.fail("rooms not shared within %.0fs (%d subscribers)\n%s" % (
+                timeout, redis.subscribers(), "\n".join(s.describe() for s in servers)))
+
+    def join(self, srv):
+        """A member, in the room once its own first line came back."""
+        c = self.connect(srv)
+        token = unique("join").encode()
+        c.send(token + b"\n")
+        m = Member(c, None)
+        _, line = m.skip_to(token)
+        m.prefix = line[: -len(token) - 2]
+        self.assertEqual(m.prefix.decode(), c.hostport())
+        return m
+
+    def settle(self, members):
+        token = unique("settle").encode()
+        members[0].say(token)
+        for m in members:
+            m.skip_to(token)
+
+    def assert_same_order(self, members, said):
+        """Each member reads exactly the lines said (prefix TEXT), once each, all in one order."""
+        want = sorted(said)
+        orders = []
+        for m in members:
+            got = [m.line() for _ in range(len(said))]
+            self.assertEqual(sorted(got), want, "a member missed a line or got one twice")
+            orders.append(got)
+        for o in orders[1:]:
+            self.assertEqual(o, orders[0], "two members saw the lines in different orders")
+
+
+class Shared(RoomCase):
+    def run_room(self, modes, per):
+        redis = Redis(self)
+        servers = [self.chat(redis.url, "--mode", mode) for mode in modes]
+        self.wait_shared(redis, servers)
+        members = [self.join(s) for s in servers for _ in range(per)]
+        self.settle(members)
+        said = []
+        # Everyone at once, several lines each: the channel alone orders them.
+        for k in range(5):
+            for m in members:
+                text = ("line %d of %s" % (k, m.prefix.decode())).encode()
+                m.say(text)
+                said.append(m.prefix + b" " + text + b"\n")
+        self.assert_same_order(members, said)
+        for s in servers:
+            s.stop()
+
+    def test_two_processes(self):
+        # forking: each member's handler in a process of its own, which closes its
+        # copies of the Redis connections (room.c's atfork handler).
+        self.run_room(["event", "forking"], 2)
+
+    def test_three_processes(self):
+        self.run_room(["threading", "pool", "event"], 2)
+
+    def test_channel_in_url(self):
+        redis = Redis(self)
+        a = self.chat(redis.url + "/room:a")
+        b = self.chat(redis.url + "/room:b")
+        c = self.chat(redis.url + "/room:a")
+        wait_until(lambda: redis.subscribers("room:a") == 2 and redis.subscribers("room:b") == 1, 10 * SLOW)
+        self.assertEqual(redis.subscribers("room:a"), 2)
+        for s in (a, b, c):
+            wait_until(lambda s=s: self.shared_count(s) >= 1, 10 * SLOW)
+        ma, mb, mc = self.join(a), self.join(b), self.join(c)
+        ma.say(b"only room a")
+        self.assertEqual(mc.skip_to(b"only room a")[1], ma.prefix + b" only room a\n")
+        mb.conn.assert_open(0.5)  # nothing for room b
+        for s in (a, b, c):
+            s.stop()
+
+    def test_slow_reader_cut_off_alone(self):
+        redis = Redis(self)
+        s1, s2 = self.chat(redis.url), self.chat(redis.url)
+        self.wait_shared(redis, [s1, s2])
+        readers = [self.join(s1), self.join(s2)]
+        # A member that never reads, with a small receive buffer, on the second process.
+        lazy_conn = self.connect(s2, rcvbuf=4096)
+        lazy_conn.send(b"hello\n")
+        for r in readers:
+            r.skip_to(b"hello")
+        text = b"x" * 8000
+        t0 = time.monotonic()
+        n = 1100  # 8.8 MB: far past the lazy member's 1 MiB backlog and its socket buffers
+        for i in range(n):
+            readers[i % 2].say(b"%d " % i + text)
+            if i % 32 == 31:  # let the readers keep up
+                for r in readers:
+                    r.skip_to(b"%d " % i + text, timeout=20 * SLOW)
+        for r in readers:
+            r.skip_to(b"%d " % (n - 1) + text, timeout=20 * SLOW)
+        took = time.monotonic() - t0
+        self.assertLess(took, 60 * SLOW, "the readers were slowed down")
+        data, _ = lazy_conn.recv_until_closed(timeout=20 * SLOW)
+        self.assertLess(len(data), n * len(text), "the lazy member got everything: never cut off?")
+        self.assertIn(b"does not read", s2.stderr())
+        self.assertNotIn(b"disconnecting", s1.stderr())
+        sys.stderr.write("[room: %.1f MB through Redis to 2 readers in %.1fs; lazy member cut off "
+                         "after %d KiB]\n" % (n * len(text) / 1e6, took, len(data) // 1024))
+        self.assertTrue(s1.running() and s2.running())
+        # The others are still in the room, and it is still shared.
+        readers[0].say(b"still here")
+        for r in readers:
+            r.skip_to(b"still here")
+
+    def test_garbage_on_the_channel(self):
+        redis = Redis(self)
+        s1, s2 = self.chat(redis.url), self.chat(redis.url)
+        self.wait_shared(redis, [s1, s2])
+        a, b = self.join(s1), self.join(s2)
+        self.settle([a, b])
+        junk = [
+            b"hello",
+            b"",
+            b"sockserv/1 ",
+            b"sockserv/1 nospace",
+            b"sockserv/1  empty-peer",
+            b"sockserv/1 \x1b[2J:1 text",            # a peer with a control byte
+            b"sockserv/1 " + b"p" * 600 + b" too long a peer",
+            b"sockserv/2 1.2.3.4:5 another version",
+            b"sockserv/1 1.2.3.4:5 " + b"t" * 70000,  # past --max-line's default (65536)
+            b"\x00\xff" * 1000,
+            b"z" * (1 << 20),
+        ]
+        for j in junk:
+            self.assertEqual(redis.command("PUBLISH", "sockserv:chat", j), 2)
+        # Well formed, with what could drive a terminal: delivered, cleaned.
+        redis.command("PUBLISH", "sockserv:chat", b"sockserv/1 1.2.3.4:5 \x1b[31mred\x07 \xe2\x80\xae")
+        a.say(b"after")
+        for m in (a, b):
+            before, line = m.skip_to(b"after")
+            self.assertEqual(before, [b"1.2.3.4:5 " + REPLACEMENT + b"[31mred" + REPLACEMENT + b" " +
+                                      REPLACEMENT + b"\n"])
+            self.assertEqual(line, a.prefix + b" after\n")
+        for s in (s1, s2):
+            self.assertIn(b"not a chat line of sockserv's", s.stderr())
+            self.assertTrue(s.running())
+        self.assertEqual(self.shared_count(s1), 1, "the room was not shared all along\n" + s1.describe())
+
+
+class Outage(RoomCase):
+    def test_unreachable_at_start(self):
+        port = free_port()
+        srv = self.chat("redis://127.0.0.1:%d" % port)
+        a, b = self.join(srv), self.join(srv)
+        a.say(b"local")
+        for m in (a, b):
+            m.skip_to(b"local")
+        self.assertEqual(srv.stderr().count(b"cannot reach Redis"), 1, srv.describe())
+
+    def test_kill_and_restart(self):
+        redis = Redis(self)
+        servers = [self.chat(redis.url), self.chat(redis.url)]
+        self.wait_shared(redis, servers)
+        groups = [[self.join(s), self.join(s)] for s in servers]
+        everyone = groups[0] + groups[1]
+        self.settle(everyone)
+        fds = [s.fd_count() for s in servers]
+        rss = [rss_kib(s.pid) for s in servers]
+        for cycle in range(3):
+            redis.kill()
+            for s in servers:
+                ok = wait_until(lambda s=s: s.stderr().count(b"lost Redis") >= cycle + 1, 10 * SLOW)
+                self.assertTrue(ok, "no warning of the loss\n" + s.describe())
+            # Local delivery goes on, within each process only.
+            for g in groups:
+                text = unique("local").encode()
+                g[0].say(text)
+                for m in g:
+                    self.assertEqual(m.skip_to(text)[0], [])
+            for m in everyone:  # and nothing from the other process
+                m.conn.assert_open(0.2)
+            t0 = time.monotonic()
+            redis.start()
+            self.wait_shared(redis, servers, notices=cycle + 2, timeout=15 * SLOW)
+            self.assertLess(time.monotonic() - t0, 10 * SLOW)
+            self.settle(everyone)
+            said = []
+            for m in everyone:
+                text = unique("shared").encode()
+                m.say(text)
+                said.append(m.prefix + b" " + text + b"\n")
+            self.assert_same_order(everyone, said)
+        for s, before in zip(servers, fds):
+            self.assertTrue(s.running())
+            self.assertFdsSettle(s, before)
+            self.assertEqual(s.stderr().count(b"lost Redis"), 3, "said more than once a loss\n" + s.describe())
+            self.assertNotIn(b"disconnecting", s.stderr())
+        for s, before in zip(servers, rss):  # a little for caches and arenas, not a leak per cycle
+            self.assertLess(rss_kib(s.pid) - before, 4096, "memory grew across the cycles")
+
+
+class Console(RoomCase):
+    def test_listing_says_whether_shared(self):
+        try:
+            master, slave = pty.openpty()
+        except OSError as e:  # e.g. a chroot without /dev/pts
+            self.skipTest("no pseudo-terminal available here: %s" % e)
+        self.addCleanup(os.close, master)
+        redis = Redis(self)
+        srv = self.server("chat", "--listen", TCP, "--room", redis.url, "--drain", "0.5", stdin=slave)
+        os.close(slave)
+        self.wait_shared(redis, [srv])
+        out = [b""]
+
+        def listing():
+            while select.select([master], [], [], 0)[0]:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out[0] += chunk
+            return srv.stdout() + out[0]
+
+        os.write(master, b"who\n")
+        want = b"room shared through " + redis.url.encode() + b"/sockserv:chat"
+        self.assertTrue(wait_until(lambda: want in listing(), 5 * SLOW, step=0.1), listing())
+        redis.kill()
+        self.assertTrue(wait_until(lambda: b"lost Redis" in srv.stderr(), 10 * SLOW), srv.describe())
+        os.write(master, b"who\n")
+        self.assertTrue(wait_until(lambda: b"room not shared right now" in listing(), 5 * SLOW, step=0.1),
+                        listing())
+        srv.stop()
+
+
+class Processes(RoomCase):
+    def test_two_workers_one_room(self):
+        redis = Redis(self)
+        srv = self.chat(redis.url, "--processes", "2")
+        self.wait_shared(redis, [srv], notices=2)
+        self.assertEqual(redis.subscribers(), 2)
+        workers = harness.live_children(srv.pid)
+        self.assertEqual(len(workers), 2)
+        before = {w: harness.fd_count(w) for w in workers}
+        members = []
+        for _ in range(10):
+            members.append(self.join(srv))
+            if len(members) >= 4 and all(harness.fd_count(w) > before[w] for w in workers):
+                break
+        self.assertTrue(all(harness.fd_count(w) > before[w] for w in workers),
+                        "every member went to one worker")
+        self.settle(members)
+        said = []
+        for m in members:
+            text = unique("w").encode()
+            m.say(text)
+            said.append(m.prefix + b" " + text + b"\n")
+        self.assert_same_order(members, said)
+        srv.stop()
+
+
+HAPROXY = shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy", "/sbin/haproxy")
+                                           if os.access(p, os.X_OK)), None)
+
+
+def listening(port):
+    """Something listens on 127.0.0.1:port (from /proc/net/tcp: no probe connection)."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        return any(len(fl) > 3 and fl[1] == want and fl[3] == "0A" for fl in (line.split() for line in f))
+
+
+class BehindHaproxy(RoomCase):
+    def test_two_processes_behind_one_frontend(self):
+        require(HAPROXY, "haproxy is not installed: this test runs one in front of two sockserv",
+                "apt-get install haproxy")
+        redis = Redis(self)
+        backends = [self.chat(redis.url, "--proxy-protocol") for _ in range(2)]
+        self.wait_shared(redis, backends)
+        port = free_port()
+        cfg = os.path.join(self.tmp, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write("global\n    maxconn 256\n"
+                    "defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 1h\n"
+                    "    timeout server 1h\n"
+                    "frontend chat\n    bind 127.0.0.1:%d\n    default_backend chat\n"
+                    "backend chat\n    balance roundrobin\n    default-server send-proxy-v2\n"
+                    "    server chat1 127.0.0.1:%d\n    server chat2 127.0.0.1:%d\n"
+                    % (port, backends[0].address.addr[1], backends[1].address.addr[1]))
+        err = open(os.path.join(self.tmp, "haproxy.stderr"), "ab")
+        self.addCleanup(err.close)
+        proc = subprocess.Popen([HAPROXY, "-db", "-f", cfg], stdin=subprocess.DEVNULL, stdout=err,
+                                stderr=err, start_new_session=True, preexec_fn=harness._die_with_parent)
+        self.addCleanup(lambda: (proc.poll() is None and proc.kill(), proc.wait(10)))
+        self.assertTrue(wait_until(lambda: proc.poll() is not None or listening(port), 10 * SLOW) and
+                        proc.poll() is None, "haproxy did not start")
+        fds = [b.fd_count() for b in backends]
+        members = []
+        for i in range(4):  # from 127.0.0.2 ... 127.0.0.5: the prefix can only come from PROXY
+            sock = socket.socket()
+            sock.settimeout(10 * SLOW)
+            sock.bind(("127.0.0.%d" % (i + 2), 0))
+            sock.connect(("127.0.0.1", port))
+            c = harness.Conn(sock)
+            self.addCleanup(c.close)
+            token = unique("join").encode()
+            c.send(token + b"\n")
+            m = Member(c, None)
+            _, line = m.skip_to(token)
+            m.prefix = line[: -len(token) - 2]
+            self.assertEqual(m.prefix.decode(), c.hostport(), "the prefix is not the client's own")
+            members.append(m)
+        self.assertTrue(all(b.fd_count() > n for b, n in zip(backends, fds)),
+                        "HAProxy did not spread the members over both processes")
+        self.settle(members)
+        said = []
+        for m in members:
+            text = unique("via haproxy").encode()
+            m.say(text)
+            said.append(m.prefix + b" " + text + b"\n")
+        self.assert_same_order(members, said)
+
+
+class Usage(Case):
+    def test_processes_without_room(self):
+        self.assertUsageError(run(["chat", "--processes", "2"]), ["--room"])
+
+    def test_room_with_echo(self):
+        r = run(["echo", "--room", "redis://127.0.0.1:6379"])
+        self.assertUsageError(r, ["--room"])
+
+    def test_not_built(self):
+        if HAS_REDIS:
+            self.skipTest("sockserv was built with hiredis")
+        self.assertUsageError(run(["chat", "--room", "redis://127.0.0.1:6379"]),
+                              ["without Redis", "apt-get install libhiredis-dev"])
+
+    def test_bad_urls(self):
+        require(HAS_REDIS, *NO_REDIS_BUILD)
+        for url in ("", "127.0.0.1:6379", "http://127.0.0.1:6379", "redis://", "redis://:6379",
+                    "redis://host", "redis://host:", "redis://host:0", "redis://host:65536",
+                    "redis://host:123456", "redis://host:-1", "redis://host:+1", "redis://host:1x",
+                    "redis://host:1/", "redis://host:1/a b", "redis://host:1/a/b", "redis://host:1/\x1b",
+                    "redis://host:1/" + "c" * 129, "redis://[::1:6379", "redis://[]:6379",
+                    "redis://[zz]:6379", "redis://ho_st:1", "redis://-host:1", "redis://host-:1",
+                    "redis://a..b:1", "redis://" + "h" * 254 + ":1", "redis://user@host:1",
+                    "redis://host:1?x"):
+            with self.subTest(url=url):
+                self.assertUsageError(run(["chat", "--room", url]), starts="sockserv: invalid --room URL")
+
+    def test_unresolvable_host(self):
+        require(HAS_REDIS, *NO_REDIS_BUILD)
+        code, _, err = run(["chat", "--listen", TCP, "--room", "redis://no-such-host.invalid:6379"])
+        self.assertEqual(code, 1, err)
+        self.assertIn("cannot find the address", err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
