@@ -273,7 +273,7 @@ class Shared(RoomCase):
         self.assertLess(len(data), n * len(text), "the lazy member got everything: never cut off?")
         self.assertIn(b"does not read", s2.stderr())
         self.assertNotIn(b"disconnecting", s1.stderr())
-        sys.stderr.write("[room: %.1f MB through Redis to 2 readers in %.1fs; lazy member cut off "
+        sys.stderr.write("[room: %.1f MB through Redis to 2 readers in %.2fs; lazy member cut off "
                          "after %d KiB]\n" % (n * len(text) / 1e6, took, len(data) // 1024))
         self.assertTrue(s1.running() and s2.running())
         # The others are still in the room, and it is still shared.
