@@ -8,6 +8,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -366,6 +367,32 @@ class Outage(RoomCase):
             self.assertNotIn(b"disconnecting", s.stderr())
         for s, before in zip(servers, rss):  # a little for caches and arenas, not a leak per cycle
             self.assertLess(rss_kib(s.pid) - before, 4096, "memory grew across the cycles")
+
+
+class Stalled(RoomCase):
+    def test_stopped_redis(self):
+        # SIGSTOP: the connections stay open and nothing answers. Within a few seconds
+        # the process takes Redis as lost and its members hear each other again.
+        redis = Redis(self)
+        srv = self.chat(redis.url)
+        self.wait_shared(redis, [srv])
+        a, b = self.join(srv), self.join(srv)
+        self.settle([a, b])
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        self.addCleanup(lambda: redis.proc.poll() is None and os.kill(redis.proc.pid, signal.SIGCONT))
+        a.say(b"into the void")  # published; Redis answers nothing
+        ok = wait_until(lambda: b"lost Redis" in srv.stderr(), 10 * SLOW)
+        self.assertTrue(ok, "a stopped Redis was not noticed\n" + srv.describe())
+        self.assertIn(b"answers no PUBLISH", srv.stderr())
+        a.say(b"heard here")
+        for m in (a, b):
+            self.assertTrue(m.skip_to(b"heard here")[1].endswith(b" heard here\n"))
+        os.kill(redis.proc.pid, signal.SIGCONT)
+        self.wait_shared(redis, [srv], notices=2, timeout=15 * SLOW)
+        self.settle([a, b])
+        self.assertTrue(srv.running())
+        self.assertNotIn(b"disconnecting", srv.stderr())
+        srv.stop()
 
 
 class Console(RoomCase):
