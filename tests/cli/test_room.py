@@ -380,10 +380,12 @@ class Stalled(RoomCase):
         self.settle([a, b])
         os.kill(redis.proc.pid, signal.SIGSTOP)
         self.addCleanup(lambda: redis.proc.poll() is None and os.kill(redis.proc.pid, signal.SIGCONT))
-        a.say(b"into the void")  # published; Redis answers nothing
+        # Published, and Redis answers nothing: past 4 MiB waiting, lines are dropped.
+        a.conn.send(b"".join(b"void %d %s\n" % (i, b"v" * 8000) for i in range(640)))
         ok = wait_until(lambda: b"lost Redis" in srv.stderr(), 10 * SLOW)
         self.assertTrue(ok, "a stopped Redis was not noticed\n" + srv.describe())
         self.assertIn(b"answers no PUBLISH", srv.stderr())
+        self.assertIn(b"a line was dropped", srv.stderr())
         a.say(b"heard here")
         for m in (a, b):
             self.assertTrue(m.skip_to(b"heard here")[1].endswith(b" heard here\n"))
