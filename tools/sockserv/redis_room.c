@@ -349,9 +349,13 @@ static void on_pong(redisAsyncContext *ac, void *reply, void *arg)
         link_up(l);
         return;
     }
-    /* -NOAUTH and the like: this Redis will not take our lines. */
-    snprintf(l->whybuf, sizeof l->whybuf, "Redis refused PING: %.*s",
-             (int)(r->len < 80 ? r->len : 80), r->str ? r->str : "");
+    /* -NOAUTH and the like: this Redis will not take our lines; anything
+     * else: not a Redis at all. */
+    if (r->type == REDIS_REPLY_ERROR)
+        snprintf(l->whybuf, sizeof l->whybuf, "Redis refused PING: %.*s",
+                 (int)(r->len < 80 ? r->len : 80), r->str ? r->str : "");
+    else
+        snprintf(l->whybuf, sizeof l->whybuf, "not a Redis server? (PING got another answer)");
     l->why = l->whybuf;
     redisAsyncFree(ac); /* in a callback: hiredis frees it once we return */
 }
