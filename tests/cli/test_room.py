@@ -453,7 +453,7 @@ class Processes(RoomCase):
         self.assertEqual(len(workers), 2)
         before = {w: harness.fd_count(w) for w in workers}
         members = []
-        for _ in range(10):
+        for _ in range(20):  # until both workers have some (the kernel picks)
             members.append(self.join(srv))
             if len(members) >= 4 and all(harness.fd_count(w) > before[w] for w in workers):
                 break
