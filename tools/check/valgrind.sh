@@ -151,9 +151,16 @@ for path in sorted(glob.glob(os.path.join(logs, "*.log"))):
     records = re.split(r"^==\d+== \n", text, flags=re.M)
     leaks = sum(1 for r in records if re.search(r"are (?:definitely|indirectly|possibly) lost in loss record", r))
     # In a process forked by one thread of several, the other threads do not
-    # exist: their thread-local blocks (allocate_dtv) can never be freed.
-    other_threads = sum(1 for r in records if re.search(r"are possibly lost in loss record", r)
-                        and "allocate_dtv" in r and "pthread_create" in r)
+    # exist: their thread-local blocks (allocate_dtv) can never be freed, nor
+    # can a request another listener's serving thread had just accepted when
+    # this one forked (the program in forking mode with several --listen:
+    # the block was that thread's, on its stack only; seen once in CI, a
+    # request child of a worker forked by the first listener's thread).
+    other_threads = sum(1 for r in records
+                        if (re.search(r"are possibly lost in loss record", r)
+                            and "allocate_dtv" in r and "pthread_create" in r)
+                        or (re.search(r"are definitely lost in loss record", r)
+                            and "ss__request_new" in r and "serve_thread" in r))
     # Not errors: valgrind 3.19 lacks pidfd_open (434); the forking strategy then polls waitpid.
     unhandled = len(re.findall(r"WARNING: unhandled \S+ syscall", text))
     # Keyed by (group, pid): a long run wraps pid_max (32768 here), and a pid
@@ -171,7 +178,7 @@ def depth(key):
 
 # Unit tests: the runner (0) forks a process per case (1), whose serving threads
 # fork the forking strategy's children (2), not leak-checked. The program: the
-# server (0) forks its children (1), leak-checked, but for the thread blocks of
+# server (0) forks its children (1), leak-checked, but for the thread blocks (and the requests just accepted) of
 # the threads that serve its other listeners (a child has only the one that
 # forked it).
 leak_depth = lambda group: 1 if group.startswith("unit-") else 99
