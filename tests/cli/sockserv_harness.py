@@ -16,7 +16,9 @@ Environment:
 import collections
 import itertools
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import socket
@@ -335,6 +337,89 @@ def fd_count(pid):
 
 def thread_count(pid):
     return len(os.listdir("/proc/%d/task" % pid))
+
+
+def rss_kib(pid):
+    """The process's resident memory, KiB (VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+class Terminal:
+    """A pseudo-terminal for the chat's admin console: pass `slave` as the program's
+    stdin (then close_slave()), type with write(), and read() what the program wrote
+    there so far. Skips the test where no pseudo-terminal can be had."""
+
+    def __init__(self, case):
+        try:
+            self.master, self.slave = pty.openpty()
+        except OSError as e:  # e.g. a chroot without /dev/pts
+            case.skipTest("no pseudo-terminal available here: %s" % e)
+        case.addCleanup(os.close, self.master)
+        self.out = b""
+
+    def close_slave(self):
+        os.close(self.slave)
+
+    def write(self, data):
+        os.write(self.master, data)
+
+    def read(self):
+        """All the terminal got so far (what is waiting taken without blocking)."""
+        while select.select([self.master], [], [], 0)[0]:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.out += chunk
+        return self.out
+
+
+class ChatMember:
+    """A chat client that has joined: its own prefix (HOST:PORT as the server prints it) is known."""
+
+    def __init__(self, conn, prefix):
+        self.conn = conn
+        self.prefix = prefix
+
+    @classmethod
+    def join(cls, conn):
+        """The member on conn, its prefix learnt from its first line coming back."""
+        token = unique("join").encode()
+        conn.send(token + b"\n")
+        m = cls(conn, None)
+        _, line = m.skip_to(token)
+        m.prefix = line[: -len(token) - 2]
+        return m
+
+    @staticmethod
+    def settle(members):
+        """After this, every member has read everything said so far."""
+        token = unique("settle").encode()
+        members[0].say(token)
+        for m in members:
+            m.skip_to(token)
+
+    def say(self, text):
+        self.conn.send(text + b"\n")
+
+    def line(self, timeout=10 * SLOW):
+        return self.conn.recv_line(timeout)
+
+    def skip_to(self, text, timeout=10 * SLOW):
+        """Read lines until one ends with ' TEXT': (the lines read before it, that line)."""
+        before = []
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.line(max(0.1, deadline - time.monotonic()))
+            if line.endswith(b" " + text + b"\n"):
+                return before, line
+            before.append(line)
 
 
 # Threads a runtime may add to the program's own (ThreadSanitizer's background thread).

@@ -1,8 +1,6 @@
 """test_chat.py: `sockserv chat`: delivery to everyone, format, quit, order, a client that stops reading, modes, console."""
 import os
-import pty
 import random
-import select
 import socket
 import subprocess
 import sys
@@ -10,33 +8,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sockserv_harness import CONCURRENT, MODES, SLOW, Case, in_thread, ipv6_available, unique, wait_until  # noqa: E402
+from sockserv_harness import (CONCURRENT, MODES, SLOW, Case, ChatMember, Terminal, in_thread, ipv6_available,  # noqa: E402
+                              unique, wait_until)
 
 TCP = "tcp://127.0.0.1:0"
-
-
-class Member:
-    """A chat client that has joined: its own prefix (HOST:PORT as the server prints it) is known."""
-
-    def __init__(self, conn, prefix):
-        self.conn = conn
-        self.prefix = prefix
-
-    def say(self, text):
-        self.conn.send(text + b"\n")
-
-    def line(self, timeout=10 * SLOW):
-        return self.conn.recv_line(timeout)
-
-    def skip_to(self, text, timeout=10 * SLOW):
-        """Read lines until one ends with ' TEXT'; return the lines read before it."""
-        before = []
-        deadline = time.monotonic() + timeout
-        while True:
-            line = self.line(max(0.1, deadline - time.monotonic()))
-            if line.endswith(b" " + text + b"\n"):
-                return before, line
-            before.append(line)
 
 
 class ChatCase(Case):
@@ -53,21 +28,13 @@ class ChatCase(Case):
     def join(self, srv, **kw):
         """Connect, say a unique line and wait for it to come back: now we are in the room."""
         c = self.connect(srv, **kw)
-        token = unique("join").encode()
-        c.send(token + b"\n")
-        m = Member(c, None)
-        _, line = m.skip_to(token)
-        m.prefix = line[: -len(token) - 2]
+        m = ChatMember.join(c)
         if srv.address.family != socket.AF_UNIX:  # Unix peers are unnamed: any prefix
             self.assertEqual(m.prefix.decode(), c.hostport(), "the prefix is not the client's address")
         return m
 
     def settle(self, members):
-        """After this, every member has read everything said so far."""
-        token = unique("settle").encode()
-        members[0].say(token)
-        for m in members:
-            m.skip_to(token)
+        ChatMember.settle(members)
 
     def room(self, srv, n):
         members = [self.join(srv) for _ in range(n)]
@@ -469,41 +436,27 @@ class Console(ChatCase):
                 srv.stop()
 
     def test_admin_console_on_a_terminal(self):
-        try:
-            master, slave = pty.openpty()
-        except OSError as e:  # e.g. a chroot without /dev/pts
-            self.skipTest("no pseudo-terminal available here: %s" % e)
-        self.addCleanup(os.close, master)
-        srv = self.server("chat", "--listen", TCP, "--drain", "1", stdin=slave)
-        os.close(slave)
+        term = Terminal(self)
+        srv = self.server("chat", "--listen", TCP, "--drain", "1", stdin=term.slave)
+        term.close_slave()
         a = self.join(srv)
         b = self.join(srv)
-        os.write(master, b"\n")  # an empty line is ignored
+        term.write(b"\n")  # an empty line is ignored
         time.sleep(0.3)
         self.assertTrue(srv.running())
-        os.write(master, b"who\n")  # anything else lists the connected clients
-        listed = wait_until(lambda: all(m.prefix in self.console_output(srv, master) for m in (a, b)),
+        term.write(b"who\n")  # anything else lists the connected clients
+        listed = wait_until(lambda: all(m.prefix in self.console_output(srv, term) for m in (a, b)),
                             5 * SLOW, step=0.1)
-        self.assertTrue(listed, "the console did not list both clients:\n%r" % self.console_output(srv, master))
-        os.write(master, b"quit\n")  # stops the server, with the drain
+        self.assertTrue(listed, "the console did not list both clients:\n%r" % self.console_output(srv, term))
+        term.write(b"quit\n")  # stops the server, with the drain
         code = srv.wait_exit(1 + 5 * SLOW)
         self.assertIsNotNone(code, "console quit did not stop the server\n" + srv.describe())
         srv.check_exit(code, 0)
         a.conn.recv_until_closed(timeout=5 * SLOW)
 
-    _pty_out = b""
-
-    def console_output(self, srv, master):
+    def console_output(self, srv, term):
         """What the server printed, on stdout or echoed to the terminal."""
-        while select.select([master], [], [], 0)[0]:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            self._pty_out += chunk
-        return srv.stdout() + srv.stderr() + self._pty_out
+        return srv.stdout() + srv.stderr() + term.read()
 
 
 class Junk(ChatCase):

@@ -1,9 +1,7 @@
 """test_logs.py: the program's messages: --log-format json (one object a line, every field parsed, client-chosen text escaped), --verbose's connection lines with exact bytes and durations in every mode, --quiet (errors only), the SIGUSR1 counters with bytes (summed over --processes workers), the chat console's `stats`; the options' mistakes."""
 import json
 import os
-import pty
 import re
-import select
 import signal
 import socket
 import sys
@@ -11,7 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sockserv_harness import SLOW, Case, program_modes, run, wait_until  # noqa: E402
+from sockserv_harness import SLOW, Case, Terminal, program_modes, run, wait_until  # noqa: E402
 
 TCP = "tcp://127.0.0.1:0"
 GRACE = 10.0 * SLOW  # a bound on what should take a moment: a hang fails, slowness does not
@@ -256,34 +254,20 @@ class Processes(LogCase):
 
 class Console(LogCase):
     def test_console_stats(self):
-        try:
-            master, slave = pty.openpty()
-        except OSError as e:  # e.g. a chroot without /dev/pts
-            self.skipTest("no pseudo-terminal available here: %s" % e)
-        self.addCleanup(os.close, master)
-        srv = self.serve("chat", "--listen", TCP, stdin=slave)
-        os.close(slave)
+        term = Terminal(self)
+        srv = self.serve("chat", "--listen", TCP, stdin=term.slave)
+        term.close_slave()
         c = srv.connect()
         c.send(b"hello room\n")
         heard = c.recv_line()  # written by the room's broker, counted all the same
         c.close()
-        out = b""
 
         def table():
-            nonlocal out
-            while select.select([master], [], [], 0)[0]:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            text = (srv.stdout() + out).decode(errors="replace")
+            text = (srv.stdout() + term.read()).decode(errors="replace")
             done = re.findall(r"(?m)^completed\s+(\d+)\r?$", text)  # the last table's
             return done and int(done[-1]) == 1 and text[text.rindex("\naccepted "):]
-        text = wait_until(lambda: (os.write(master, b"stats\n"), time.sleep(0.1), table())[2], GRACE, step=0.2)
-        self.assertTrue(text, "no stats table on the console:\n%r" % (srv.stdout() + out))
+        text = wait_until(lambda: (term.write(b"stats\n"), time.sleep(0.1), table())[2], GRACE, step=0.2)
+        self.assertTrue(text, "no stats table on the console:\n%r" % (srv.stdout() + term.read()))
         self.assertRegex(text, r"(?m)^accepted\s+1\r?$")
         self.assertRegex(text, r"(?m)^active\s+0\r?$")
         self.assertRegex(text, r"(?m)^bytes in\s+11\r?$")

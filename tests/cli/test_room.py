@@ -5,8 +5,6 @@ need them report themselves skipped with the install command (exit 77 when
 nothing ran).
 """
 import os
-import pty
-import select
 import shutil
 import signal
 import socket
@@ -17,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sockserv_harness as harness  # noqa: E402
-from sockserv_harness import SLOW, Case, require, run, unique, wait_until  # noqa: E402
+from sockserv_harness import SLOW, Case, ChatMember, Terminal, require, run, unique, wait_until  # noqa: E402
 
 TCP = "tcp://127.0.0.1:0"
 REDIS_SERVER = shutil.which("redis-server") or next(
@@ -125,36 +123,6 @@ class Redis:
             return -1
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
-class Member:
-    def __init__(self, conn, prefix):
-        self.conn = conn
-        self.prefix = prefix
-
-    def say(self, text):
-        self.conn.send(text + b"\n")
-
-    def line(self, timeout=10 * SLOW):
-        return self.conn.recv_line(timeout)
-
-    def skip_to(self, text, timeout=10 * SLOW):
-        """Lines up to the one ending in ' TEXT': (the lines before it, that line)."""
-        before = []
-        deadline = time.monotonic() + timeout
-        while True:
-            line = self.line(max(0.1, deadline - time.monotonic()))
-            if line.endswith(b" " + text + b"\n"):
-                return before, line
-            before.append(line)
-
-
 class RoomCase(Case):
     def setUp(self):
         super().setUp()
@@ -180,19 +148,21 @@ class RoomCase(Case):
     def join(self, srv):
         """A member, in the room once its own first line came back."""
         c = self.connect(srv)
-        token = unique("join").encode()
-        c.send(token + b"\n")
-        m = Member(c, None)
-        _, line = m.skip_to(token)
-        m.prefix = line[: -len(token) - 2]
+        m = ChatMember.join(c)
         self.assertEqual(m.prefix.decode(), c.hostport())
         return m
 
     def settle(self, members):
-        token = unique("settle").encode()
-        members[0].say(token)
+        ChatMember.settle(members)
+
+    def say_each(self, members, tag):
+        """Each member says one line of its own; the lines as every member should read them."""
+        said = []
         for m in members:
-            m.skip_to(token)
+            text = unique(tag).encode()
+            m.say(text)
+            said.append(m.prefix + b" " + text + b"\n")
+        return said
 
     def assert_same_order(self, members, said):
         """Each member reads exactly the lines said (prefix TEXT), once each, all in one order."""
@@ -346,7 +316,7 @@ class Outage(RoomCase):
         everyone = groups[0] + groups[1]
         self.settle(everyone)
         fds = [s.fd_count() for s in servers]
-        rss = [rss_kib(s.pid) for s in servers]
+        rss = [harness.rss_kib(s.pid) for s in servers]
         for cycle in range(3):
             redis.kill()
             for s in servers:
@@ -365,19 +335,14 @@ class Outage(RoomCase):
             self.wait_shared(redis, servers, notices=cycle + 2, timeout=15 * SLOW)
             self.assertLess(time.monotonic() - t0, 10 * SLOW)
             self.settle(everyone)
-            said = []
-            for m in everyone:
-                text = unique("shared").encode()
-                m.say(text)
-                said.append(m.prefix + b" " + text + b"\n")
-            self.assert_same_order(everyone, said)
+            self.assert_same_order(everyone, self.say_each(everyone, "shared"))
         for s, before in zip(servers, fds):
             self.assertTrue(s.running())
             self.assertFdsSettle(s, before)
             self.assertEqual(s.stderr().count(b"lost Redis"), 3, "said more than once a loss\n" + s.describe())
             self.assertNotIn(b"disconnecting", s.stderr())
         for s, before in zip(servers, rss):  # a little for caches and arenas, not a leak per cycle
-            self.assertLess(rss_kib(s.pid) - before, 4096, "memory grew across the cycles")
+            self.assertLess(harness.rss_kib(s.pid) - before, 4096, "memory grew across the cycles")
 
 
 class Stalled(RoomCase):
@@ -410,34 +375,21 @@ class Stalled(RoomCase):
 
 class Console(RoomCase):
     def test_listing_says_whether_shared(self):
-        try:
-            master, slave = pty.openpty()
-        except OSError as e:  # e.g. a chroot without /dev/pts
-            self.skipTest("no pseudo-terminal available here: %s" % e)
-        self.addCleanup(os.close, master)
+        term = Terminal(self)
         redis = Redis(self)
-        srv = self.server("chat", "--listen", TCP, "--room", redis.url, "--drain", "0.5", stdin=slave)
-        os.close(slave)
+        srv = self.server("chat", "--listen", TCP, "--room", redis.url, "--drain", "0.5", stdin=term.slave)
+        term.close_slave()
         self.wait_shared(redis, [srv])
-        out = [b""]
 
         def listing():
-            while select.select([master], [], [], 0)[0]:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out[0] += chunk
-            return srv.stdout() + out[0]
+            return srv.stdout() + term.read()
 
-        os.write(master, b"who\n")
+        term.write(b"who\n")
         want = b"room shared through " + redis.url.encode() + b"/sockserv:chat"
         self.assertTrue(wait_until(lambda: want in listing(), 5 * SLOW, step=0.1), listing())
         redis.kill()
         self.assertTrue(wait_until(lambda: b"lost Redis" in srv.stderr(), 10 * SLOW), srv.describe())
-        os.write(master, b"who\n")
+        term.write(b"who\n")
         self.assertTrue(wait_until(lambda: b"room not shared right now" in listing(), 5 * SLOW, step=0.1),
                         listing())
         srv.stop()
@@ -460,12 +412,7 @@ class Processes(RoomCase):
         self.assertTrue(all(harness.fd_count(w) > before[w] for w in workers),
                         "every member went to one worker")
         self.settle(members)
-        said = []
-        for m in members:
-            text = unique("w").encode()
-            m.say(text)
-            said.append(m.prefix + b" " + text + b"\n")
-        self.assert_same_order(members, said)
+        self.assert_same_order(members, self.say_each(members, "w"))
         srv.stop()
 
 
@@ -513,22 +460,13 @@ class BehindHaproxy(RoomCase):
             sock.connect(("127.0.0.1", port))
             c = harness.Conn(sock)
             self.addCleanup(c.close)
-            token = unique("join").encode()
-            c.send(token + b"\n")
-            m = Member(c, None)
-            _, line = m.skip_to(token)
-            m.prefix = line[: -len(token) - 2]
+            m = ChatMember.join(c)
             self.assertEqual(m.prefix.decode(), c.hostport(), "the prefix is not the client's own")
             members.append(m)
         self.assertTrue(all(b.fd_count() > n for b, n in zip(backends, fds)),
                         "HAProxy did not spread the members over both processes")
         self.settle(members)
-        said = []
-        for m in members:
-            text = unique("via haproxy").encode()
-            m.say(text)
-            said.append(m.prefix + b" " + text + b"\n")
-        self.assert_same_order(members, said)
+        self.assert_same_order(members, self.say_each(members, "via haproxy"))
 
 
 class Usage(Case):

@@ -78,12 +78,7 @@ def cpu_share(pid, seconds):
     return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
+rss_kib = harness.rss_kib
 
 
 def highest_fd(pid):

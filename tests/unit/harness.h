@@ -46,6 +46,17 @@ void h_register(const char *name, h_test_fn fn, unsigned timeout, int line);
     }                                                                         \
     static void test_##name(void)
 #define TEST(name) TEST_T(name, H_DEFAULT_TIMEOUT)
+/* A case run in each strategy: TEST_EACH_STRATEGY(name, set) { body }
+ * defines name, name_threading, name_forking, name_pool and name_event,
+ * each calling set(its strategy) and then the body. */
+#define TEST_EACH_STRATEGY(name, set)                                         \
+    static void body_##name(void);                                            \
+    TEST(name) { set(SS_SYNC); body_##name(); }                               \
+    TEST(name##_threading) { set(SS_THREADING); body_##name(); }              \
+    TEST(name##_forking) { set(SS_FORKING); body_##name(); }                  \
+    TEST(name##_pool) { set(SS_POOL); body_##name(); }                        \
+    TEST(name##_event) { set(SS_EVENT); body_##name(); }                      \
+    static void body_##name(void)
 
 /* ---- Failing and skipping ---------------------------------------------- */
 

@@ -15,14 +15,11 @@ static ss_strategy strategy;
 static ss_stats final;      /* the counters at close (cfg.final_stats) */
 static int log_fd = -1;     /* the log's file (to_file), opened before the server */
 
-#define TEST_S(name)                                                          \
-    static void body_##name(void);                                            \
-    TEST(name) { strategy = SS_SYNC; body_##name(); }                         \
-    TEST(name##_threading) { strategy = SS_THREADING; body_##name(); }        \
-    TEST(name##_forking) { strategy = SS_FORKING; body_##name(); }            \
-    TEST(name##_pool) { strategy = SS_POOL; body_##name(); }                  \
-    TEST(name##_event) { strategy = SS_EVENT; body_##name(); }                \
-    static void body_##name(void)
+static void set_strategy(ss_strategy s)
+{
+    strategy = s;
+}
+#define TEST_S(name) TEST_EACH_STRATEGY(name, set_strategy)
 
 /* The requests counted in the histogram. */
 static uint64_t histogram_count(const ss_stats *st)

@@ -14,14 +14,11 @@ static ss_strategy strategy;
 static ss_server *srv;
 static h_serve serve;
 
-#define TEST_S(name)                                                          \
-    static void body_##name(void);                                            \
-    TEST(name) { strategy = SS_SYNC; body_##name(); }                         \
-    TEST(name##_threading) { strategy = SS_THREADING; body_##name(); }        \
-    TEST(name##_forking) { strategy = SS_FORKING; body_##name(); }            \
-    TEST(name##_pool) { strategy = SS_POOL; body_##name(); }                  \
-    TEST(name##_event) { strategy = SS_EVENT; body_##name(); }                \
-    static void body_##name(void)
+static void set_strategy(ss_strategy s)
+{
+    strategy = s;
+}
+#define TEST_S(name) TEST_EACH_STRATEGY(name, set_strategy)
 
 /* "CLIENT PROXY LINE": who the handler sees, the proxy, the first line. */
 static int who_handle(ss_request *req)

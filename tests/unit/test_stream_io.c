@@ -33,14 +33,7 @@ static void begin(ss_strategy s)
     atomic_store(&X->wb_flush_ret, 99);
 }
 
-#define TEST_S(name)                                                          \
-    static void body_##name(void);                                            \
-    TEST(name) { begin(SS_SYNC); body_##name(); }                             \
-    TEST(name##_threading) { begin(SS_THREADING); body_##name(); }            \
-    TEST(name##_forking) { begin(SS_FORKING); body_##name(); }                \
-    TEST(name##_pool) { begin(SS_POOL); body_##name(); }                      \
-    TEST(name##_event) { begin(SS_EVENT); body_##name(); }                    \
-    static void body_##name(void)
+#define TEST_S(name) TEST_EACH_STRATEGY(name, begin)
 
 static void start(ss_config cfg)
 {

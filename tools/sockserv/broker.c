@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "chat_line.h"
+#include "clock.h"
 #include "logging.h"
 #include "redis_room.h"
 #include "room_internal.h"
@@ -16,14 +17,6 @@
 #define MAX_EVENTS 64
 #define MAX_FDS 8              /* fds taken from one message (a JOIN has two or three) */
 #define ROUND_MESSAGES 256     /* messages read before looking at members again */
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static struct member *find_member(const struct room *room, uint64_t id)
 {
@@ -278,7 +271,7 @@ static void on_leave(struct room *room, uint64_t id)
     unlink_member(room, m);
     /* What was queued for it before it left is still its due. */
     if (m->fd >= 0 && outq_flush(&m->out, m->fd) == 1 && watch(room, m, true) == 0) {
-        m->leave_by = now_ns() + (int64_t)ROOM_LEAVE_SECS * 1000000000;
+        m->leave_by = monotonic_ns() + (int64_t)ROOM_LEAVE_SECS * 1000000000;
         m->leaving = true;
         m->next = room->leaving;
         room->leaving = m;
@@ -307,7 +300,7 @@ static void member_gone(struct room *room, struct member *m)
  * epoll_wait timeout (ms) until the next deadline, -1 for none. */
 static int expire_leaving(struct room *room)
 {
-    int64_t now = now_ns(), next = -1;
+    int64_t now = monotonic_ns(), next = -1;
     struct member *m = room->leaving;
 
     while (m) {

@@ -12,6 +12,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "logging.h"
 #include "redis_room.h"
 #include "room_internal.h"
@@ -74,14 +75,6 @@ struct redis_room {
     uint64_t dropped_junk;   /* messages on the channel that are not ours */
     int64_t lines_said_at, junk_said_at;
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 bool redis_room_available(void)
 {
@@ -168,7 +161,7 @@ static void cleanup(void *arg)
 {
     struct link *l = arg;
     struct redis_room *rr = l->rr;
-    int64_t now = now_ns();
+    int64_t now = monotonic_ns();
 
     l->events = 0;
     link_update(l);
@@ -238,7 +231,7 @@ static void on_published(redisAsyncContext *ac, void *reply, void *arg)
     rr->pending_bytes -= bytes < rr->pending_bytes ? bytes : rr->pending_bytes;
     if (rr->pending > 0)
         rr->pending--;
-    rr->progress_at = now_ns();
+    rr->progress_at = monotonic_ns();
     if (r && r->type == REDIS_REPLY_ERROR && !l->why) {
         /* -NOAUTH, -NOPERM, ...: this connection cannot publish. */
         l->why = "Redis refused PUBLISH";
@@ -251,7 +244,7 @@ static void on_published(redisAsyncContext *ac, void *reply, void *arg)
 /* Tell what was dropped: the first at once, then at most once a minute. */
 static void say_dropped(struct redis_room *rr, uint64_t *count, int64_t *said_at, const char *what)
 {
-    int64_t now = now_ns();
+    int64_t now = monotonic_ns();
 
     ++*count;
     if (*said_at != 0 && now - *said_at < DROP_REPORT_NS)
@@ -288,7 +281,7 @@ enum redis_publish redis_room_publish(struct redis_room *rr, const char *peer, s
     if (redisAsyncFormattedCommand(l->ac, on_published, size, rr->cmd, n) != REDIS_OK)
         return ROOM_LOCAL; /* closing: a line the members here still get */
     if (rr->pending == 0)
-        rr->progress_at = now_ns();
+        rr->progress_at = monotonic_ns();
     rr->pending++;
     rr->pending_bytes += n;
     return ROOM_PUBLISHED;
@@ -430,7 +423,7 @@ void redis_room_ready(struct redis_room *rr, uint64_t tag, uint32_t events)
 
 int redis_room_tick(struct redis_room *rr)
 {
-    int64_t now = now_ns(), next = -1;
+    int64_t now = monotonic_ns(), next = -1;
 
     for (int i = 0; i < 2; i++) {
         struct link *l = &rr->link[i];
