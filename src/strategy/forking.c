@@ -151,8 +151,12 @@ static void forking_process_request(ss_server *srv, ss_request *req)
     fflush(NULL); /* or the child would write the parent's buffered output again */
     int slot = fs->free_slots[--fs->nfree];
     atomic_store(&fs->held[slot], 0);
+    /* Counted before it runs: whoever the child answers can already see it
+     * in ss_server_stats. */
+    atomic_store(&fs->live, (unsigned)fs->n + 1);
     pid_t pid = fork();
     if (pid < 0) {
+        atomic_store(&fs->live, (unsigned)fs->n);
         fs->free_slots[fs->nfree++] = slot;
         ss__request_abort(req, -errno);
         return;
@@ -160,7 +164,6 @@ static void forking_process_request(ss_server *srv, ss_request *req)
     if (pid == 0)
         run_child(srv, req, slot);
     fs->kids[fs->n++] = (child){.pid = pid, .slot = slot};
-    atomic_store(&fs->live, (unsigned)fs->n);
     /* The child owns the request now (and its place in the counters): the
      * parent lets go of its copy of the connection without a word. */
     ss__request_free(req);

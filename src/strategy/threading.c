@@ -73,7 +73,13 @@ static void threading_process_request(ss_server *srv, ss_request *req)
         t->req = req;
         /* A daemon thread is never joined: it frees its record itself. */
         atomic_init(&t->state, daemon ? T_ORPHANED : T_RUNNING);
+        /* Counted before it runs: whoever the request answers can already
+         * see its thread in ss_server_stats. */
+        if (!daemon)
+            atomic_fetch_add(&ts->count, 1);
         rc = pthread_create(&t->tid, &ts->attr, request_thread, t);
+        if (rc != 0 && !daemon)
+            atomic_fetch_sub(&ts->count, 1);
     }
     if (rc != 0) {
         free(t);
@@ -84,7 +90,6 @@ static void threading_process_request(ss_server *srv, ss_request *req)
         pthread_mutex_lock(&ts->lock);
         t->next = ts->list;
         ts->list = t;
-        atomic_fetch_add(&ts->count, 1);
         pthread_mutex_unlock(&ts->lock);
     }
 }

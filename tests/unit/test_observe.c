@@ -104,6 +104,33 @@ TEST_S(stream_bytes_and_durations)
     CHECK_GE(st.duration_sum_us, 3 * 20000);
 }
 
+/* A request's thread (threading) or process (forking) is in the gauges
+ * before the request can answer anyone: a client that got its reply sees it
+ * counted at once, without waiting (seen in CI under TSan: the thread was
+ * counted after pthread_create returned, by then the reply was out). */
+TEST_S(gauges_count_a_request_before_it_answers)
+{
+    if (strategy != SS_THREADING && strategy != SS_FORKING)
+        return;
+    h_serve serve;
+    ss_server *srv = start((ss_config){.listen = "tcp://127.0.0.1:0", .handler = &h_echo_lines_handler}, &serve);
+    for (int i = 0; i < 20; i++) {
+        int fd = h_connect(srv);
+        char buf[16];
+        h_send_str(fd, "hello\n");
+        CHECK_EQ_INT(h_recv_line(fd, buf, sizeof buf, 10), 6);
+        ss_stats st = h_stats(srv);
+        CHECK_EQ_INT(strategy == SS_THREADING ? st.threads : st.children, 1);
+        CHECK_EQ_INT(shutdown(fd, SHUT_WR), 0);
+        CHECK(h_wait_eof(fd, 10));
+        close(fd);
+        CHECK_MSG(WAIT_FOR(h_stats(srv).active == 0 &&
+                           (strategy == SS_THREADING ? h_stats(srv).threads : h_stats(srv).children) == 0, 10),
+                  "request %d not reaped", i);
+    }
+    stop_and_close(srv, &serve);
+}
+
 /* Echo one line, flush it, wait 20 ms, then tell the client the request's
  * figures: "IN OUT MILLISECONDS DETAILED\n" (written after they were read). */
 static int counts_reply(ss_request *req)
