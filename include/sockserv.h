@@ -324,6 +324,22 @@ typedef struct ss_config { /* NOLINT(clang-analyzer-optin.performance.Padding): 
                                             guard region below it faults on
                                             overflow; frames larger than that
                                             need -fstack-clash-protection) */
+    bool park_idle_stacks;               /* pool and event: a handler that has
+                                            waited 1 to 2 s (for its connection,
+                                            a descriptor, a sleep; not in
+                                            ss_run_blocking) gives its whole
+                                            stack back, its frames (when they
+                                            fit in a page) kept on the heap
+                                            until it runs again: an idle
+                                            connection then holds the few
+                                            hundred bytes they take instead of
+                                            a 4 KiB page. Only for handlers
+                                            whose local variables no other
+                                            thread or handler reads or writes
+                                            while they wait: the addresses stay
+                                            the same, but the contents are not
+                                            there meanwhile. Off: the pages
+                                            below the frames are given back */
 
     /* TLS (tls:// URLs; needs the library built with OpenSSL 3: see
      * ss_tls_available()). The files are read when the server is created

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -52,6 +53,8 @@ struct ss__coro {
     void (*fn)(void *);
     void *arg;
     bool done;
+    void *parked;             /* the frames while parked (ss__coro_park), or NULL */
+    size_t parked_len;
 #ifdef SS_VALGRIND
     unsigned vg_stack;        /* the stack as registered with valgrind */
 #endif
@@ -161,8 +164,19 @@ ss__coro *ss__coro_new(size_t stack_size, void (*fn)(void *), void *arg)
     return co;
 }
 
+/* A parked coroutine's frames go back where they were (the same
+ * addresses: pointers into them stay right). */
+static void unpark(ss__coro *co)
+{
+    memcpy(co->sp, co->parked, co->parked_len);
+    free(co->parked);
+    co->parked = NULL;
+}
+
 void ss__coro_resume(ss__coro *co)
 {
+    if (co->parked)
+        unpark(co);
     ss__coro *prev = current;
     current = co;
 #ifdef SS_ASAN
@@ -207,6 +221,29 @@ void ss__coro_trim(ss__coro *co)
         madvise(base, below, MADV_DONTNEED);
 }
 
+bool ss__coro_park(ss__coro *co)
+{
+#ifdef SS_ASAN
+    /* Its frames' red zones stay poisoned while it is away: copying them
+     * back would be reported. Trimmed instead. */
+    (void)co;
+    return false;
+#else
+    char *base = co->map + co->guard;
+    char *top = co->map + co->map_size;
+    char *sp = (char *)co->sp;
+    if (co->done || co == current || co->parked || sp <= base || sp >= top)
+        return false;
+    size_t used = (size_t)(top - sp);
+    if (used > page_size() || !(co->parked = malloc(used)))
+        return false;
+    memcpy(co->parked, sp, used);
+    co->parked_len = used;
+    madvise(base, (size_t)(top - base), MADV_DONTNEED);
+    return true;
+#endif
+}
+
 ss__coro *ss__coro_current(void)
 {
     return current;
@@ -229,5 +266,6 @@ void ss__coro_free(ss__coro *co)
     VALGRIND_STACK_DEREGISTER(co->vg_stack);
 #endif
     munmap(co->map, co->map_size);
+    free(co->parked);
     free(co);
 }

@@ -25,6 +25,15 @@ void ss__coro_yield(void);
  * an idle coroutine then holds only the stack it uses now, not the most
  * it ever used. */
 void ss__coro_trim(ss__coro *co);
+/* More than trimmed: a suspended coroutine's frames (at most a page) are
+ * copied to the heap and its whole stack goes back to the system, until
+ * ss__coro_resume copies them back to the same addresses. An idle
+ * coroutine then holds the few hundred bytes its frames take, not a page.
+ * Only for a coroutine whose stack nobody reads or writes while it is
+ * suspended (no other thread or coroutine holds a pointer into it). False,
+ * and nothing done, when its frames take more than a page, memory is
+ * short, or under AddressSanitizer. */
+bool ss__coro_park(ss__coro *co);
 /* The coroutine running on this thread, or NULL. */
 ss__coro *ss__coro_current(void);
 bool ss__coro_done(const ss__coro *co);

@@ -408,17 +408,21 @@ static void poll_io(ss__loop *loop)
 /* Once a period, the tasks that have waited since before the last one
  * give back the stack pages below their frames: an idle connection holds
  * the stack it uses while it waits, not the most it used while busy (a TLS
- * record, a deep handler call). A task is trimmed once per idle spell, so
- * a busy one never pays for it. */
+ * record, a deep handler call). With park_idle_stacks, the page its frames
+ * are in too (they wait on the heap), but not in a blocking call: the
+ * helper thread running it may write into them. A task is trimmed once per
+ * idle spell, so a busy one never pays for it. */
 static void trim_idle_stacks(ss__loop *loop, int64_t now)
 {
     if (now < loop->sweep_at)
         return;
+    bool parks = loop->srv->cfg.park_idle_stacks;
     loop->sweep_period++;
     loop->sweep_at = now + SWEEP_NS;
     for (ss__task *t = loop->live; t; t = t->next_live)
         if (t->waiting && !t->trimmed && loop->sweep_period - t->ran_in >= 2) {
-            ss__coro_trim(t->co);
+            if (!(parks && !t->blocking && ss__coro_park(t->co)))
+                ss__coro_trim(t->co);
             t->trimmed = true;
         }
 }

@@ -449,6 +449,26 @@ class Echo(TlsCase):
             self.assertCounters(srv, completed=1, errors=0)
         self.at_once(MODES, case)
 
+    def test_idle_clients_resume(self):
+        # Clients idle long enough for the loops to park their requests' stacks (1 to 2 s
+        # of waiting: their frames on the heap, the pages given back), then talking again,
+        # several at once, in the middle of their TLS sessions: every line comes back.
+        def case(mode):
+            srv = self.serve("echo", "--mode", mode, "--workers", "2")
+            clients = [self.connect(srv) for _ in range(8)]
+            for i, c in enumerate(clients):
+                c.send(b"before %d\n" % i)
+                self.assertEqual(c.recv_line(), b"before %d\n" % i)
+            time.sleep(3)
+            for i, c in enumerate(clients):
+                c.send(b"after %d " % i + b"y" * 20000 + b"\n")
+            for i, c in enumerate(clients):
+                self.assertEqual(c.recv_line(), b"after %d " % i + b"y" * 20000 + b"\n")
+                close_tls(c)
+            srv.stop()
+            self.assertCounters(srv, completed=8, errors=0)
+        self.at_once(["event", "pool"], case)
+
     def test_alpn(self):
         srv = self.serve("echo", "--tls-alpn", "h2,http/1.1")
         for offered, chosen in ((["http/1.1"], "http/1.1"), (["http/1.1", "h2"], "h2"), (None, None)):

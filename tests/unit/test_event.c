@@ -405,6 +405,123 @@ TEST(idle_stack_trimmed)
     stop();
 }
 
+/* park_idle_stacks: the page the waiting frames are in leaves memory too
+ * (under AddressSanitizer the stack is only trimmed), and the frames are
+ * back, intact and at the same addresses, when the request runs again. */
+static char *_Atomic frame_page;
+
+static int park_handle(ss_request *req)
+{
+    unsigned char canary[256];
+    for (size_t i = 0; i < sizeof canary; i++)
+        canary[i] = (unsigned char)(i * 7);
+    unsigned char *volatile self = canary; /* its address, kept in a register or the frame */
+    long page = sysconf(_SC_PAGESIZE);
+    /* cppcheck-suppress danglingLifetime ; read by mincore while the frame lives */
+    frame_page = (char *)canary - (uintptr_t)canary % (uintptr_t)page;
+    unsigned deep = go_deep();
+    char line[64];
+    ssize_t n = ss_readline(req, line, sizeof line); /* idle here */
+    if (n <= 0)
+        return -EIO;
+    for (size_t i = 0; i < sizeof canary; i++)
+        if (canary[i] != (unsigned char)(i * 7) || self[i] != canary[i])
+            return ss_write(req, "canary broken\n", 14) < 0 ? -EIO : 0;
+    return ss_writef(req, "intact %u\n", deep + go_deep()) < 0 ? -EIO : 0;
+}
+
+/* Under AddressSanitizer a stack is trimmed, never parked (coro.c). */
+#if defined(__SANITIZE_ADDRESS__)
+#define PARKS_STACKS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PARKS_STACKS 0
+#endif
+#endif
+#ifndef PARKS_STACKS
+#define PARKS_STACKS 1
+#endif
+
+static void idle_stack_case(bool park)
+{
+    static const ss_handler h = {.handle = park_handle};
+    deep_page = frame_page = NULL;
+    start((ss_config){.handler = &h, .workers = 1, .stack_size = 512 << 10, .park_idle_stacks = park});
+    int c = h_connect(srv);
+    CHECK(WAIT_FOR(deep_page != NULL && frame_page != NULL, 10));
+    CHECK(resident(frame_page));
+    CHECK_MSG(WAIT_FOR(!resident(deep_page), 20), "the idle request's deep stack page stayed in memory");
+    if (park && PARKS_STACKS)
+        CHECK_MSG(WAIT_FOR(!resident(frame_page), 5), "the parked request's frames stayed in memory");
+    else
+        CHECK_MSG(resident(frame_page), "a trimmed request lost the page its frames are in");
+    h_send_str(c, "wake\n");
+    char want[32];
+    snprintf(want, sizeof want, "intact %u\n", 2u * (unsigned char)4097);
+    expect_line(c, want, 10);
+    close(c);
+    stop();
+}
+
+TEST(idle_stack_parked) { idle_stack_case(true); }
+TEST(idle_stack_trimmed_not_parked) { idle_stack_case(false); }
+
+/* Frames larger than a page are not parked, only trimmed; a request in
+ * ss_run_blocking is not parked either (the helper thread writes into its
+ * frame while it waits): both find their frames intact. */
+static int set_after_3s(void *arg)
+{
+    h_sleep(3); /* two sweep periods and more */
+    memset(arg, 0x5a, 256);
+    return 0;
+}
+
+static int blocking_frame_handle(ss_request *req)
+{
+    unsigned char written[256];
+    memset(written, 0, sizeof written);
+    int rc = ss_run_blocking(req, set_after_3s, written);
+    bool ok = rc == 0;
+    for (size_t i = 0; i < sizeof written; i++)
+        ok = ok && written[i] == 0x5a;
+    return ss_write(req, ok ? "intact\n" : "broken\n", 7) < 0 ? -EIO : 0;
+}
+
+static int big_frame_handle(ss_request *req)
+{
+    unsigned char big[3 * 4096];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)(i * 13);
+    char line[64];
+    ssize_t n = ss_readline(req, line, sizeof line); /* idle here: trimmed, not parked */
+    bool ok = n > 0;
+    for (size_t i = 0; i < sizeof big; i++)
+        ok = ok && big[i] == (unsigned char)(i * 13);
+    return ss_write(req, ok ? "intact\n" : "broken\n", 7) < 0 ? -EIO : 0;
+}
+
+TEST(idle_stack_not_parked_in_blocking_call)
+{
+    static const ss_handler h = {.handle = blocking_frame_handle};
+    start((ss_config){.handler = &h, .workers = 1, .park_idle_stacks = true});
+    int c = h_connect(srv);
+    expect_line(c, "intact\n", 20);
+    close(c);
+    stop();
+}
+
+TEST(idle_stack_big_frames_trimmed)
+{
+    static const ss_handler h = {.handle = big_frame_handle};
+    start((ss_config){.handler = &h, .workers = 1, .park_idle_stacks = true});
+    int c = h_connect(srv);
+    h_sleep(2.5); /* two sweep periods at least */
+    h_send_str(c, "go\n");
+    expect_line(c, "intact\n", 20);
+    close(c);
+    stop();
+}
+
 /* ---- ss_wait_fd --------------------------------------------------------- */
 
 static int wait_pipe_handle(ss_request *req)

@@ -61,6 +61,9 @@ static void make_config(const struct cli_opts *o, struct listener *l, bool tls, 
         .wbufsize = 0,
         .max_packet_size = ECHO_MAX_PACKET,
         .workers = o->workers,
+        /* Echo and chat share no local variable with another thread or
+         * request while they wait (the room gets copies of the lines). */
+        .park_idle_stacks = true,
         .max_connections = o->max_connections,
         /* Forking: one process per client, so the two limits agree. */
         .max_children = o->strategy == SS_FORKING ? o->max_connections : 0,
