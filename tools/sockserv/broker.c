@@ -10,6 +10,7 @@
 
 #include "chat_line.h"
 #include "clock.h"
+#include "fork_gate.h"
 #include "logging.h"
 #include "redis_room.h"
 #include "room_internal.h"
@@ -413,16 +414,17 @@ void room_free_members(struct room *room)
     room->nmembers = 0;
 }
 
-/* The broker's loop, entered and left holding room->busy. */
+/* The broker's loop, entered and left holding the fork gate (it lets
+ * forks through only while it waits for events). */
 static void broker_loop(struct room *room)
 {
     struct epoll_event events[MAX_EVENTS];
     int timeout = room->redis ? redis_room_tick(room->redis) : -1;
 
     for (;;) {
-        pthread_mutex_unlock(&room->busy);
+        fork_gate_leave();
         int n = epoll_wait(room->ep, events, MAX_EVENTS, timeout);
-        pthread_mutex_lock(&room->busy);
+        fork_gate_enter();
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -465,8 +467,8 @@ void *room_broker(void *arg)
 {
     struct room *room = arg;
 
-    pthread_mutex_lock(&room->busy);
+    fork_gate_enter();
     broker_loop(room);
-    pthread_mutex_unlock(&room->busy);
+    fork_gate_leave();
     return NULL;
 }

@@ -46,24 +46,10 @@ static int size_lines(struct room *room)
     return 0;
 }
 
-/* The room a fork waits for (one per process: the program's). */
+/* The room of this process (one: the program's). A fork happens only
+ * while its broker waits for events (fork_gate.h). */
 static _Atomic(struct room *) forking_room;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-/* Fork only while the broker waits for events (see room->busy). */
-static void before_fork(void)
-{
-    struct room *room = atomic_load(&forking_room);
-    if (room)
-        pthread_mutex_lock(&room->busy);
-}
-
-static void after_fork(void)
-{
-    struct room *room = atomic_load(&forking_room);
-    if (room)
-        pthread_mutex_unlock(&room->busy);
-}
 
 /* A forked child never uses the room's connections to Redis: closing its
  * copies lets Redis see them end when the broker closes its own. */
@@ -72,12 +58,11 @@ static void after_fork_child(void)
     struct room *room = atomic_load(&forking_room);
     if (room)
         redis_room_forget(room->redis);
-    after_fork();
 }
 
 static void install_atfork(void)
 {
-    pthread_atfork(before_fork, after_fork, after_fork_child);
+    pthread_atfork(NULL, NULL, after_fork_child);
 }
 
 static void room_free(struct room *room)
@@ -91,7 +76,6 @@ static void room_free(struct room *room)
     if (room->tx >= 0)
         close(room->tx);
     pthread_mutex_destroy(&room->lock);
-    pthread_mutex_destroy(&room->busy);
     free(room->members);
     free(room->rxbuf);
     free(room->line);
@@ -110,7 +94,6 @@ struct room *room_start(size_t max_text, size_t backlog, const struct room_url *
     room->backlog = backlog;
     atomic_init(&room->next_seq, 0);
     pthread_mutex_init(&room->lock, NULL);
-    pthread_mutex_init(&room->busy, NULL);
     if ((rc = size_lines(room)) < 0)
         goto fail;
     room->rxbuf = malloc(room->rxcap);

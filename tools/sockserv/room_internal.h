@@ -60,12 +60,7 @@ struct room {
     size_t backlog;
     atomic_uint_fast32_t next_seq;
 
-    pthread_t thread;
-    /* Held by the broker while it works, released while it waits for
-     * events: a fork (forking mode) waits for it (room.c's atfork handlers),
-     * so no child inherits a lock the broker held mid-call, such as a
-     * memory allocator's that does not prepare for fork (ASan's). */
-    pthread_mutex_t busy;
+    pthread_t thread;        /* the broker: it holds the fork gate while it works */
     /* Guards the member table's shape and each member's fd being >= 0, for
      * room_list(); the broker alone changes them and reads them unlocked. */
     pthread_mutex_t lock;

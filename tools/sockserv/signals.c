@@ -9,6 +9,7 @@
 #include "channel.h"
 #include "cli.h"
 #include "counters.h"
+#include "fork_gate.h"
 #include "listeners.h"
 #include "logging.h"
 #include "signals.h"
@@ -146,32 +147,6 @@ static void report(void)
         channel_send(helper.chan, CHANNEL_REPORT, &sum);
 }
 
-/*
- * A request process is forked by a serving thread, maybe while the helper
- * reports: the child must not inherit a lock the helper held then (an
- * allocator's, say: glibc's malloc and stdio prepare for fork, but
- * AddressSanitizer's allocator in GCC 12 does not, and the child hung in
- * its first allocation). So the helper's work and a fork exclude each
- * other: a fork waits for the report under way (a few microseconds).
- */
-static pthread_mutex_t helper_busy = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t fork_guard_once = PTHREAD_ONCE_INIT;
-
-static void fork_prepare(void)
-{
-    pthread_mutex_lock(&helper_busy);
-}
-
-static void fork_done(void)
-{
-    pthread_mutex_unlock(&helper_busy);
-}
-
-static void fork_guard(void)
-{
-    pthread_atfork(fork_prepare, fork_done, fork_done);
-}
-
 static void *helper_main(void *arg)
 {
     sigset_t set;
@@ -188,14 +163,14 @@ static void *helper_main(void *arg)
             if (worker) /* its servers refuse no more: the supervisor's may (supervisor.c) */
                 channel_send(helper.chan, CHANNEL_STOPPING, NULL);
         } else if (sig == SIGUSR1) {
-            pthread_mutex_lock(&helper_busy);
+            fork_gate_enter(); /* a report allocates and writes: no fork meanwhile */
             report();
-            pthread_mutex_unlock(&helper_busy);
+            fork_gate_leave();
         } else if (sig == SIGHUP && !worker && !listeners_have_tls(helper.ls)) {
-            pthread_mutex_lock(&helper_busy);
+            fork_gate_enter();
             cli_log(LOG_WARNING, "reload",
                     "SIGHUP: nothing to reload (only a tls:// server has files to read again)");
-            pthread_mutex_unlock(&helper_busy);
+            fork_gate_leave();
         } else if (sig == SIGHUP && !worker)
             atomic_fetch_add(&reloads_asked, 1);
     }
@@ -208,7 +183,6 @@ int signals_start(const struct listeners *ls, double drain, int chan)
     helper.chan = chan;
     helper.multi = ls->n > 1;
     atomic_store(&helper.quit, false);
-    pthread_once(&fork_guard_once, fork_guard);
     int rc = helper_thread_start(&helper.thread, helper_main, NULL);
     if (rc < 0)
         return rc;
