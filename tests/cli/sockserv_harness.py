@@ -351,18 +351,25 @@ def rss_kib(pid):
 class Terminal:
     """A pseudo-terminal for the chat's admin console: pass `slave` as the program's
     stdin (then close_slave()), type with write(), and read() what the program wrote
-    there so far. Skips the test where no pseudo-terminal can be had."""
+    there so far; hang_up() closes our side. Skips the test where no pseudo-terminal
+    can be had."""
 
     def __init__(self, case):
         try:
             self.master, self.slave = pty.openpty()
         except OSError as e:  # e.g. a chroot without /dev/pts
             case.skipTest("no pseudo-terminal available here: %s" % e)
-        case.addCleanup(os.close, self.master)
+        case.addCleanup(self.hang_up)
         self.out = b""
 
     def close_slave(self):
         os.close(self.slave)
+
+    def hang_up(self):
+        """Close our side of the terminal (once): the terminal hangs up."""
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None
 
     def write(self, data):
         os.write(self.master, data)

@@ -1,7 +1,5 @@
 """test_terminal.py: the program and its controlling terminal: `sockserv chat &` (a background job) never stops on the terminal's input or output; in the foreground the console runs, and losing the terminal ends only the console."""
 import os
-import pty
-import select
 import signal
 import socket
 import sys
@@ -10,7 +8,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sockserv_harness import BIN, SLOW, STOP_TIMEOUT, Case, unique, wait_until  # noqa: E402
+from sockserv_harness import BIN, SLOW, STOP_TIMEOUT, Case, Terminal, unique, wait_until  # noqa: E402
 
 TCP = "tcp://127.0.0.1:0"
 
@@ -61,24 +59,13 @@ def proc_state(pid):
         return None
 
 
-class Terminal(Case):
+class ControllingTerminal(Case):
     def setUp(self):
         super().setUp()
-        try:
-            self.master, slave = pty.openpty()
-        except OSError as e:  # e.g. a chroot without /dev/pts
-            self.skipTest("no pseudo-terminal available here: %s" % e)
-        self.tty = os.ttyname(slave)
-        self.slave = slave
-        self.addCleanup(self.close_master)
-        self.addCleanup(os.close, slave)
-        self.seen = b""
-
-    def close_master(self):
-        """Close our side of the terminal (once): the terminal hangs up."""
-        if self.master is not None:
-            os.close(self.master)
-            self.master = None
+        self.term = Terminal(self)
+        self.slave = self.term.slave  # kept open: the terminal lives until we hang up
+        self.addCleanup(os.close, self.slave)
+        self.tty = os.ttyname(self.slave)
 
     def job(self, where, *args, stderr_to="file", tostop=False):
         """Start the program as a job of a shell that owns the terminal; returns
@@ -102,21 +89,6 @@ class Terminal(Case):
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-
-    def typed(self, data):
-        os.write(self.master, data)
-
-    def screen(self):
-        """What was written to the terminal so far (echo of what we typed included)."""
-        while select.select([self.master], [], [], 0)[0]:
-            try:
-                chunk = os.read(self.master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            self.seen += chunk
-        return self.seen
 
     def assertNotStopped(self, pid, shell):
         state = proc_state(pid)
@@ -142,8 +114,8 @@ class Terminal(Case):
     def test_background_job_keeps_serving_after_a_keystroke(self):
         shell, pid = self.job("bg", "chat", "--listen", TCP, "--drain", "0.5")
         self.chat_roundtrip(shell)
-        self.typed(b"x")
-        self.typed(b"who\n")  # a whole line: the terminal's input is readable now
+        self.term.write(b"x")
+        self.term.write(b"who\n")  # a whole line: the terminal's input is readable now
         time.sleep(0.5)
         self.assertNotStopped(pid, shell)
         self.chat_roundtrip(shell)
@@ -156,14 +128,14 @@ class Terminal(Case):
         # stderr is the terminal, with `stty tostop`: the server's lines on stderr
         # (a SIGUSR1 report, the stop line) must neither stop it nor be lost.
         shell, pid = self.job("bg", "chat", "--listen", TCP, "--drain", "0.5", stderr_to="tty", tostop=True)
-        self.typed(b"who\n")
+        self.term.write(b"who\n")
         os.kill(pid, signal.SIGUSR1)
-        self.assertTrue(wait_until(lambda: b'"accepted":' in self.screen(), 5 * SLOW),
-                        "no counters on the terminal: %r (state %s)" % (self.screen(), proc_state(pid)))
+        self.assertTrue(wait_until(lambda: b'"accepted":' in self.term.read(), 5 * SLOW),
+                        "no counters on the terminal: %r (state %s)" % (self.term.read(), proc_state(pid)))
         self.assertNotStopped(pid, shell)
         self.chat_roundtrip(shell)
         self.stop(shell, pid)
-        self.assertTrue(wait_until(lambda: b"sockserv: stopped:" in self.screen(), 2 * SLOW), self.screen())
+        self.assertTrue(wait_until(lambda: b"sockserv: stopped:" in self.term.read(), 2 * SLOW), self.term.read())
 
     def test_foreground_job_runs_the_console(self):
         shell, pid = self.job("fg", "chat", "--listen", TCP, "--drain", "0.5")
@@ -172,11 +144,11 @@ class Terminal(Case):
         c = self.connect(shell)
         c.send(b"hello\n")
         c.recv_line()
-        self.typed(b"who\n")
+        self.term.write(b"who\n")
         self.assertTrue(wait_until(lambda: c.hostport().encode() in shell.stdout(), 5 * SLOW),
                         "the console did not list the client\n" + shell.describe())
         c.close()
-        self.typed(b"quit\n")
+        self.term.write(b"quit\n")
         code = shell.wait_exit(STOP_TIMEOUT)
         self.assertIsNotNone(code, "the console's quit did not stop the server\n" + shell.describe())
         shell.check_exit(code, 0)
@@ -187,9 +159,9 @@ class Terminal(Case):
         shell, pid = self.job("fg", "chat", "--listen", TCP, "--drain", "0.5")
         self.assertTrue(wait_until(lambda: b"console" in shell.stderr(), 5 * SLOW), shell.describe())
         os.kill(shell.pid, signal.SIGUSR1)
-        self.assertTrue(wait_until(lambda: os.tcgetpgrp(self.master) == shell.pid, 5 * SLOW),
+        self.assertTrue(wait_until(lambda: os.tcgetpgrp(self.term.master) == shell.pid, 5 * SLOW),
                         "the shell did not take the foreground back")
-        self.typed(b"quit\n")  # not for the server any more: it must neither stop nor quit
+        self.term.write(b"quit\n")  # not for the server any more: it must neither stop nor quit
         time.sleep(0.5)
         self.assertNotStopped(pid, shell)
         self.assertTrue(shell.running(), "the server quit on input it does not own\n" + shell.describe())
@@ -201,7 +173,7 @@ class Terminal(Case):
         self.assertTrue(wait_until(lambda: b"console" in shell.stderr(), 5 * SLOW), shell.describe())
         # The terminal goes away (its window closed): the console reads its end, and the
         # SIGHUP the shell passes on to its job is ignored.
-        self.close_master()
+        self.term.hang_up()
         time.sleep(0.5)
         self.assertTrue(shell.running(), "the server died with its terminal\n" + shell.describe())
         self.chat_roundtrip(shell)
