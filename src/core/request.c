@@ -245,25 +245,23 @@ bool ss_request_is_datagram(const ss_request *req)
 
 bool ss_request_counts(const ss_request *req, uint64_t *bytes_in, uint64_t *bytes_out, double *seconds)
 {
+    uint64_t in = 0, out = 0;
+    double secs = 0.0;
 #if SS_STATS
     int64_t ns = ss__now() - req->opened;
-    if (bytes_in)
-        *bytes_in = req->bytes_in;
-    if (bytes_out)
-        *bytes_out = req->bytes_out;
-    if (seconds)
-        *seconds = ns > 0 ? (double)ns / 1e9 : 0.0;
-    return true;
+    in = req->bytes_in;
+    out = req->bytes_out;
+    secs = ns > 0 ? (double)ns / 1e9 : 0.0;
 #else
     (void)req;
-    if (bytes_in)
-        *bytes_in = 0;
-    if (bytes_out)
-        *bytes_out = 0;
-    if (seconds)
-        *seconds = 0.0;
-    return false;
 #endif
+    if (bytes_in)
+        *bytes_in = in;
+    if (bytes_out)
+        *bytes_out = out;
+    if (seconds)
+        *seconds = secs;
+    return SS_STATS;
 }
 
 void ss_request_count_bytes(ss_request *req, uint64_t bytes_in, uint64_t bytes_out)
