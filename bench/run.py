@@ -587,6 +587,18 @@ def group_cpu(pids, children):
     return sum(cpu_seconds(p, children) for p in pids)
 
 
+def group_user_cpu(pids):
+    """User seconds of a server's processes (their threads and reaped children
+    included): the share of its CPU spent outside the kernel."""
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        rest = s[s.rindex(")") + 2:].split()
+        total += int(rest[11]) + int(rest[13])  # utime, cutime (proc(5) fields 14, 16)
+    return total / CLK_TCK
+
+
 def worker_ticks(pid):
     """{child pid: its ticks, its threads' and its own descendants'}: the CPU of each
     worker process of a server started as pid."""
@@ -853,6 +865,7 @@ def run_once(args, workload, name, server, round_no):
         reader = LineReader(lg.stdout)
         deadline = time.monotonic() + workload.setup_timeout + args.warmup + args.duration + 60
         cpu0 = cpu1 = None
+        user0 = user1 = 0.0
         cpus = (None, None)
         workers0 = workers1 = {}
         mem_end = mem_busy = (0, 0, 0, 0)
@@ -865,12 +878,14 @@ def run_once(args, workload, name, server, round_no):
                 core0, lcore0, all0 = core_ticks(SERVER_CPU), core_ticks(LOAD_CPU), core_ticks(None)
                 me0 = time.process_time()
                 cpu0 = group_cpu(pids, kids)
+                user0 = group_user_cpu(pids)
                 cpus = (allowed_cpus(pids[0]), allowed_cpus(lg.pid))
                 if server.workers:
                     workers0 = worker_ticks(pids[0])
                 sampler.start()
             elif line.startswith("# window end"):
                 cpu1 = group_cpu(pids, kids)
+                user1 = group_user_cpu(pids)
                 if server.workers:
                     workers1 = worker_ticks(pids[0])
                 core1, lcore1, all1 = core_ticks(SERVER_CPU), core_ticks(LOAD_CPU), core_ticks(None)
@@ -919,6 +934,8 @@ def run_once(args, workload, name, server, round_no):
         "errors": result["errors"], "error_kinds": result["error_kinds"],
         "cpu_s": cpu1 - cpu0,
         "cpu_us": (cpu1 - cpu0) / req * 1e6 if req else None,
+        # The user-space part (live children's not read: forking servers have none here).
+        "cpu_user_us": (user1 - user0) / req * 1e6 if req and not kids else None,
         "cpu_util": (cpu1 - cpu0) / secs if secs else None,
         "client_cpu_util": client_cpu / secs if secs else None,
         "client_cpu_us": client_cpu / req * 1e6 if req else None,
@@ -1102,7 +1119,8 @@ def summarize(runs):
     out = {}
     for key, rs in by.items():
         m = {k: median([r[k] for r in rs]) for k in
-             ("rps", "mbps", "p50_us", "p99_us", "p999_us", "cpu_us", "cpu_util", "client_cpu_util",
+             ("rps", "mbps", "p50_us", "p99_us", "p999_us", "cpu_us", "cpu_user_us", "cpu_util",
+              "client_cpu_util",
               "core_us", "core_softirq_util", "core_other_util", "load_core_other_util",
               "rss_peak_kib", "rss_end_kib", "rss_idle_kib", "rss_per_conn_kib", "rss_busy_per_conn_kib",
               "client_cpu_us",
@@ -1288,6 +1306,7 @@ def table_columns(w):
     else:
         cols = [("requests/s", lambda v: fmt_int(v["rps"])), ("MB/s", cell("mbps", "%.1f"))] + latency + [
                 ("server CPU us/req", cell("cpu_us", "%.2f")),
+                ("of it user us/req", cell("cpu_user_us", "%.2f")),
                 ("server CPU", cell("cpu_util", "%.0f%%", 100)),
                 ("CPU 0 us/req", cell("core_us", "%.2f")),
                 ("others' load", others), ("loadgen CPU", loadgen_cpu)]
@@ -1373,7 +1392,9 @@ def markdown(args, summary, rows, skipped, commands, tls_commands, started):
         if w.name in args.queued_resets:
             lines += ["", queued_resets_note(args.queued_resets[w.name])]
     lines += ["", "Medians over the rounds; errors, threads and processes: total or maximum over the rounds. "
-              "Server CPU: user+sys of the server's process, threads and children per request; "
+              "Server CPU: user+sys of the server's process, threads and children per request "
+              "(of it user: the part outside the kernel; the rest is system calls and the network "
+              "stack); "
               "CPU 0: all the busy time of the server's core per request (the server plus the "
               "network stack's softirq work done there); others' load: the share of CPU 0 / CPU 1 "
               "that went to anything but the server / loadgen and this script (other processes, "
