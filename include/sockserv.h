@@ -89,7 +89,12 @@ typedef struct ss_tls_tickets ss_tls_tickets; /* session ticket keys (TLS) */
 typedef enum ss_strategy {
     SS_SYNC = 0,    /* one request at a time, in the serving thread */
     SS_THREADING,   /* a thread per request (ThreadingMixIn) */
-    SS_FORKING,     /* a process per request (ForkingMixIn) */
+    SS_FORKING,     /* a process per request (ForkingMixIn), forked by the
+                       serving thread: a lock another thread of the
+                       application holds at that moment stays held in the
+                       child (OpenSSL 3 prepares none of its own for fork;
+                       the library's TLS context builds are kept apart from
+                       forks, an application's own OpenSSL calls are not) */
     SS_POOL,        /* a fixed set of worker threads fed by a bounded queue;
                        a request waiting for I/O parks (holds no thread) */
     SS_EVENT        /* each request a coroutine on one of `workers` epoll loops */
