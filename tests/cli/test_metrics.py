@@ -641,6 +641,32 @@ class Processes(MetricsCase):
         self.assertTrue(wait_until(lambda: b'"completed":%d' % total in srv.stderr(), GRACE), srv.describe())
         srv.stop()
 
+    def test_scrapes_not_in_the_connection_lines(self):
+        """--verbose gives a line per connection of the served protocol; scrapes, which its
+        counters leave out, are not among them, and the metrics listener's pauses around a
+        reload's forks and its close say no drain: only the served listener's lines."""
+        for processes in (None, 2):
+            with self.subTest(processes=processes):
+                srv, port = self.metrics_server("echo", "--listen", TCP, "--mode", "event",
+                                                "--log-format", "json", "--verbose",
+                                                processes=processes)
+                self.echo_clients(srv, [b"served\n"])
+                for _ in range(3):
+                    scrape(port)
+                if processes:
+                    first = workers(srv)
+                    os.kill(srv.pid, signal.SIGHUP)
+                    self.assertTrue(wait_until(lambda: len(workers(srv)) == 2 and not (workers(srv) & first),
+                                               GRACE), srv.describe())
+                    scrape(port)
+                srv.stop()
+                objs = [json.loads(line) for line in srv.stderr().decode().splitlines()]
+                metrics_url = "tcp://127.0.0.1:%d" % port
+                opens = [o for o in objs if o["event"] == "conn_open"]
+                self.assertEqual(len(opens), 1, srv.describe())
+                for o in objs:
+                    self.assertNotEqual(o.get("listener"), metrics_url, o)
+
     def test_scrapes_at_once_share_rounds(self):
         srv, port = self.metrics_server("echo", "--listen", TCP, "--mode", "event", processes=2)
         self.echo_clients(srv, [b"x\n"] * 4)

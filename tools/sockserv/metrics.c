@@ -28,7 +28,7 @@ struct metrics {
     metrics_collect_fn *collect;
     void *arg;
     const char *mode;        /* the served mode's name */
-    ss_log_level log_level;  /* the library's messages: the listeners' level */
+    ss_log_level log_level;  /* the library's messages: errors and warnings */
     pthread_t thread;
     bool started;            /* thread runs */
     bool announced;          /* the address said (once) */
@@ -170,7 +170,11 @@ int metrics_open(struct metrics **out, const struct cli_opts *o, metrics_collect
     *m = (struct metrics){ .collect = collect,
                            .arg = arg,
                            .mode = ss_strategy_name(o->strategy),
-                           .log_level = o->log_level };
+                           /* Scrapes are no connections of the served
+                            * protocol: not in its counters, not in the
+                            * --verbose lines; the listener's drain (at a
+                            * pause around a fork too) not said either. */
+                           .log_level = o->log_level == SS_LOG_ERROR ? SS_LOG_ERROR : SS_LOG_WARNING };
     ss_config cfg = {
         .listen = o->metrics,
         .handler = &metrics_handler,
