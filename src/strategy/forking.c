@@ -92,10 +92,17 @@ static void forking_reap(ss_server *srv)
 static void wait_children(ss_server *srv, int timeout_ms)
 {
     forking_state *fs = state_of(srv);
-    struct pollfd p[fs->n + 1];
+    /* At most WAIT_PIDFDS children watched through a pidfd (the stack
+     * stays small whatever max_children is); the rest, by polling. */
+    enum { WAIT_PIDFDS = 256 };
+    struct pollfd p[WAIT_PIDFDS + 1];
     int np = 0;
     bool polled_all = true;
     for (int i = 0; i < fs->n; i++) {
+        if (np == WAIT_PIDFDS) {
+            polled_all = false;
+            break;
+        }
         int pidfd = fs->no_pidfd ? -1 : (int)syscall(SYS_pidfd_open, fs->kids[i].pid, 0);
         if (pidfd < 0 && errno == ENOSYS)
             fs->no_pidfd = true;

@@ -776,37 +776,51 @@ static int idle_handle(ss_request *req)
 
 /* At max_children the server stops accepting: the next client waits in
  * the listen backlog, not in an accepted socket nobody serves, and
- * max_connections above it changes nothing. */
-TEST(max_children_leaves_the_next_client_in_the_backlog)
+ * max_connections above it changes nothing. The child that ends is the
+ * one of client `ends` (the children of the last clients are watched by
+ * polling, not through a pidfd: see wait_children). */
+static void next_client_waits_in_the_backlog(int max_children, int ends)
 {
     static const ss_handler h = { .handle = idle_handle };
     begin();
     ss_server *srv = h_server_new(&(ss_config){ .listen = "tcp://127.0.0.1:0", .handler = &h,
-                                                .strategy = SS_FORKING, .max_children = 2,
-                                                .max_connections = 100 });
+                                                .strategy = SS_FORKING, .max_children = max_children,
+                                                .max_connections = max_children + 100,
+                                                .request_queue_size = max_children + 10 });
     h_serve s;
     h_serve_start(&s, srv, 0.01);
-    int c[3];
-    for (int i = 0; i < 3; i++)
+    int n = max_children + 1;
+    int *c = calloc((size_t)n, sizeof *c);
+    CHECK(c != NULL);
+    for (int i = 0; i < max_children; i++) {
         c[i] = h_connect(srv);
-    CHECK(WAIT_FOR(atomic_load(&S->current) == 2, 10));
+        CHECK(WAIT_FOR(atomic_load(&S->current) == i + 1, 10)); /* accepted in this order */
+    }
+    c[max_children] = h_connect(srv);
     h_sleep(0.3); /* time enough for an accept that should not happen */
-    CHECK_EQ_INT(h_stats(srv).accepted, 2);
-    CHECK_EQ_INT(h_stats(srv).active, 2);
-    /* A child ends: the third client is taken. (shutdown: the children
+    CHECK_EQ_INT(h_stats(srv).accepted, (unsigned)max_children);
+    CHECK_EQ_INT(h_stats(srv).active, (unsigned)max_children);
+    /* A child ends: the last client is taken. (shutdown: the children
      * forked from this process hold copies of the clients' sockets.) */
-    shutdown(c[0], SHUT_RDWR);
-    CHECK(WAIT_FOR(h_stats(srv).accepted == 3, 10));
-    CHECK(WAIT_FOR(atomic_load(&S->current) == 2, 10));
-    for (int i = 0; i < 3; i++) {
+    shutdown(c[ends], SHUT_RDWR);
+    CHECK(WAIT_FOR(h_stats(srv).accepted == (unsigned)n, 10));
+    CHECK(WAIT_FOR(atomic_load(&S->current) == max_children, 10));
+    for (int i = 0; i < n; i++) {
         shutdown(c[i], SHUT_RDWR);
         close(c[i]);
     }
+    free(c);
     CHECK(WAIT_FOR(h_stats(srv).active == 0, 10));
     CHECK_EQ_INT(h_serve_stop(&s), 0);
     ss_server_close(srv);
     CHECK(h_no_children_left());
 }
+
+TEST(max_children_leaves_the_next_client_in_the_backlog) { next_client_waits_in_the_backlog(2, 0); }
+
+/* More children than the server watches through pidfds: the one that
+ * ends is found by polling. */
+TEST(max_children_beyond_the_watched_pidfds) { next_client_waits_in_the_backlog(300, 299); }
 
 /* Are the first n recorded children gone (reaped, not zombies)? */
 static bool children_gone(int n)
