@@ -36,21 +36,34 @@ static bool v1_port(const char *s, unsigned *out)
     return true;
 }
 
-static bool v1_addr(int family, const char *text, unsigned port, struct sockaddr_storage *ss, socklen_t *len)
+/* An IPv4 or IPv6 socket address from an address and a port both in
+ * network order (4 or 16 bytes, 2 bytes). Returns its length. */
+static socklen_t ip_sockaddr(struct sockaddr_storage *ss, int family, const void *addr, const void *port)
 {
     memset(ss, 0, sizeof *ss);
     if (family == AF_INET) {
         struct sockaddr_in *in = (struct sockaddr_in *)ss;
         in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)port);
-        *len = sizeof *in;
-        return inet_pton(AF_INET, text, &in->sin_addr) == 1;
+        memcpy(&in->sin_addr, addr, 4);
+        memcpy(&in->sin_port, port, 2);
+        return sizeof *in;
     }
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
     in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons((uint16_t)port);
-    *len = sizeof *in6;
-    return inet_pton(AF_INET6, text, &in6->sin6_addr) == 1;
+    memcpy(&in6->sin6_addr, addr, 16);
+    memcpy(&in6->sin6_port, port, 2);
+    return sizeof *in6;
+}
+
+static bool v1_addr(int family, const char *text, unsigned port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    unsigned char raw[16];
+    uint16_t be = htons((uint16_t)port);
+
+    if (inet_pton(family, text, raw) != 1)
+        return false;
+    *len = ip_sockaddr(ss, family, raw, &be);
+    return true;
 }
 
 /* "PROXY TCP4|TCP6 SRC DST SPORT DPORT\r\n" or "PROXY UNKNOWN[ ...]\r\n". */
@@ -130,25 +143,14 @@ static int parse_v2(const unsigned char *buf, size_t n, ss__proxy_hdr *out, cons
     if (n < V2_HEAD + need)
         return 0;
     const unsigned char *a = buf + V2_HEAD;
-    memset(&out->src, 0, sizeof out->src);
-    memset(&out->dst, 0, sizeof out->dst);
-    if (fam == 1) {
-        struct sockaddr_in *s = (struct sockaddr_in *)&out->src, *d = (struct sockaddr_in *)&out->dst;
-        s->sin_family = d->sin_family = AF_INET;
-        memcpy(&s->sin_addr, a, 4);
-        memcpy(&d->sin_addr, a + 4, 4);
-        memcpy(&s->sin_port, a + 8, 2);
-        memcpy(&d->sin_port, a + 10, 2);
-        out->srclen = out->dstlen = sizeof *s;
-    } else if (fam == 2) {
-        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&out->src, *d = (struct sockaddr_in6 *)&out->dst;
-        s->sin6_family = d->sin6_family = AF_INET6;
-        memcpy(&s->sin6_addr, a, 16);
-        memcpy(&d->sin6_addr, a + 16, 16);
-        memcpy(&s->sin6_port, a + 32, 2);
-        memcpy(&d->sin6_port, a + 34, 2);
-        out->srclen = out->dstlen = sizeof *s;
+    if (fam == 1 || fam == 2) { /* source, destination addresses, then their ports */
+        int family = fam == 1 ? AF_INET : AF_INET6;
+        size_t alen = fam == 1 ? 4 : 16;
+        out->srclen = ip_sockaddr(&out->src, family, a, a + 2 * alen);
+        out->dstlen = ip_sockaddr(&out->dst, family, a + alen, a + 2 * alen + 2);
     } else {
+        memset(&out->src, 0, sizeof out->src);
+        memset(&out->dst, 0, sizeof out->dst);
         struct sockaddr_un *s = (struct sockaddr_un *)&out->src, *d = (struct sockaddr_un *)&out->dst;
         s->sun_family = d->sun_family = AF_UNIX;
         memcpy(s->sun_path, a, 108);
