@@ -29,50 +29,55 @@ static bool numeric_id(const char *s, unsigned long *out)
 #define LOOKUP_MIN 1024
 #define LOOKUP_MAX (1 << 20)
 
-/* NAME (or a numeric id the system knows) into *u's name, uid and gid.
- * Returns 0, or -1 when there is no such user (or no memory to look). */
-static int find_user(const char *name, struct cli_user *u)
+/* Calls look(name, buf, size, out) with a bigger buffer while it says
+ * ERANGE. look returns 0 (found, *out filled), -1 (no such entry) or the
+ * lookup's error. Returns 0 or -1 (not found, an error, no memory). */
+static int with_buffer(int (*look)(const char *, char *, size_t, void *), const char *name, void *out)
 {
-    unsigned long id;
-    struct passwd pw, *found = NULL;
     int rc = ERANGE;
 
     for (size_t size = LOOKUP_MIN; rc == ERANGE && size <= LOOKUP_MAX; size *= 2) {
         char *buf = malloc(size);
         if (!buf)
             return -1;
-        rc = getpwnam_r(name, &pw, buf, size, &found);
-        if (rc == 0 && !found && numeric_id(name, &id))
-            rc = getpwuid_r((uid_t)id, &pw, buf, size, &found);
-        if (rc == 0 && found) {
-            snprintf(u->name, sizeof u->name, "%s", pw.pw_name);
-            u->uid = pw.pw_uid;
-            u->gid = pw.pw_gid;
-        }
+        rc = look(name, buf, size, out);
         free(buf);
     }
-    return rc == 0 && found ? 0 : -1;
+    return rc == 0 ? 0 : -1;
 }
 
-/* NAME (or a numeric id the system knows) into *gid. Returns 0 or -1. */
-static int find_group(const char *name, gid_t *gid)
+/* NAME (or a numeric id the system knows) into the struct cli_user *out's
+ * name, uid and gid. */
+static int look_user(const char *name, char *buf, size_t size, void *out)
 {
+    struct cli_user *u = out;
+    struct passwd pw, *found = NULL;
     unsigned long id;
-    struct group gr, *found = NULL;
-    int rc = ERANGE;
+    int rc = getpwnam_r(name, &pw, buf, size, &found);
 
-    for (size_t size = LOOKUP_MIN; rc == ERANGE && size <= LOOKUP_MAX; size *= 2) {
-        char *buf = malloc(size);
-        if (!buf)
-            return -1;
-        rc = getgrnam_r(name, &gr, buf, size, &found);
-        if (rc == 0 && !found && numeric_id(name, &id))
-            rc = getgrgid_r((gid_t)id, &gr, buf, size, &found);
-        if (rc == 0 && found)
-            *gid = gr.gr_gid;
-        free(buf);
-    }
-    return rc == 0 && found ? 0 : -1;
+    if (rc == 0 && !found && numeric_id(name, &id))
+        rc = getpwuid_r((uid_t)id, &pw, buf, size, &found);
+    if (rc != 0 || !found)
+        return rc != 0 ? rc : -1;
+    snprintf(u->name, sizeof u->name, "%s", pw.pw_name);
+    u->uid = pw.pw_uid;
+    u->gid = pw.pw_gid;
+    return 0;
+}
+
+/* NAME (or a numeric id the system knows) into the gid_t *out. */
+static int look_group(const char *name, char *buf, size_t size, void *out)
+{
+    struct group gr, *found = NULL;
+    unsigned long id;
+    int rc = getgrnam_r(name, &gr, buf, size, &found);
+
+    if (rc == 0 && !found && numeric_id(name, &id))
+        rc = getgrgid_r((gid_t)id, &gr, buf, size, &found);
+    if (rc != 0 || !found)
+        return rc != 0 ? rc : -1;
+    *(gid_t *)out = gr.gr_gid;
+    return 0;
 }
 
 int user_resolve(struct cli_user *u)
@@ -87,9 +92,9 @@ int user_resolve(struct cli_user *u)
         return cli_usage_error("invalid --user '%s': no such user", u->spec);
     memcpy(name, u->spec, len);
     name[len] = '\0';
-    if (find_user(name, u) < 0)
+    if (with_buffer(look_user, name, u) < 0)
         return cli_usage_error("invalid --user '%s': no such user '%s'", u->spec, name);
-    if (colon && find_group(colon + 1, &u->gid) < 0)
+    if (colon && with_buffer(look_group, colon + 1, &u->gid) < 0)
         return cli_usage_error("invalid --user '%s': no such group '%s'", u->spec, colon + 1);
     return -1;
 }
