@@ -645,11 +645,11 @@ class Server:
         return err[start:start + 6000].decode(errors="replace")
 
 
-def run(args, exe=None, timeout=10 * SLOW, stdin=subprocess.DEVNULL):
+def run(args, exe=None, timeout=10 * SLOW, stdin=subprocess.DEVNULL, env=None):
     """Run the program to its end: (returncode, stdout, stderr) as text."""
     p = subprocess.run([exe or BIN] + list(args), stdin=stdin, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout, start_new_session=True,
-                       preexec_fn=_die_with_parent)
+                       preexec_fn=_die_with_parent, env=env)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 # ---------------------------------------------------------------- skips

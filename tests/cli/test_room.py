@@ -1,4 +1,4 @@
-"""test_room.py: `sockserv chat --room redis://...`: one room over several processes through a Redis pub/sub channel (a redis-server of the test's own): every member sees every line once, in one order, with its sender's prefix; a member that never reads is cut off alone; Redis killed and restarted: local delivery goes on, shared delivery resumes, no fd grows; --processes 2; two processes behind one HAProxy frontend; what another client publishes on the channel never reaches a member raw; usage errors.
+"""test_room.py: `sockserv chat --room redis://...`: one room over several processes through a Redis pub/sub channel (a redis-server of the test's own): every member sees every line once, in one order, with its sender's prefix; a member that never reads is cut off alone; Redis killed and restarted: local delivery goes on, shared delivery resumes, no fd grows; --processes 2; two processes behind one HAProxy frontend; a Redis that wants AUTH (a password, an ACL user limited to the channel; refusals said, local delivery meanwhile); what another client publishes on the channel never reaches a member raw; usage errors.
 
 Without a sockserv built with hiredis, or without redis-server, the tests that
 need them report themselves skipped with the install command (exit 77 when
@@ -55,8 +55,11 @@ class Redis:
     """A redis-server on a free loopback port, in the foreground, killed at cleanup; commands
     through a raw socket speaking RESP (no client library needed)."""
 
-    def __init__(self, case, port=None):
+    def __init__(self, case, port=None, args=(), auth=()):
+        """args: more of redis-server's options; auth: what this helper's commands AUTH with."""
         self.case = case
+        self.args = list(args)
+        self.auth = auth
         self.port = port or free_port()
         self.log = os.path.join(case.tmp, "redis-%d.log" % self.port)
         self.proc = None
@@ -70,7 +73,7 @@ class Redis:
     def start(self):
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--logfile", self.log],
+             "--appendonly", "no", "--daemonize", "no", "--logfile", self.log] + self.args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, preexec_fn=harness._die_with_parent)
         if not wait_until(lambda: self.proc.poll() is not None or self.ping(), 10 * SLOW) or \
@@ -92,8 +95,11 @@ class Redis:
     def command(self, *args, timeout=5):
         """One command: its reply, parsed enough for these tests (integers, strings, arrays)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
-            s.sendall(resp(*args))
             f = s.makefile("rb")
+            if self.auth:
+                s.sendall(resp("AUTH", *self.auth))
+                assert self._reply(f) == "OK", "the test's own AUTH refused"
+            s.sendall(resp(*args))
             return self._reply(f)
 
     def _reply(self, f):
@@ -129,8 +135,8 @@ class RoomCase(Case):
         require(HAS_REDIS, *NO_REDIS_BUILD)
         require(REDIS_SERVER, *NO_REDIS_SERVER)
 
-    def chat(self, room, *args):
-        return self.server("chat", "--listen", TCP, "--room", room, "--drain", "0.5", *args)
+    def chat(self, room, *args, env=None):
+        return self.server("chat", "--listen", TCP, "--room", room, "--drain", "0.5", *args, env=env)
 
     def shared_count(self, srv):
         """How many times the process said its room is shared (again)."""
@@ -467,6 +473,72 @@ class BehindHaproxy(RoomCase):
                         "HAProxy did not spread the members over both processes")
         self.settle(members)
         self.assert_same_order(members, self.say_each(members, "via haproxy"))
+
+
+def with_credentials(user=None, password=None):
+    """The environment with the room's credentials set (None: left out)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SOCKSERV_REDIS_USER", "SOCKSERV_REDIS_PASSWORD")}
+    if user is not None:
+        env["SOCKSERV_REDIS_USER"] = user
+    if password is not None:
+        env["SOCKSERV_REDIS_PASSWORD"] = password
+    return env
+
+
+class Credentials(RoomCase):
+    """A Redis that wants AUTH: requirepass, and an ACL user allowed PING, PUBLISH and SUBSCRIBE
+    on the chat's channels only (Redis 6 and later)."""
+
+    PASSWORD = "s3cret-\u00e9%$*"  # bytes beyond ASCII, and RESP's own markers
+    ACL = ["--user"] + "chat on >chat-pw resetchannels &sockserv:* -@all +ping +auth +publish +subscribe".split()
+
+    def redis(self):
+        return Redis(self, args=["--requirepass", self.PASSWORD] + self.ACL, auth=(self.PASSWORD,))
+
+    def test_password_and_acl_user_share_one_room(self):
+        redis = self.redis()
+        servers = [self.chat(redis.url, env=with_credentials(password=self.PASSWORD)),
+                   self.chat(redis.url, env=with_credentials(user="chat", password="chat-pw"))]
+        self.wait_shared(redis, servers)
+        members = [self.join(s) for s in servers for _ in range(2)]
+        self.settle(members)
+        self.assert_same_order(members, self.say_each(members, "authenticated"))
+        for s in servers:
+            self.assertNotIn(b"refused", s.stderr(), s.describe())
+
+    def test_refused_says_why_and_serves_locally(self):
+        redis = self.redis()
+        cases = [(with_credentials(), b"Redis refused PING: NOAUTH"),
+                 (with_credentials(password="wrong"), b"Redis refused AUTH: WRONGPASS"),
+                 (with_credentials(user="chat", password="wrong"), b"Redis refused AUTH: WRONGPASS"),
+                 (with_credentials(user="nobody", password="chat-pw"), b"Redis refused AUTH: WRONGPASS"),
+                 (with_credentials(password="p" * 512), b"Redis refused AUTH: WRONGPASS")]
+        for env, why in cases:
+            with self.subTest(why=why, user=env.get("SOCKSERV_REDIS_USER")):
+                srv = self.chat(redis.url, env=env)
+                self.assertTrue(wait_until(lambda: why in srv.stderr(), 10 * SLOW), srv.describe())
+                members = [self.join(srv), self.join(srv)]
+                self.settle(members)
+                self.assert_same_order(members, self.say_each(members, "local"))
+                self.assertTrue(srv.running())
+                self.assertEqual(srv.stderr().count(b"cannot reach Redis"), 1, srv.describe())
+                srv.stop()
+
+    def test_channel_the_user_may_not_use(self):
+        redis = self.redis()
+        srv = self.chat(redis.url + "/elsewhere", env=with_credentials(user="chat", password="chat-pw"))
+        self.assertTrue(wait_until(lambda: b"NOPERM" in srv.stderr(), 10 * SLOW), srv.describe())
+        self.assertTrue(srv.running())
+
+    def test_mistakes_in_the_environment(self):
+        require(HAS_REDIS, *NO_REDIS_BUILD)
+        url = "redis://127.0.0.1:6379"
+        for env, what in ((with_credentials(user="chat"), "SOCKSERV_REDIS_USER is set without"),
+                          (with_credentials(password=""), "SOCKSERV_REDIS_PASSWORD is empty"),
+                          (with_credentials(user="", password="x"), "SOCKSERV_REDIS_USER is empty"),
+                          (with_credentials(password="p" * 513), "longer than 512 bytes")):
+            with self.subTest(what=what):
+                self.assertUsageError(run(["chat", "--room", url], env=env), [what])
 
 
 class Usage(Case):

@@ -204,6 +204,8 @@ static int check_room(struct cli_opts *o)
         return cli_usage_error("--room: " NO_REDIS);
     if (room_url_parse(o->room, &o->room_url, &why) < 0)
         return cli_usage_error("invalid --room URL '%s': %s", o->room, why);
+    if (room_url_credentials(&o->room_url, &why) < 0)
+        return cli_usage_error("--room: %s", why);
     return -1;
 }
 

@@ -157,6 +157,8 @@ void cli_print_help(void)
            "  Chat with --room redis://HOST:PORT[/CHANNEL]: one room for every process on\n"
            "  the Redis channel (needed for chat with --processes above 1); while Redis\n"
            "  cannot be reached, each process's members are a room of their own.\n"
+           "  A Redis that wants AUTH: SOCKSERV_REDIS_PASSWORD (and SOCKSERV_REDIS_USER for\n"
+           "  an ACL user) in the environment.\n"
            "\n"
            "Once every listener is bound, prints one line a listener on stdout, in\n"
            "order: 'listening on URL' (the bound address: port resolved, IPv6 in\n"
@@ -201,5 +203,6 @@ void cli_print_help(void)
            "     an option that does not apply to the URL, tls:// without TLS built in,\n"
            "     an unknown --user or group, --listen with sockets passed by systemd,\n"
            "     malformed LISTEN_PID, LISTEN_FDS or LISTEN_FDNAMES, --room without\n"
-           "     hiredis built in, chat with --processes above 1 and without --room)\n");
+           "     hiredis built in, SOCKSERV_REDIS_USER without SOCKSERV_REDIS_PASSWORD,\n"
+           "     chat with --processes above 1 and without --room)\n");
 }

@@ -329,8 +329,32 @@ static void on_channel(redisAsyncContext *ac, void *reply, void *arg)
 
 /* ---------------------------------------------------------------- connections */
 
-/* PING's answer on the publisher: Redis serves (a connection alone says
- * nothing of a stopped Redis: the kernel accepts for it). */
+/* An error reply to the connection's first commands (-NOAUTH,
+ * -WRONGPASS, -NOPERM, ...): this Redis will not take the link; said, and
+ * made again after the backoff. */
+static void refused(struct link *l, redisAsyncContext *ac, const char *command, const redisReply *r)
+{
+    snprintf(l->whybuf, sizeof l->whybuf, "Redis refused %s: %.*s", command,
+             (int)(r->len < 80 ? r->len : 80), r->str ? r->str : "");
+    l->why = l->whybuf;
+    redisAsyncFree(ac); /* in a callback: hiredis frees it once we return */
+}
+
+/* AUTH's answer, when the environment gave credentials: an error ends the
+ * link (the PING or SUBSCRIBE after it would be refused as well). */
+static void on_auth(redisAsyncContext *ac, void *reply, void *arg)
+{
+    const redisReply *r = reply;
+
+    if (r && r->type == REDIS_REPLY_ERROR)
+        refused(arg, ac, "AUTH", r);
+}
+
+/* PING's answer: Redis serves (a connection alone says nothing of a
+ * stopped Redis: the kernel accepts for it), and takes commands from us.
+ * The publisher is then up; the subscriber waits for SUBSCRIBE's
+ * confirmation (hiredis 0.14 drops an error answer to SUBSCRIBE: PING's
+ * says why a Redis refuses us). */
 static void on_pong(redisAsyncContext *ac, void *reply, void *arg)
 {
     struct link *l = arg;
@@ -339,18 +363,31 @@ static void on_pong(redisAsyncContext *ac, void *reply, void *arg)
     if (!r)
         return;
     if (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) {
-        link_up(l);
+        if (l->role == PUBLISHER)
+            link_up(l);
         return;
     }
-    /* -NOAUTH and the like: this Redis will not take our lines; anything
-     * else: not a Redis at all. */
-    if (r->type == REDIS_REPLY_ERROR)
-        snprintf(l->whybuf, sizeof l->whybuf, "Redis refused PING: %.*s",
-                 (int)(r->len < 80 ? r->len : 80), r->str ? r->str : "");
-    else
-        snprintf(l->whybuf, sizeof l->whybuf, "not a Redis server? (PING got another answer)");
+    if (r->type == REDIS_REPLY_ERROR) {
+        refused(l, ac, "PING", r);
+        return;
+    }
+    snprintf(l->whybuf, sizeof l->whybuf, "not a Redis server? (PING got another answer)");
     l->why = l->whybuf;
     redisAsyncFree(ac); /* in a callback: hiredis frees it once we return */
+}
+
+/* AUTH first when there are credentials; hiredis sends them as bulk
+ * strings (%b), whatever bytes they hold. */
+static int send_auth(struct link *l, redisAsyncContext *ac)
+{
+    const struct room_url *u = &l->rr->url;
+
+    if (!u->password[0])
+        return REDIS_OK;
+    if (u->user[0])
+        return redisAsyncCommand(ac, on_auth, l, "AUTH %b %b", u->user, strlen(u->user),
+                                 u->password, strlen(u->password));
+    return redisAsyncCommand(ac, on_auth, l, "AUTH %b", u->password, strlen(u->password));
 }
 
 /* Make the link's connection (the broker thread, in a tick). */
@@ -382,11 +419,13 @@ static void link_connect(struct link *l, int64_t now)
     ac->ev.addWrite = add_write;
     ac->ev.delWrite = del_write;
     ac->ev.cleanup = cleanup;
-    /* The first answer says the link is up: PING's, or SUBSCRIBE's. */
-    int rc = l->role == SUBSCRIBER
-                 ? redisAsyncCommand(ac, on_channel, l, "SUBSCRIBE %b", rr->url.channel,
-                                     strlen(rr->url.channel))
-                 : redisAsyncCommand(ac, on_pong, l, "PING");
+    /* AUTH, PING, and on the subscriber SUBSCRIBE, all at once: the
+     * publisher is up at PING's answer, the subscriber at SUBSCRIBE's. */
+    int rc = send_auth(l, ac);
+    if (rc == REDIS_OK)
+        rc = redisAsyncCommand(ac, on_pong, l, "PING");
+    if (rc == REDIS_OK && l->role == SUBSCRIBER)
+        rc = redisAsyncCommand(ac, on_channel, l, "SUBSCRIBE %b", rr->url.channel, strlen(rr->url.channel));
     if (rc != REDIS_OK) {
         l->why = "out of memory";
         redisAsyncFree(ac);

@@ -1,7 +1,9 @@
-/* room_url.c: --room's URL, redis://HOST:PORT[/CHANNEL]: parsed byte by byte within bounds, the host resolved once. */
+/* room_url.c: --room's URL, redis://HOST:PORT[/CHANNEL]: parsed byte by byte within bounds, the host resolved once, the credentials taken from the environment. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -168,5 +170,39 @@ int room_url_resolve(struct room_url *url, const char **why)
         return -1;
     }
     freeaddrinfo(res);
+    return 0;
+}
+
+/* The variable's value into out (ROOM_SECRET_MAX + 1 bytes): 1 if set, 0
+ * if not, -1 if empty or too long. */
+static int secret(const char *name, char *out)
+{
+    const char *v = getenv(name);
+
+    out[0] = '\0';
+    if (!v)
+        return 0;
+    size_t n = strlen(v);
+    if (n == 0 || n > ROOM_SECRET_MAX)
+        return -1;
+    memcpy(out, v, n + 1);
+    return 1;
+}
+
+_Static_assert(ROOM_SECRET_MAX == 512, "the messages below say 512");
+
+int room_url_credentials(struct room_url *url, const char **why)
+{
+    int user = secret(ROOM_USER_ENV, url->user), password = secret(ROOM_PASSWORD_ENV, url->password);
+
+    if (user < 0 || password < 0) {
+        *why = user < 0 ? ROOM_USER_ENV " is empty or longer than 512 bytes"
+                        : ROOM_PASSWORD_ENV " is empty or longer than 512 bytes";
+        return -1;
+    }
+    if (user && !password) {
+        *why = ROOM_USER_ENV " is set without " ROOM_PASSWORD_ENV;
+        return -1;
+    }
     return 0;
 }
