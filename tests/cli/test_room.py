@@ -15,7 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sockserv_harness as harness  # noqa: E402
-from sockserv_harness import SLOW, Case, ChatMember, Terminal, require, run, unique, wait_until  # noqa: E402
+from sockserv_harness import (SLOW, Case, ChatMember, Terminal, deployment_block, require, run,  # noqa: E402
+                              unique, wait_until)
 
 TCP = "tcp://127.0.0.1:0"
 REDIS_SERVER = shutil.which("redis-server") or next(
@@ -490,7 +491,14 @@ class Credentials(RoomCase):
     on the chat's channels only (Redis 6 and later)."""
 
     PASSWORD = "s3cret-\u00e9%$*"  # bytes beyond ASCII, and RESP's own markers
-    ACL = ["--user"] + "chat on >chat-pw resetchannels &sockserv:* -@all +ping +auth +publish +subscribe".split()
+
+    @property
+    def ACL(self):
+        """docs/DEPLOYMENT.md's user line, its password made chat-pw, as redis-server's options."""
+        lines = [line for line in deployment_block("redis-acl").splitlines() if line.startswith("user ")]
+        self.assertEqual(len(lines), 1, "one user line in the redis-acl block")
+        words = lines[0].replace("CHAT-PASSWORD", "chat-pw").split()
+        return ["--" + words[0]] + words[1:]
 
     def redis(self):
         return Redis(self, args=["--requirepass", self.PASSWORD] + self.ACL, auth=(self.PASSWORD,))
