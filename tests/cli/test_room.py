@@ -511,8 +511,10 @@ class Credentials(RoomCase):
         members = [self.join(s) for s in servers for _ in range(2)]
         self.settle(members)
         self.assert_same_order(members, self.say_each(members, "authenticated"))
-        for s in servers:
+        for s, secret in zip(servers, (self.PASSWORD.encode(), b"chat-pw")):
             self.assertNotIn(b"refused", s.stderr(), s.describe())
+            with open("/proc/%d/environ" % s.pid, "rb") as f:  # taken, then wiped
+                self.assertNotIn(secret, f.read())
 
     def test_refused_says_why_and_serves_locally(self):
         redis = self.redis()

@@ -174,10 +174,13 @@ int room_url_resolve(struct room_url *url, const char **why)
 }
 
 /* The variable's value into out (ROOM_SECRET_MAX + 1 bytes): 1 if set, 0
- * if not, -1 if empty or too long. */
+ * if not, -1 if empty or too long. Taken, it leaves the environment, its
+ * bytes wiped (/proc/PID/environ shows the block the process started
+ * with): no process this one starts, and no reader of its memory there,
+ * finds it. */
 static int secret(const char *name, char *out)
 {
-    const char *v = getenv(name);
+    char *v = getenv(name);
 
     out[0] = '\0';
     if (!v)
@@ -186,6 +189,8 @@ static int secret(const char *name, char *out)
     if (n == 0 || n > ROOM_SECRET_MAX)
         return -1;
     memcpy(out, v, n + 1);
+    memset(v, 0, n);
+    unsetenv(name);
     return 1;
 }
 
