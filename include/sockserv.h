@@ -222,9 +222,19 @@ SS_API const char *ss_log_level_name(ss_log_level level);
  *   PROGRAM: MESSAGE              (errors)
  *   PROGRAM: LEVEL: MESSAGE       (the others: "warning: ", "info: ", "debug: ")
  * PROGRAM being program_invocation_short_name (the library may be part of
- * any program). One write(2) per line. A log callback may call it to keep
- * the line and do more. */
+ * any program). One write(2) per line. When stderr is systemd's journal
+ * (ss_log_to_journal), each line starts with its syslog priority, <3> to
+ * <7>, which journald takes as the entry's priority (and strips). A log
+ * callback may call it to keep the line and do more. */
 SS_API void ss_log_stderr(ss_server *srv, ss_log_level level, ss_request *req, const char *event, const char *msg);
+/* Whether stderr is the stream systemd connected to its journal: the
+ * JOURNAL_STREAM variable it sets ("DEVICE:INODE", systemd.exec(5)) names
+ * stderr's file. Looked at once, at the first call (or ss_log_stderr's);
+ * a stderr redirected elsewhere since is not the journal. */
+SS_API bool ss_log_to_journal(void);
+/* The syslog priority of a level (3 error, 4 warning, 6 info, 7 debug;
+ * 6 for another value): the <N> a line to the journal starts with. */
+SS_API int ss_log_syslog_priority(ss_log_level level);
 
 /*
  * Server configuration. Fill it with designated initializers; every field

@@ -1,11 +1,15 @@
-/* log.c: the library's messages (level, event, escaped text) to cfg.log, the default line on stderr, and the duration buckets. */
+/* log.c: the library's messages (level, event, escaped text) to cfg.log, the default line on stderr (with syslog priorities when it is systemd's journal), and the duration buckets. */
 #include "core/internal.h"
 
+#include <errno.h>
 #include <math.h>
-#include <stdint.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SS__LOG_MAX 1024               /* a message, escaped, at most */
@@ -21,14 +25,56 @@ const char *ss_log_level_name(ss_log_level level)
     }
 }
 
+int ss_log_syslog_priority(ss_log_level level)
+{
+    switch (level) {
+    case SS_LOG_ERROR: return 3;
+    case SS_LOG_WARNING: return 4;
+    case SS_LOG_DEBUG: return 7;
+    default: return 6;
+    }
+}
+
+static bool journal;
+static pthread_once_t journal_once = PTHREAD_ONCE_INIT;
+
+/* JOURNAL_STREAM is "DEVICE:INODE", both decimal. */
+static void journal_check(void)
+{
+    const char *s = getenv("JOURNAL_STREAM");
+    char *end;
+    struct stat st;
+
+    if (!s || *s < '0' || *s > '9')
+        return;
+    errno = 0;
+    unsigned long long dev = strtoull(s, &end, 10);
+    if (errno || *end != ':' || end[1] < '0' || end[1] > '9')
+        return;
+    unsigned long long ino = strtoull(end + 1, &end, 10);
+    if (errno || *end || fstat(STDERR_FILENO, &st) < 0)
+        return;
+    journal = (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+bool ss_log_to_journal(void)
+{
+    int saved = errno;
+    pthread_once(&journal_once, journal_check);
+    errno = saved;
+    return journal;
+}
+
 /* One line, one write: lines of several threads or processes never mix. */
 void ss_log_stderr(ss_server *srv, ss_log_level level, ss_request *req, const char *event, const char *msg)
 {
     (void)srv, (void)req, (void)event;
     const char *name = level == SS_LOG_ERROR ? NULL : ss_log_level_name(level);
-    char line[SS__LOG_MAX + 128];
-    int n = snprintf(line, sizeof line, "%s: %s%s%s\n", program_invocation_short_name, name ? name : "",
-                     name ? ": " : "", msg);
+    char line[SS__LOG_MAX + 128], pri[8] = "";
+    if (ss_log_to_journal())
+        snprintf(pri, sizeof pri, "<%d>", ss_log_syslog_priority(level));
+    int n = snprintf(line, sizeof line, "%s%s: %s%s%s\n", pri, program_invocation_short_name,
+                     name ? name : "", name ? ": " : "", msg);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof line) { /* cut: still one line */

@@ -463,14 +463,14 @@ class Server:
     """One run of the program: started in its own session, output to files."""
 
     def __init__(self, args, exe=None, stdin=subprocess.DEVNULL, tmpdir=None, wait=True, env=None,
-                 pass_fds=()):
+                 pass_fds=(), err_path=None):
         self.exe = exe or BIN
         self.args = list(args)
         self.own_tmp = tmpdir is None
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="sockserv-test-")
         # O_APPEND files, read back through their own handles: no shared offset.
         self.out_path = os.path.join(self.tmp, "stdout.%d" % id(self))
-        self.err_path = os.path.join(self.tmp, "stderr.%d" % id(self))
+        self.err_path = err_path or os.path.join(self.tmp, "stderr.%d" % id(self))
         self.out = open(self.out_path, "ab")
         self.err = open(self.err_path, "ab")
         self.kids = {}

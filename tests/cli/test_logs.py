@@ -1,4 +1,4 @@
-"""test_logs.py: the program's messages: --log-format json (one object a line, every field parsed, client-chosen text escaped), --verbose's connection lines with exact bytes and durations in every mode, --quiet (errors only), the SIGUSR1 counters with bytes (summed over --processes workers), the chat console's `stats`; the options' mistakes."""
+"""test_logs.py: the program's messages: --log-format json (one object a line, every field parsed, client-chosen text escaped), syslog priorities when stderr is the journal (JOURNAL_STREAM), --verbose's connection lines with exact bytes and durations in every mode, --quiet (errors only), the SIGUSR1 counters with bytes (summed over --processes workers), the chat console's `stats`; the options' mistakes."""
 import json
 import os
 import re
@@ -17,10 +17,16 @@ LEVELS = {"error", "warning", "notice", "info", "debug"}
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
+def stderr_lines(srv):
+    """The lines of stderr as journald keeps them: a leading <N> (Journal's servers) taken off."""
+    lines = srv.stderr().decode("ascii").splitlines()
+    return [re.sub(r"^<[0-7]>", "", line) for line in lines] if getattr(srv, "journal", False) else lines
+
+
 def json_lines(srv):
     """Every line of stderr parsed as a JSON object (AssertionError naming the first that is not)."""
     objs = []
-    for line in srv.stderr().decode("ascii").splitlines():
+    for line in stderr_lines(srv):
         try:
             obj = json.loads(line)
         except ValueError:
@@ -76,8 +82,7 @@ def ask_stats(srv, until=lambda r: True):
 
 def stats_text(srv):
     """The SIGUSR1 lines of a text-format server (bare JSON objects), parsed."""
-    return [json.loads(line) for line in srv.stderr().decode(errors="replace").splitlines()
-            if line.startswith("{")]
+    return [json.loads(line) for line in stderr_lines(srv) if line.startswith("{")]
 
 
 class LogCase(Case):
@@ -229,6 +234,70 @@ class Levels(LogCase):
         # given twice the same way: taken (the last of an option wins); the next mistake is named
         self.assertUsageError(run(["echo", "--quiet", "--quiet", "--log-format", "json", "--log-format",
                                    "text", "--mode", "nosuch"]), words=["--mode", "nosuch"])
+
+
+class Journal(LogCase):
+    """Under systemd with its stderr in the journal, JOURNAL_STREAM names stderr's device and
+    inode: each line then starts with its syslog priority, which journald takes as the entry's
+    (`journalctl -p warning`) and strips. Here the 'journal' is a file the variable names."""
+
+    PRIORITY = {"error": 3, "warning": 4, "notice": 5, "info": 6, "debug": 7}
+
+    def journal_server(self, *args, stream=None):
+        """The program with stderr to a file and JOURNAL_STREAM naming that file (or `stream`)."""
+        path = os.path.join(self.tmp, "journal")
+        open(path, "ab").close()
+        st = os.stat(path)
+        env = dict(os.environ, JOURNAL_STREAM=stream if stream is not None else "%d:%d" % (st.st_dev, st.st_ino))
+        srv = self.serve(*args, env=env, err_path=path)
+        srv.journal = stream is None
+        return srv
+
+    def exercise(self, srv):
+        """An echo, a line too long (an error), SIGUSR1 (a notice), a stop."""
+        echo_once(srv, b"ok\n")
+        c = srv.connect()
+        c.send(b"much too long\n")
+        c.recv_until_closed()
+        c.close()
+        self.assertTrue(wait_until(lambda: b"failed" in srv.stderr(), GRACE), srv.describe())
+        ask_stats(srv, lambda r: r["completed"] + r["errors"] >= 2)
+        srv.stop()
+        return srv.stderr().decode().splitlines()
+
+    def test_text_lines_carry_their_priority(self):
+        srv = self.journal_server("echo", "--listen", TCP, "--verbose", "--max-line", "4")
+        lines = self.exercise(srv)
+        for line in lines:
+            self.assertRegex(line, r"^<[3-7]>", lines)
+        text = "\n".join(lines)
+        self.assertRegex(text, r"(?m)^<6>sockserv: info: new request from ")
+        self.assertRegex(text, r"(?m)^<6>sockserv: info: request from .* done in ")
+        self.assertRegex(text, r"(?m)^<3>sockserv: request from .* failed: ")
+        self.assertRegex(text, r'(?m)^<5>\{"accepted":2,')
+        self.assertRegex(text, r"(?m)^<5>sockserv: stopped: accepted 2,")
+
+    def test_json_lines_carry_their_priority(self):
+        srv = self.journal_server("echo", "--listen", TCP, "--verbose", "--max-line", "4", "--log-format", "json")
+        lines = self.exercise(srv)
+        levels = set()
+        for line in lines:
+            m = re.match(r"^<([3-7])>(\{.*\})$", line)
+            self.assertTrue(m, line)
+            obj = json.loads(m.group(2))
+            self.assertEqual(int(m.group(1)), self.PRIORITY[obj["level"]], line)
+            levels.add(obj["level"])
+        self.assertEqual(levels, {"error", "notice", "info"})
+
+    def test_no_priority_unless_stderr_is_the_journal(self):
+        other = os.stat(self.tmp)
+        for stream in ("%d:%d" % (other.st_dev, other.st_ino), "", "12", "1:", ":1", "1:2x", "x:1", "-1:-1",
+                       "99999999999999999999999:1"):
+            with self.subTest(stream=stream):
+                srv = self.journal_server("echo", "--listen", TCP, "--verbose", "--max-line", "4", stream=stream)
+                for line in self.exercise(srv):
+                    self.assertFalse(line.startswith("<"), line)
+                os.unlink(srv.err_path)
 
 
 class Processes(LogCase):

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static ss_strategy strategy;
@@ -462,6 +463,59 @@ TEST(log_stderr_line_format)
                        "test_observe: warning: w\n"
                        "test_observe: info: i\n"
                        "test_observe: debug: d\n");
+}
+
+/* stderr to a new file; JOURNAL_STREAM names it (journal) or another
+ * file. Returns the file's path. */
+static const char *stderr_to_file(bool journal)
+{
+    const char *path = h_path("journal");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK_GE(fd, 0);
+    CHECK_EQ_INT(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    close(fd);
+    struct stat st;
+    CHECK_EQ_INT(stat(journal ? path : h_tmpdir(), &st), 0);
+    char stream[64];
+    snprintf(stream, sizeof stream, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    CHECK_EQ_INT(setenv("JOURNAL_STREAM", stream, 1), 0);
+    return path;
+}
+
+/* stderr is the journal's stream: each default line starts with its
+ * syslog priority. (Each test runs in a process of its own: the library
+ * looks at JOURNAL_STREAM once per process.) */
+TEST(log_stderr_journal_priorities)
+{
+    const char *path = stderr_to_file(true);
+    CHECK(ss_log_to_journal());
+    ss_log_stderr(NULL, SS_LOG_ERROR, NULL, "handler_failed", "e");
+    ss_log_stderr(NULL, SS_LOG_WARNING, NULL, "accept_backoff", "w");
+    ss_log_stderr(NULL, SS_LOG_INFO, NULL, "conn_open", "i");
+    ss_log_stderr(NULL, SS_LOG_DEBUG, NULL, "something", "d");
+    char text[1024];
+    CHECK_GT(h_read_file(path, text, sizeof text), 0);
+    CHECK_EQ_STR(text, "<3>test_observe: e\n"
+                       "<4>test_observe: warning: w\n"
+                       "<6>test_observe: info: i\n"
+                       "<7>test_observe: debug: d\n");
+    CHECK_EQ_INT(ss_log_syslog_priority(SS_LOG_ERROR), 3);
+    CHECK_EQ_INT(ss_log_syslog_priority(SS_LOG_WARNING), 4);
+    CHECK_EQ_INT(ss_log_syslog_priority(SS_LOG_INFO), 6);
+    CHECK_EQ_INT(ss_log_syslog_priority(SS_LOG_DEBUG), 7);
+    CHECK_EQ_INT(ss_log_syslog_priority((ss_log_level)0), 6);
+}
+
+/* JOURNAL_STREAM naming another file (stderr was redirected since
+ * systemd set it): plain lines. */
+TEST(log_stderr_not_the_journal)
+{
+    const char *path = stderr_to_file(false);
+    CHECK(!ss_log_to_journal());
+    ss_log_stderr(NULL, SS_LOG_WARNING, NULL, "accept_backoff", "w");
+    char text[1024];
+    CHECK_GT(h_read_file(path, text, sizeof text), 0);
+    CHECK_EQ_STR(text, "test_observe: warning: w\n");
 }
 
 TEST(log_level_checked)

@@ -428,7 +428,7 @@ static void broker_loop(struct room *room)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            perror("sockserv: chat: epoll_wait");
+            cli_error("chat: epoll_wait: %s", strerror(errno));
             return;
         }
         for (int i = 0; i < n; i++) {

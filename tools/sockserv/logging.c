@@ -1,4 +1,4 @@
-/* logging.c: the program's messages on stderr as --log-format says (text lines or JSON objects), filtered by --quiet/--verbose, and the library's log callback that joins them. */
+/* logging.c: the program's messages on stderr as --log-format says (text lines or JSON objects, with syslog priorities when stderr is systemd's journal), filtered by --quiet/--verbose, and the library's log callback that joins them. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -59,10 +59,38 @@ static void put_time(FILE *f)
     fprintf(f, "\"%s.%03ldZ\"", text, ts.tv_nsec / 1000000);
 }
 
-/* Write the memory stream's text at once, then free it. */
-static void write_line(FILE *m, char **line, const size_t *len)
+/* The text with "<N>", the level's syslog priority, before each of its
+ * lines (journald takes it as the entry's priority, and strips it): a new
+ * string, or NULL. */
+static char *with_priorities(const char *text, size_t len, enum log_level level, size_t *out_len)
+{
+    char *out = NULL;
+    FILE *m = open_memstream(&out, out_len);
+
+    if (!m)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (i == 0 || text[i - 1] == '\n')
+            fprintf(m, "<%d>", 3 + (int)level); /* error 3, warning 4, notice 5, info 6, debug 7 */
+        putc(text[i], m);
+    }
+    if (fclose(m) != 0)
+        return NULL;
+    return out;
+}
+
+/* Write the memory stream's text at once (each line with its priority
+ * when stderr is the journal), then free it. */
+static void write_line(FILE *m, char **line, size_t *len, enum log_level level)
 {
     if (fclose(m) == 0) {
+        if (ss_log_to_journal()) {
+            char *marked = with_priorities(*line, *len, level, len);
+            free(*line);
+            *line = marked;
+            if (!marked)
+                return;
+        }
         ssize_t w;
         size_t off = 0;
         while (off < *len && ((w = write(STDERR_FILENO, *line + off, *len - off)) > 0 ||
@@ -103,7 +131,7 @@ void log_emit(enum log_level level, const char *event, const char *msg, const ch
         fputs("}\n", m);
     } else
         fprintf(m, "sockserv: %s\n%s", msg, hint ? hint : "");
-    write_line(m, &line, &len);
+    write_line(m, &line, &len, level);
 }
 
 void log_printf(enum log_level level, const char *event, const char *fmt, ...)
@@ -132,7 +160,7 @@ void log_object(const char *event, const char *fields)
         fprintf(m, "%s%s}\n", *fields ? "," : "", fields);
     } else
         fprintf(m, "{%s}\n", fields);
-    write_line(m, &line, &len);
+    write_line(m, &line, &len, LOG_NOTICE);
 }
 
 void log_library(ss_server *srv, ss_log_level level, ss_request *req, const char *event,
@@ -171,5 +199,5 @@ void log_library(ss_server *srv, ss_log_level level, ss_request *req, const char
                     seconds * 1e3, in, out);
     }
     fputs("}\n", m);
-    write_line(m, &line, &len);
+    write_line(m, &line, &len, ours);
 }

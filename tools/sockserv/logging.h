@@ -1,4 +1,4 @@
-/* logging.h: the program's messages on stderr as --log-format says (text lines or JSON objects), filtered by --quiet/--verbose, and the library's log callback that joins them. */
+/* logging.h: the program's messages on stderr as --log-format says (text lines or JSON objects, with syslog priorities when stderr is systemd's journal), filtered by --quiet/--verbose, and the library's log callback that joins them. */
 #ifndef SOCKSERV_LOGGING_H
 #define SOCKSERV_LOGGING_H
 
