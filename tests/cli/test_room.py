@@ -513,8 +513,11 @@ class Credentials(RoomCase):
         self.assert_same_order(members, self.say_each(members, "authenticated"))
         for s, secret in zip(servers, (self.PASSWORD.encode(), b"chat-pw")):
             self.assertNotIn(b"refused", s.stderr(), s.describe())
-            with open("/proc/%d/environ" % s.pid, "rb") as f:  # taken, then wiped
-                self.assertNotIn(secret, f.read())
+            # Taken, then wiped: /proc shows the block the process started with. (Not under
+            # valgrind, whose own block that is: the program runs on a copy.)
+            if os.path.basename(os.readlink("/proc/%d/exe" % s.pid)) == "sockserv":
+                with open("/proc/%d/environ" % s.pid, "rb") as f:
+                    self.assertNotIn(secret, f.read())
 
     def test_refused_says_why_and_serves_locally(self):
         redis = self.redis()
