@@ -421,7 +421,8 @@ static void trim_idle_stacks(ss__loop *loop, int64_t now)
     loop->sweep_at = now + SWEEP_NS;
     for (ss__task *t = loop->live; t; t = t->next_live)
         if (t->waiting && !t->trimmed && loop->sweep_period - t->ran_in >= 2) {
-            if (!(parks && !t->blocking && ss__coro_park(t->co)))
+            bool parked = parks && !t->blocking && ss__coro_park(t->co);
+            if (!parked)
                 ss__coro_trim(t->co);
             t->trimmed = true;
         }

@@ -371,8 +371,7 @@ static void on_pong(redisAsyncContext *ac, void *reply, void *arg)
         refused(l, ac, "PING", r);
         return;
     }
-    snprintf(l->whybuf, sizeof l->whybuf, "not a Redis server? (PING got another answer)");
-    l->why = l->whybuf;
+    l->why = "not a Redis server? (PING got another answer)";
     redisAsyncFree(ac); /* in a callback: hiredis frees it once we return */
 }
 
