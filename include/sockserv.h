@@ -92,9 +92,10 @@ typedef enum ss_strategy {
     SS_FORKING,     /* a process per request (ForkingMixIn), forked by the
                        serving thread: a lock another thread of the
                        application holds at that moment stays held in the
-                       child (OpenSSL 3 prepares none of its own for fork;
-                       the library's TLS context builds are kept apart from
-                       forks, an application's own OpenSSL calls are not) */
+                       child (OpenSSL 3 prepares none of its own for fork).
+                       The library's TLS context builds are kept apart from
+                       forks (ss_fork_gate_enter); wrap such work of your
+                       own threads in it too */
     SS_POOL,        /* a fixed set of worker threads fed by a bounded queue;
                        a request waiting for I/O parks (holds no thread) */
     SS_EVENT        /* each request a coroutine on one of `workers` epoll loops */
@@ -235,6 +236,17 @@ SS_API bool ss_log_to_journal(void);
 /* The syslog priority of a level (3 error, 4 warning, 6 info, 7 debug;
  * 6 for another value): the <N> a line to the journal starts with. */
 SS_API int ss_log_syslog_priority(ss_log_level level);
+
+/* Forks (SS_FORKING's, or any fork() of the process) and work between
+ * enter and leave exclude each other: a fork waits for the work to end,
+ * the work waits while a fork is under way. For work on another thread
+ * that takes locks a forked child must not inherit held (OpenSSL calls,
+ * an allocator that does not prepare for fork): the child of a fork that
+ * happened meanwhile would hang at its first use of that lock. The
+ * library does it for its own (TLS context builds and frees). Hold it
+ * while working, never while waiting; not recursive; never fork inside. */
+SS_API void ss_fork_gate_enter(void);
+SS_API void ss_fork_gate_leave(void);
 
 /*
  * Server configuration. Fill it with designated initializers; every field

@@ -100,45 +100,25 @@ static bool file_mentions(const char *path, const char *word)
 /* Building a context takes OpenSSL's own locks (its algorithm store), and
  * so does freeing one (its ex_data, its store): a fork meanwhile (the
  * forking strategy's, while a reload runs on another thread) would leave
- * the child with them held, stuck at its first handshake. Every fork of
- * the process waits for a build or a free to end. */
-static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void fork_prepare(void)
-{
-    pthread_mutex_lock(&build_lock);
-}
-
-static void fork_done(void)
-{
-    pthread_mutex_unlock(&build_lock);
-}
-
-static void hold_forks(void)
-{
-    pthread_atfork(fork_prepare, fork_done, fork_done);
-}
-
+ * the child with them held, stuck at its first handshake. So both are done
+ * inside the fork gate (fork_gate.c). */
 static SSL_CTX *build_ctx(const ss_config *cfg, const ss__tls_ctx *t, int *err);
 
 /* A context let go of, out of any fork's way (connections still open hold
  * references of their own). */
 static void release(SSL_CTX *ctx)
 {
-    pthread_once(&atfork_once, hold_forks);
-    pthread_mutex_lock(&build_lock);
+    ss_fork_gate_enter();
     SSL_CTX_free(ctx);
-    pthread_mutex_unlock(&build_lock);
+    ss_fork_gate_leave();
 }
 
 /* A context from the files of cfg; NULL with the reason recorded. */
 static SSL_CTX *build(const ss_config *cfg, const ss__tls_ctx *t, int *err)
 {
-    pthread_once(&atfork_once, hold_forks);
-    pthread_mutex_lock(&build_lock);
+    ss_fork_gate_enter();
     SSL_CTX *ctx = build_ctx(cfg, t, err);
-    pthread_mutex_unlock(&build_lock);
+    ss_fork_gate_leave();
     return ctx;
 }
 

@@ -10,7 +10,6 @@
 
 #include "chat_line.h"
 #include "clock.h"
-#include "fork_gate.h"
 #include "logging.h"
 #include "redis_room.h"
 #include "room_internal.h"
@@ -422,9 +421,9 @@ static void broker_loop(struct room *room)
     int timeout = room->redis ? redis_room_tick(room->redis) : -1;
 
     for (;;) {
-        fork_gate_leave();
+        ss_fork_gate_leave();
         int n = epoll_wait(room->ep, events, MAX_EVENTS, timeout);
-        fork_gate_enter();
+        ss_fork_gate_enter();
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -467,8 +466,8 @@ void *room_broker(void *arg)
 {
     struct room *room = arg;
 
-    fork_gate_enter();
+    ss_fork_gate_enter();
     broker_loop(room);
-    fork_gate_leave();
+    ss_fork_gate_leave();
     return NULL;
 }

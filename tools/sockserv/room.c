@@ -47,7 +47,7 @@ static int size_lines(struct room *room)
 }
 
 /* The room of this process (one: the program's). A fork happens only
- * while its broker waits for events (fork_gate.h). */
+ * while its broker waits for events (ss_fork_gate_enter). */
 static _Atomic(struct room *) forking_room;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 

@@ -60,7 +60,7 @@ struct room {
     size_t backlog;
     atomic_uint_fast32_t next_seq;
 
-    pthread_t thread;        /* the broker: it holds the fork gate while it works */
+    pthread_t thread;        /* the broker: it holds ss_fork_gate while it works */
     /* Guards the member table's shape and each member's fd being >= 0, for
      * room_list(); the broker alone changes them and reads them unlocked. */
     pthread_mutex_t lock;

@@ -9,7 +9,6 @@
 #include "channel.h"
 #include "cli.h"
 #include "counters.h"
-#include "fork_gate.h"
 #include "listeners.h"
 #include "logging.h"
 #include "signals.h"
@@ -163,14 +162,14 @@ static void *helper_main(void *arg)
             if (worker) /* its servers refuse no more: the supervisor's may (supervisor.c) */
                 channel_send(helper.chan, CHANNEL_STOPPING, NULL);
         } else if (sig == SIGUSR1) {
-            fork_gate_enter(); /* a report allocates and writes: no fork meanwhile */
+            ss_fork_gate_enter(); /* a report allocates and writes: no fork meanwhile */
             report();
-            fork_gate_leave();
+            ss_fork_gate_leave();
         } else if (sig == SIGHUP && !worker && !listeners_have_tls(helper.ls)) {
-            fork_gate_enter();
+            ss_fork_gate_enter();
             cli_log(LOG_WARNING, "reload",
                     "SIGHUP: nothing to reload (only a tls:// server has files to read again)");
-            fork_gate_leave();
+            ss_fork_gate_leave();
         } else if (sig == SIGHUP && !worker)
             atomic_fetch_add(&reloads_asked, 1);
     }
